@@ -1,0 +1,222 @@
+"""``archsearch.search(...)``: the Python entry point, and the plan the CLI shares with it.
+
+Both paths compose the same Hydra config, so ``search(space="mlp", budget=20)`` and
+``archsearch run space=mlp budget=20`` do the same thing; the Python API additionally takes objects
+(a callable space, a :class:`Task` or arrays, an ``evaluate`` function) where the CLI takes names.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from archsearch import config
+from archsearch.budget import Budget, parse_budget
+from archsearch.engine import Engine, Progress, SilentProgress
+from archsearch.errors import ConfigError
+from archsearch.results.run import Run, load_run
+from archsearch.results.store import RunStore
+from archsearch.space import SearchSpace, as_space
+from archsearch.strategies._base import Strategy
+
+PLAIN_KEYS = ("name", "description")  # YAML fields that describe an option rather than configure it
+
+
+@dataclass
+class RunPlan:
+    """Everything a run needs, resolved and validated before anything is written to disk."""
+
+    space: SearchSpace
+    strategy: Strategy
+    evaluator: Any
+    executor: Any
+    objectives: dict[str, str]
+    budget: Budget
+    run_dir: Path
+    run_info: dict[str, Any]
+    config_yaml: str
+
+    def execute(self, progress: Progress | None = None) -> Run:
+        store = RunStore.create(self.run_dir, self.run_info, self.config_yaml)
+        engine = Engine(self.strategy, self.evaluator, self.executor, store, self.budget,
+                        progress or SilentProgress())
+        engine.run()
+        return load_run(self.run_dir)
+
+
+def default_run_dir(space: str, strategy: str, base: Path = Path("runs")) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = base / f"{stamp}-{space}-{strategy}"
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = base / f"{stamp}-{space}-{strategy}-{suffix}"
+    return path
+
+
+def plan_run(
+    overrides: Sequence[str] = (),
+    *,
+    space: SearchSpace | Callable[..., Any] | None = None,
+    task: Any = None,
+    evaluate: Callable[..., dict[str, Any]] | None = None,
+    objectives: dict[str, str] | None = None,
+) -> RunPlan:
+    """Compose the config for ``overrides`` and build every part of the run from it.
+
+    Objects given here (a space, a task, an evaluate function, objectives) take the place of the
+    config's named ones.
+    """
+    cfg = config.compose(overrides)
+    seed = int(cfg.seed)
+    budget = parse_budget(cfg.budget)
+
+    space_obj = as_space(space) if space is not None else config.instantiate(cfg.space, "space " + str(cfg.space.name))
+    if hasattr(space_obj, "check"):
+        space_obj.check()
+    builds_genomes = space is None or not _is_callable_space(space)
+
+    if evaluate is not None:
+        from archsearch.evaluation.function import FunctionEvaluator
+
+        evaluator: Any = FunctionEvaluator(evaluate)
+        objs = config.parse_objectives(objectives if objectives is not None else cfg.objectives)
+        if objs is None:
+            raise ConfigError("with evaluate=, say what to optimize: objectives={'metric': 'maximize', ...}")
+        task_name = getattr(evaluate, "__name__", "evaluate")
+    else:
+        if not builds_genomes:
+            raise ConfigError("a callable space returns your own architecture format: pass evaluate= to score it")
+        evaluator, task_name = _training_evaluator(cfg, task, seed)
+        objs = config.parse_objectives(objectives if objectives is not None else cfg.objectives)
+        objs = objs or evaluator.objectives_default()
+
+    strategy_cfg = {k: v for k, v in config.to_container(cfg.strategy).items() if k not in PLAIN_KEYS}
+    strategy_name = str(cfg.strategy.get("name", "strategy"))
+    strategy = config.instantiate(strategy_cfg, f"strategy {strategy_name}", space=space_obj,
+                                  objectives=objs, seed=seed)
+    executor_cfg = {k: v for k, v in config.to_container(cfg.executor).items() if k not in PLAIN_KEYS}
+    from archsearch.execution import make_executor
+
+    executor = make_executor(str(cfg.executor.name), **executor_cfg)
+
+    run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(space_obj.name, strategy_name)
+    cfg.run_dir = os.fspath(run_dir)
+    cfg.objectives = objs
+    run_info = {
+        "space": space_obj.name,
+        "strategy": strategy_name,
+        "task": task_name,
+        "executor": str(cfg.executor.name),
+        "objectives": objs,
+        "seed": seed,
+        "budget": budget.to_json(),
+        "user_space": space is not None,
+        "user_evaluate": evaluate is not None,
+        "archsearch_version": _version(),
+    }
+    return RunPlan(space_obj, strategy, evaluator, executor, objs, budget, run_dir, run_info,
+                   config.to_yaml(cfg))
+
+
+def _is_callable_space(space: Any) -> bool:
+    from archsearch.space import CallableSpace
+
+    return isinstance(as_space(space), CallableSpace)
+
+
+def _training_evaluator(cfg: Any, task: Any, seed: int) -> tuple[Any, str]:
+    from archsearch.evaluation.latency import LatencyProtocol
+    from archsearch.evaluation.training import TaskRef, TrainingEvaluator, TrainingRecipe
+    from archsearch.tasks import Task, task_from_arrays
+
+    if task is None:
+        options = {k: v for k, v in config.to_container(cfg.task).items() if k not in PLAIN_KEYS}
+        task_obj: Any = TaskRef(str(cfg.task.name), seed, options)
+        loaded = task_obj.load()  # fail on bad data now, before a run directory exists
+    elif isinstance(task, Task):
+        task_obj = loaded = task
+    elif isinstance(task, tuple) and len(task) == 2:
+        task_obj = loaded = task_from_arrays(*task, seed=seed)
+    else:
+        raise ConfigError(f"task must be a task name, a Task or an (x, y) pair of arrays, got {type(task).__name__}")
+    try:
+        recipe = TrainingRecipe(**config.to_container(cfg.training))
+        latency = LatencyProtocol(**config.to_container(cfg.latency))
+    except TypeError as exc:
+        raise ConfigError(f"training/latency config: {exc}") from None
+    evaluator = TrainingEvaluator(task_obj, recipe, latency, seed=seed)
+    evaluator._loaded = loaded
+    return evaluator, loaded.name
+
+
+def _version() -> str:
+    from archsearch import __version__
+
+    return __version__
+
+
+def search(
+    space: str | SearchSpace | Callable[..., Any] = "mlp",
+    task: Any = "digits",
+    strategy: str = "random",
+    budget: int | str = 20,
+    seed: int = 0,
+    executor: str = "inline",
+    run_dir: str | os.PathLike[str] | None = None,
+    *,
+    evaluate: Callable[..., dict[str, Any]] | None = None,
+    objectives: dict[str, str] | None = None,
+    overrides: Sequence[str] = (),
+    progress: bool | Progress = False,
+) -> Run:
+    """Run a search and return the saved :class:`Run`.
+
+    Args:
+        space: a space name (``search_spaces/NAME.yaml``), a :class:`SearchSpace`, or a callable taking a
+            chooser (``suggest_categorical`` / ``suggest_int`` / ``suggest_float``) and returning a
+            JSON-able architecture (then ``evaluate`` is required).
+        task: a built-in task name, a :class:`~archsearch.tasks.Task`, or an ``(x, y)`` pair of arrays.
+        strategy: a strategy name (``strategies/NAME.yaml``).
+        budget: number of candidates to evaluate, or a duration such as ``"10m"``.
+        seed: seeds the split, the strategy and every initialization.
+        executor: ``"inline"``.
+        run_dir: where the run is written; default ``runs/<time>-<space>-<strategy>``.
+        evaluate: ``fn(architecture) -> {metric: value}``, replacing training on ``task``.
+        objectives: ``{metric: "maximize" | "minimize"}``; default: the task's metric, ``n_params``,
+            ``latency_ms``.
+        overrides: further ``key=value`` config overrides, e.g. ``["space.depth.high=6"]``.
+        progress: show a progress bar (``True``) or report to a :class:`~archsearch.engine.Progress`.
+    """
+    words = [f"budget={budget}", f"seed={seed}", f"executor={executor}", f"strategy={strategy}"]
+    if isinstance(space, str):
+        words.append(f"space={space}")
+    if isinstance(task, str):
+        words.append(f"task={task}")
+    if run_dir is not None:
+        words.append(f"run_dir={_quote(os.fspath(run_dir))}")
+    plan = plan_run(
+        [*words, *overrides],
+        space=None if isinstance(space, str) else space,
+        task=None if isinstance(task, str) else task,
+        evaluate=evaluate,
+        objectives=objectives,
+    )
+    reporter: Progress | None
+    if progress is True:
+        from archsearch.console import RichProgress
+
+        reporter = RichProgress(plan.objectives)
+    else:
+        reporter = progress or None
+    return plan.execute(reporter)
+
+
+def _quote(value: str) -> str:
+    """Quote a path for Hydra's override grammar (which reserves characters such as ``=`` and ``,``)."""
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{escaped}'"

@@ -1,0 +1,128 @@
+"""The ``archsearch`` command.
+
+``archsearch run key=value ...`` composes the Hydra config (``space=``, ``strategy=``, ``task=`` pick
+options from ``search_spaces/``, ``strategies/`` and the built-in tasks) and runs a search;
+``show`` and ``list`` read runs and registries. Usage errors print one line and exit with status 2;
+``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+USAGE_ERROR = 2
+INTERRUPTED = 130
+
+RUN_HELP = """\
+overrides are key=value pairs, for example:
+  archsearch run space=mlp task=digits budget=20 seed=0 executor=inline run_dir=runs/demo
+  archsearch run space=mlp budget=10m space.depth.high=6 training.epochs=5
+  archsearch run objectives={val_accuracy:max,n_params:min}
+budget is a number of candidates or a duration (90s, 10m, 2h).
+`archsearch list spaces` and `archsearch list strategies` show the options.
+"""
+
+LISTABLE = ("spaces", "strategies", "tasks", "executors", "blocks", "activations", "norms")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from archsearch import __version__
+
+    parser = argparse.ArgumentParser(prog="archsearch", description="Neural architecture search with a Pareto front "
+                                     "over accuracy, parameters and latency.")
+    parser.add_argument("--version", action="version", version=f"archsearch {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = commands.add_parser("run", help="run a search", epilog=RUN_HELP,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    show = commands.add_parser("show", help="summary and Pareto front of a saved run")
+    show.add_argument("run_dir")
+    listing = commands.add_parser("list", help="list spaces, strategies, tasks, blocks, activations, ...")
+    listing.add_argument("what", choices=LISTABLE)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return USAGE_ERROR
+    from archsearch.errors import ArchsearchError
+
+    try:
+        return {"run": cmd_run, "show": cmd_show, "list": cmd_list}[args.command](args)
+    except ArchsearchError as exc:
+        if args.debug:
+            raise
+        print(f"archsearch: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from archsearch.api import plan_run
+    from archsearch.console import RichProgress, console, front_table, out
+    from archsearch.results.run import load_run
+
+    plan = plan_run(args.overrides)
+    console.print(f"[bold]archsearch[/bold] space={plan.space.name} strategy={plan.run_info['strategy']} "
+                  f"task={plan.run_info['task']} budget={plan.budget.describe()} -> {plan.run_dir}")
+    try:
+        run = plan.execute(None if args.quiet else RichProgress(plan.objectives))
+    except KeyboardInterrupt:
+        run = load_run(plan.run_dir)
+        console.print(f"interrupted: {run.trials.num_rows} trials are saved in {plan.run_dir}")
+        return INTERRUPTED
+    out.print(front_table(run.pareto(), run.objectives))
+    summary = run.summary()
+    hv = summary["hypervolume"]
+    out.print(f"hypervolume {hv:.4f}  ·  {summary['status_counts']}")
+    out.print(f"run directory: {plan.run_dir}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from archsearch.console import front_table, out, summary_table
+    from archsearch.results.run import load_run
+
+    run = load_run(args.run_dir)
+    out.print(summary_table(run.summary()))
+    out.print(front_table(run.pareto(), run.objectives))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from archsearch.console import out
+
+    rows = _listing(args.what)
+    table = Table(title=args.what, title_justify="left")
+    table.add_column("name", style="bold")
+    table.add_column("description")
+    for name, text in rows.items():
+        table.add_row(name, text)
+    out.print(table)
+    return 0
+
+
+def _listing(what: str) -> dict[str, str]:
+    from archsearch import config
+
+    if what in ("spaces", "strategies", "executors"):
+        return config.option_descriptions({"spaces": "space", "strategies": "strategy", "executors": "executor"}[what])
+    if what == "tasks":
+        from archsearch.tasks import TASKS
+
+        return TASKS.describe()
+    from archsearch.blocks import ACTIVATIONS, BLOCKS, NORMS
+
+    return {"blocks": BLOCKS, "activations": ACTIVATIONS, "norms": NORMS}[what].describe()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

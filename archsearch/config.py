@@ -1,0 +1,213 @@
+"""Configuration: Hydra composition of the root config with the ``search_spaces/`` and ``strategies/`` groups.
+
+Nothing outside this module and :mod:`archsearch.cli` imports Hydra. Config groups are found in, in
+order of precedence: ``./search_spaces`` and ``./strategies`` in the current directory (a user's own
+spaces beside their project), the copies installed inside the package, and a source checkout.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from archsearch.errors import ConfigError
+
+PACKAGE_CONF = Path(__file__).parent / "conf"
+SOURCE_ROOT = Path(__file__).parent.parent
+
+# CLI key -> directory of its config group. Keys whose directory differs are composed with a package
+# override (`search_spaces@space=kan`), so users type `space=kan`.
+GROUPS = {"space": "search_spaces", "strategy": "strategies", "task": "task", "executor": "executor"}
+PLURALS = {"space": "spaces", "strategy": "strategies", "task": "tasks", "executor": "executors"}
+
+DIRECTION_ALIASES = {"max": "maximize", "maximize": "maximize", "min": "minimize", "minimize": "minimize"}
+
+
+def config_roots(cwd: Path | None = None) -> list[Path]:
+    """Directories holding config groups, highest precedence first."""
+    cwd = Path.cwd() if cwd is None else cwd
+    roots = []
+    if any((cwd / GROUPS[g]).is_dir() for g in ("space", "strategy")):
+        roots.append(cwd.resolve())
+    for root in (PACKAGE_CONF, SOURCE_ROOT):
+        if (root / "search_spaces").is_dir() and root.resolve() not in roots:
+            roots.append(root.resolve())
+    if PACKAGE_CONF.resolve() not in roots:
+        roots.append(PACKAGE_CONF.resolve())
+    return roots
+
+
+def options(key: str) -> list[str]:
+    """The option names of config group ``key`` (``space``, ``strategy``, ``task``, ``executor``)."""
+    names: set[str] = set()
+    for root in config_roots():
+        names.update(p.stem for p in (root / GROUPS[key]).glob("*.yaml"))
+    return sorted(names)
+
+
+def option_descriptions(key: str) -> dict[str, str]:
+    """One line per option: its ``description`` field, or the first comment line of its file."""
+    from omegaconf import OmegaConf
+
+    found: dict[str, str] = {}
+    for root in reversed(config_roots()):  # higher precedence overwrites
+        for path in sorted((root / GROUPS[key]).glob("*.yaml")):
+            text = path.read_text()
+            data = OmegaConf.create(text) if text.strip() else {}
+            line = str(data.get("description", "") or "")
+            if not line:
+                comments = [ln.lstrip("# ").strip() for ln in text.splitlines() if ln.startswith("#")]
+                line = comments[0] if comments else ""
+            found[path.stem] = line
+    return dict(sorted(found.items()))
+
+
+_OVERRIDE_KEY = re.compile(r"^([+~]{0,2})([A-Za-z_][\w.]*)(@[\w.]+)?=(.*)$", re.S)
+
+
+def _translate(overrides: Sequence[str]) -> list[str]:
+    """Check group choices against the options on disk and map ``space=x`` to Hydra's package syntax."""
+    translated = []
+    for override in overrides:
+        match = _OVERRIDE_KEY.match(override)
+        if not match:
+            raise ConfigError(
+                f"malformed override {override!r}: write key=value, e.g. space=mlp budget=20 space.depth.high=6"
+            )
+        prefix, key, package, value = match.groups()
+        if key in GROUPS and not package and not prefix:
+            valid = options(key)
+            if value not in valid:
+                raise ConfigError(f"unknown {key} {value!r}; valid {PLURALS[key]}: {', '.join(valid)}")
+            if GROUPS[key] != key:
+                override = f"{GROUPS[key]}@{key}={value}"
+        translated.append(override)
+    return translated
+
+
+def compose(overrides: Sequence[str] = ()) -> Any:
+    """The fully composed config (an OmegaConf ``DictConfig``) for these ``key=value`` overrides."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    roots = ",".join(f"file://{root}" for root in config_roots())
+    translated = _translate(overrides)
+    try:
+        with initialize_config_dir(config_dir=str(PACKAGE_CONF.resolve()), version_base=None):
+            return hydra_compose(config_name="config", overrides=[*translated, f"hydra.searchpath=[{roots}]"])
+    except (HydraException, OmegaConfBaseException) as exc:
+        message = _one_line(exc)
+        unknown = re.match(r"Could not override '([\w.]+)'", message)
+        if unknown and "not in struct" in str(exc.__cause__ or exc):
+            message = _unknown_key(unknown.group(1), overrides) or message
+        raise ConfigError(message) from None
+
+
+def _unknown_key(key: str, overrides: Sequence[str]) -> str | None:
+    """'space.depht.high' -> "unknown option 'space.depht'; space options: blocks, depth, ..."."""
+    from omegaconf import OmegaConf
+
+    others = [o for o in overrides if not o.lstrip("+~").startswith(key)]
+    try:
+        cfg = compose(others)
+    except ConfigError:
+        return None
+    parts = key.split(".")
+    for depth in range(1, len(parts) + 1):
+        parent, missing = ".".join(parts[:depth - 1]), ".".join(parts[:depth])
+        if OmegaConf.select(cfg, missing, default=_MISSING) is _MISSING:
+            node = OmegaConf.select(cfg, parent) if parent else cfg
+            if node is None or not hasattr(node, "keys"):
+                return None
+            valid = ", ".join(k for k in node if k not in ("_target_", "name", "description"))
+            where = f"{parent} options" if parent else "top-level keys"
+            return f"unknown option {missing!r}; {where}: {valid} (prefix with + to add a new key)"
+    return None
+
+
+_MISSING = object()
+
+
+def _one_line(exc: Exception) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    if not lines:
+        return type(exc).__name__
+    message = lines[0]
+    hint = next((ln for ln in lines[1:] if ln.startswith(("Key ", "To append"))), "")
+    if message.startswith("Could not override") and hint:
+        message = f"{message} {hint}"
+    if "no viable alternative" in message or "mismatched input" in message:
+        message = f"malformed override: {message} (see `archsearch run --help` for the syntax)"
+    return message
+
+
+def parse_objectives(value: Any) -> dict[str, str] | None:
+    """``{name: dir}``, ``["name:max", ...]`` or ``None`` -> ``{name: "maximize" | "minimize"}``."""
+    if value is None:
+        return None
+    pairs: list[tuple[str, Any]]
+    if isinstance(value, dict):
+        pairs = list(value.items())
+    elif isinstance(value, list | tuple):
+        pairs = []
+        for item in value:
+            if not isinstance(item, str) or ":" not in item:
+                raise ConfigError(f"objective {item!r} must be written name:max or name:min")
+            name, _, direction = item.partition(":")
+            pairs.append((name.strip(), direction.strip()))
+    else:
+        raise ConfigError(f"objectives must be a mapping or a list like [val_accuracy:max,n_params:min], got {value!r}")
+    objectives = {}
+    for name, direction in pairs:
+        if str(direction).lower() not in DIRECTION_ALIASES:
+            raise ConfigError(f"objective {name!r} has direction {direction!r}; use maximize/max or minimize/min")
+        objectives[str(name)] = DIRECTION_ALIASES[str(direction).lower()]
+    if not objectives:
+        raise ConfigError("objectives is empty; give at least one, e.g. {val_accuracy: maximize}")
+    return objectives
+
+
+def instantiate(node: Any, what: str, **extra: Any) -> Any:
+    """Create the object a config node's ``_target_`` names; bad options name the valid ones."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import get_class
+    from hydra.utils import instantiate as hydra_instantiate
+    from omegaconf import OmegaConf
+
+    data = OmegaConf.to_container(node, resolve=True) if not isinstance(node, dict) else dict(node)
+    target = data.get("_target_")
+    if not target:
+        raise ConfigError(f"{what} config has no _target_ naming the class to create")
+    try:
+        cls = get_class(target)
+    except Exception:
+        raise ConfigError(f"{what} config names _target_ {target!r}, which cannot be imported") from None
+    accepted = set(inspect.signature(cls).parameters)
+    unknown = sorted(k for k in data if k != "_target_" and k not in accepted)
+    if unknown:
+        valid = ", ".join(sorted(accepted - set(extra)))
+        raise ConfigError(f"{what} has no option(s) {', '.join(unknown)}; its options are: {valid}")
+    try:
+        return hydra_instantiate(data, _convert_="all", **extra)
+    except InstantiationException as exc:
+        cause = exc.__cause__ or exc
+        if isinstance(cause, ConfigError):
+            raise cause from None
+        raise ConfigError(f"cannot create {what}: {_one_line(cause)}") from None
+
+
+def to_yaml(cfg: Any) -> str:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_yaml(cfg, resolve=True)
+
+
+def to_container(cfg: Any) -> Any:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(cfg, resolve=True)

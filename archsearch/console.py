@@ -1,0 +1,120 @@
+"""Terminal output with rich: live progress during a run, the front and summaries after it."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pyarrow as pa
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from archsearch.budget import Budget
+from archsearch.trial import COMPLETE, Candidate, EvalResult, objective_values
+
+console = Console(stderr=True)
+out = Console()
+if not out.is_terminal:  # piped or captured: rich would assume 80 columns and squeeze the front table
+    out = Console(width=160)
+
+
+def format_value(name: str, value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if name.startswith(("n_params", "flops")):
+        return f"{int(value):,}"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+class RichProgress:
+    """A progress bar with counts by status and the best value of each objective so far."""
+
+    def __init__(self, objectives: dict[str, str]) -> None:
+        self.objectives = objectives
+        self.best: dict[str, float] = {}
+        self.failed = 0
+        self._bar: Progress | None = None
+        self._task: Any = None
+
+    def start(self, budget: Budget, already_done: int) -> None:
+        self._bar = Progress(
+            TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.fields[status]}"), console=console, transient=False,
+        )
+        total = budget.max_trials
+        self._task = self._bar.add_task("search", total=total, completed=already_done, status="")
+        self._bar.start()
+
+    def trial_done(self, trial_id: int, candidate: Candidate, result: EvalResult) -> None:
+        if result.status != COMPLETE:
+            self.failed += 1
+        values = objective_values(result, self.objectives)
+        if values is not None:
+            for (name, direction), value in zip(self.objectives.items(), values, strict=True):
+                old = self.best.get(name)
+                better = old is None or (value > old if direction == "maximize" else value < old)
+                if better:
+                    self.best[name] = value
+        best = "  ".join(f"{n}={format_value(n, v)}" for n, v in self.best.items())
+        status = f"{best}  failed={self.failed}" if self.failed else best
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1, status=status)
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def front_table(front: pa.Table, objectives: dict[str, str], title: str = "Pareto front") -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("trial", justify="right")
+    table.add_column("arch_id", no_wrap=True)
+    for name, direction in objectives.items():
+        table.add_column(f"{name} ({'max' if direction == 'maximize' else 'min'})", justify="right", no_wrap=True)
+    table.add_column("architecture", overflow="fold")
+    rows = front.to_pylist()
+    for row in rows:
+        table.add_row(
+            str(row["trial_id"]), row["arch_id"],
+            *[format_value(name, row.get(name)) for name in objectives],
+            describe_architecture(row["genome_json"]),
+        )
+    return table
+
+
+def describe_architecture(genome_json: str) -> str:
+    """A one-line sketch: ``w64 | mlp(e2,gelu,pre) -> mlp(e1,relu,post) | residual``."""
+    import json
+
+    data = json.loads(genome_json)
+    if not isinstance(data, dict) or "nodes" not in data:
+        return genome_json if len(genome_json) < 80 else genome_json[:77] + "..."
+    parts = []
+    for node in data["nodes"]:
+        spec = node["spec"]
+        params = ",".join(f"{k[0]}{v}" for k, v in sorted(spec["params"].items()))
+        inner = ",".join(p for p in (params, spec["activation"], spec["norm_placement"]) if p)
+        parts.append(f"{spec['kind']}({inner})")
+    residual = any(node["spec"]["residual"] for node in data["nodes"])
+    width = data.get("meta", {}).get("width")
+    return f"w{width} | " + " -> ".join(parts) + (" | residual" if residual else "")
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    table = Table(show_header=False, title="Run", title_justify="left")
+    table.add_column("key", style="bold")
+    table.add_column("value")
+    for key in ("path", "space", "strategy", "task", "seed", "budget"):
+        table.add_row(key, str(summary.get(key)))
+    counts = ", ".join(f"{k}: {v}" for k, v in summary["status_counts"].items()) or "none"
+    table.add_row("trials", f"{summary['n_trials']} ({counts})")
+    for name, value in summary["best"].items():
+        table.add_row(f"best {name}", format_value(name, value))
+    hv = summary.get("hypervolume")
+    table.add_row("hypervolume", "-" if hv is None or math.isnan(hv) else f"{hv:.4f} (normalized, "
+                  f"reference {summary['reference_point'][0]:g} per objective)")
+    table.add_row("front size", str(len(summary["pareto_trial_ids"])))
+    return table

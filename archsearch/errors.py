@@ -1,0 +1,9 @@
+"""The one base class for errors a user can fix: the CLI prints them as one line, never a traceback."""
+
+
+class ArchsearchError(ValueError):
+    """Bad input (config, space, data, run directory): the message names the problem and the fix."""
+
+
+class ConfigError(ArchsearchError):
+    """A configuration or override that cannot be composed or instantiated."""

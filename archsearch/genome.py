@@ -1,0 +1,250 @@
+"""Genome: the architecture as pure data.
+
+A genome is a frozen networkx DAG whose nodes are ``"input"``, ``"output"`` and block nodes carrying a
+:class:`BlockSpec`, plus the decisions that produced it and a few global settings (``meta``: model width,
+how inputs are tokenized). It never imports torch, so strategies, stores and tests handle thousands of
+genomes cheaply; :mod:`archsearch.builder` turns one into a module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import networkx as nx
+
+from archsearch.errors import ArchsearchError
+
+INPUT = "input"
+OUTPUT = "output"
+GENOME_SCHEMA_VERSION = 1
+
+WIRINGS = ("sequential", "residual")
+NORM_PLACEMENTS = ("pre", "post", "none")
+MERGES = ("sum", "concat")
+
+
+class GenomeError(ArchsearchError):
+    """A genome (or its JSON) that does not describe a valid architecture."""
+
+
+def canonical_json(obj: Any) -> str:
+    """JSON with sorted keys and no whitespace: equal data gives equal text, hence equal hashes."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def content_hash(obj: Any, length: int = 16) -> str:
+    """Short SHA-256 of the canonical JSON of ``obj``; used as the architecture id."""
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:length]
+
+
+def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(sorted((mapping or {}).items())))
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """One block of the network: what it computes and how it is wrapped.
+
+    Attributes:
+        kind: registry name of the block (``"mlp"``, ...), see :mod:`archsearch.blocks`.
+        params: block-specific hyperparameters, e.g. ``{"expansion": 2}``.
+        activation: registry name of the activation used inside the block.
+        norm: registry name of the normalization layer (``"none"`` for no layer).
+        norm_placement: ``"pre"`` (normalize the block's input), ``"post"`` (normalize its output) or
+            ``"none"``.
+        residual: whether the block's input is added to its output (``x + f(x)``).
+        merge: how a block with several incoming edges combines them: ``"sum"`` or ``"concat"``
+            (concatenation followed by a linear projection back to the model width).
+    """
+
+    kind: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    activation: str = "relu"
+    norm: str = "layernorm"
+    norm_placement: str = "pre"
+    residual: bool = False
+    merge: str = "sum"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", _frozen(self.params))
+        if self.norm_placement not in NORM_PLACEMENTS:
+            raise GenomeError(
+                f"norm_placement {self.norm_placement!r} is not one of {', '.join(NORM_PLACEMENTS)}"
+            )
+        if self.merge not in MERGES:
+            raise GenomeError(f"merge {self.merge!r} is not one of {', '.join(MERGES)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "params": dict(self.params),
+            "activation": self.activation,
+            "norm": self.norm,
+            "norm_placement": self.norm_placement,
+            "residual": self.residual,
+            "merge": self.merge,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BlockSpec:
+        unknown = set(data) - {f for f in cls.__dataclass_fields__}
+        if unknown:
+            raise GenomeError(f"block spec has unknown fields {sorted(unknown)}")
+        if "kind" not in data:
+            raise GenomeError("block spec has no 'kind'")
+        return cls(**data)
+
+
+class Genome:
+    """Immutable architecture: a DAG from ``"input"`` to ``"output"`` through block nodes.
+
+    Args:
+        graph: directed acyclic graph; every node except ``input``/``output`` has a ``spec`` attribute
+            holding a :class:`BlockSpec`. The graph is copied and frozen.
+        meta: global, JSON-able settings of the network (e.g. ``{"width": 64}``).
+        decisions: the chooser decisions (``{label: value}``) that built this genome; replaying them
+            through the same space gives the same ``arch_id``.
+    """
+
+    def __init__(
+        self,
+        graph: nx.DiGraph,
+        meta: Mapping[str, Any] | None = None,
+        decisions: Mapping[str, Any] | None = None,
+    ) -> None:
+        graph = nx.DiGraph(graph)
+        _validate(graph)
+        self._graph = nx.freeze(graph)
+        self._meta = _frozen(meta)
+        self._decisions = MappingProxyType(dict(decisions or {}))
+        self._arch_id = content_hash(self.architecture_dict())
+
+    @classmethod
+    def sequential(
+        cls,
+        specs: list[BlockSpec],
+        meta: Mapping[str, Any] | None = None,
+        decisions: Mapping[str, Any] | None = None,
+    ) -> Genome:
+        """A chain ``input -> b0 -> b1 -> ... -> output``, the common case."""
+        graph = nx.DiGraph()
+        previous = INPUT
+        graph.add_node(INPUT)
+        for index, spec in enumerate(specs):
+            node = f"b{index}"
+            graph.add_node(node, spec=spec)
+            graph.add_edge(previous, node)
+            previous = node
+        graph.add_edge(previous, OUTPUT)
+        return cls(graph, meta, decisions)
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        return self._graph
+
+    @property
+    def meta(self) -> Mapping[str, Any]:
+        return self._meta
+
+    @property
+    def decisions(self) -> Mapping[str, Any]:
+        return self._decisions
+
+    @property
+    def arch_id(self) -> str:
+        """Content hash of the architecture (graph + meta); the decisions are not part of it."""
+        return self._arch_id
+
+    def blocks(self) -> list[tuple[str, BlockSpec]]:
+        """Block nodes with their specs in a deterministic topological order."""
+        order = nx.lexicographical_topological_sort(self._graph)
+        return [(n, self._graph.nodes[n]["spec"]) for n in order if n not in (INPUT, OUTPUT)]
+
+    def architecture_dict(self) -> dict[str, Any]:
+        nodes = [{"id": n, "spec": spec.to_dict()} for n, spec in self.blocks()]
+        edges = sorted([list(e) for e in self._graph.edges])
+        return {"nodes": nodes, "edges": edges, "meta": dict(self._meta)}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form; :meth:`from_dict` inverts it exactly."""
+        return {
+            "schema_version": GENOME_SCHEMA_VERSION,
+            **self.architecture_dict(),
+            "decisions": dict(self._decisions),
+        }
+
+    def to_json(self) -> str:
+        return canonical_json(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Genome:
+        if not isinstance(data, Mapping):
+            raise GenomeError(f"genome JSON must be an object, got {type(data).__name__}")
+        version = data.get("schema_version", GENOME_SCHEMA_VERSION)
+        if version != GENOME_SCHEMA_VERSION:
+            raise GenomeError(
+                f"genome schema_version {version} is not supported (this archsearch reads "
+                f"{GENOME_SCHEMA_VERSION}); upgrade archsearch to read it"
+            )
+        for key in ("nodes", "edges"):
+            if not isinstance(data.get(key), list):
+                raise GenomeError(f"genome JSON needs a list under {key!r}")
+        graph = nx.DiGraph()
+        graph.add_nodes_from([INPUT, OUTPUT])
+        for node in data["nodes"]:
+            if not isinstance(node, Mapping) or "id" not in node or "spec" not in node:
+                raise GenomeError(f"genome node must have 'id' and 'spec', got {node!r}")
+            if node["id"] in (INPUT, OUTPUT):
+                raise GenomeError(f"block node id {node['id']!r} is reserved")
+            graph.add_node(str(node["id"]), spec=BlockSpec.from_dict(node["spec"]))
+        for edge in data["edges"]:
+            if not (isinstance(edge, list | tuple) and len(edge) == 2):
+                raise GenomeError(f"genome edge must be a pair [from, to], got {edge!r}")
+            u, v = (str(x) for x in edge)
+            if u not in graph or v not in graph:
+                raise GenomeError(f"genome edge {u!r} -> {v!r} names an unknown node")
+            graph.add_edge(u, v)
+        return cls(graph, data.get("meta") or {}, data.get("decisions") or {})
+
+    @classmethod
+    def from_json(cls, text: str) -> Genome:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise GenomeError(f"genome is not valid JSON: {exc}") from None
+        return cls.from_dict(data)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Genome) and self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash(self._arch_id)
+
+    def __repr__(self) -> str:
+        kinds = ", ".join(spec.kind for _, spec in self.blocks())
+        return f"Genome({self._arch_id}: {kinds or 'no blocks'})"
+
+
+def _validate(graph: nx.DiGraph) -> None:
+    """Refuse graphs the builder could not turn into a network."""
+    for required in (INPUT, OUTPUT):
+        if required not in graph:
+            raise GenomeError(f"genome graph has no {required!r} node")
+    if not nx.is_directed_acyclic_graph(graph):
+        raise GenomeError("genome graph has a cycle; it must be a DAG")
+    if graph.in_degree(INPUT) or graph.out_degree(OUTPUT):
+        raise GenomeError("'input' must have no incoming and 'output' no outgoing edges")
+    for node in graph.nodes:
+        if node in (INPUT, OUTPUT):
+            continue
+        if not isinstance(graph.nodes[node].get("spec"), BlockSpec):
+            raise GenomeError(f"block node {node!r} has no BlockSpec under 'spec'")
+        if not nx.has_path(graph, INPUT, node) or not nx.has_path(graph, node, OUTPUT):
+            raise GenomeError(f"block node {node!r} is not on a path from 'input' to 'output'")
+    if not nx.has_path(graph, INPUT, OUTPUT):
+        raise GenomeError("genome graph has no path from 'input' to 'output'")

@@ -1,0 +1,181 @@
+"""The run directory: an append-only journal as the source of truth, Parquet tables derived from it.
+
+Layout of ``RUN_DIR``::
+
+    run.json              what the run is: schema version, space, strategy, task, objectives, seed, budget
+    config.yaml           the fully resolved configuration
+    journal.jsonl         one JSON record per line, appended and fsync'd, never rewritten
+    strategy_state.json   the strategy's state after the last tell (atomic replace)
+    trials.parquet        one row per trial, rebuilt from the journal (atomic replace)
+    pareto.parquet        the non-dominated complete trials over the run's objectives
+    pareto.json           hypervolume of that front with its normalization and reference point
+
+Every write that replaces a file goes through a temporary file and ``os.replace``, so a reader (or a
+crash) never sees half a table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from archsearch.errors import ArchsearchError
+from archsearch.trial import Candidate, EvalResult
+
+SCHEMA_VERSION = 1
+RUN_FILE = "run.json"
+CONFIG_FILE = "config.yaml"
+JOURNAL_FILE = "journal.jsonl"
+STATE_FILE = "strategy_state.json"
+TRIALS_FILE = "trials.parquet"
+PARETO_FILE = "pareto.parquet"
+PARETO_SUMMARY_FILE = "pareto.json"
+
+
+class RunDirError(ArchsearchError):
+    """A run directory that cannot be created or read; the message says why and what to do."""
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")  # key order carries meaning (objectives)
+
+
+class RunStore:
+    """Reads and appends to one run directory.
+
+    Use :meth:`create` for a new run (refuses a directory that already holds anything) and
+    :meth:`open` for an existing one (checks the schema version).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    # -- creation and opening -------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], run_info: Mapping[str, Any], config_yaml: str) -> RunStore:
+        store = cls(path)
+        if store.path.exists():
+            if (store.path / RUN_FILE).exists():
+                raise RunDirError(
+                    f"run_dir {store.path} already holds a run; choose another run_dir "
+                    f"(or continue that run with `archsearch resume {store.path}`)"
+                )
+            if not store.path.is_dir():
+                raise RunDirError(f"run_dir {store.path} exists and is not a directory")
+            if any(store.path.iterdir()):
+                raise RunDirError(f"run_dir {store.path} is not empty; choose a new or empty directory")
+        store.path.mkdir(parents=True, exist_ok=True)
+        info = {"schema_version": SCHEMA_VERSION, "created": time.time(), **run_info}
+        atomic_write_text(store.path / CONFIG_FILE, config_yaml)
+        atomic_write_json(store.path / RUN_FILE, info)
+        store.append({"event": "run_created"})
+        return store
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> RunStore:
+        store = cls(path)
+        run_file = store.path / RUN_FILE
+        if not run_file.exists():
+            raise RunDirError(f"{store.path} is not an archsearch run directory (no {RUN_FILE})")
+        version = store.info().get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise RunDirError(
+                f"{store.path} has schema_version {version}; this archsearch reads {SCHEMA_VERSION}. "
+                "Use the archsearch version that wrote it, or upgrade."
+            )
+        return store
+
+    def info(self) -> dict[str, Any]:
+        try:
+            return json.loads((self.path / RUN_FILE).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise RunDirError(f"cannot read {self.path / RUN_FILE}: {exc}") from None
+
+    def config_yaml(self) -> str:
+        return (self.path / CONFIG_FILE).read_text()
+
+    # -- the journal ----------------------------------------------------------------------------
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        """Append one record and fsync: once this returns, the record survives a crash."""
+        line = json.dumps({"time": time.time(), **record}, sort_keys=True)
+        with open(self.path / JOURNAL_FILE, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def trial_started(self, trial_id: int, candidate: Candidate) -> None:
+        self.append({"event": "trial_started", "trial_id": trial_id, "candidate": candidate.to_dict()})
+
+    def trial_finished(self, trial_id: int, result: EvalResult) -> None:
+        self.append({"event": "trial_finished", "trial_id": trial_id, "result": result.to_dict()})
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Journal records in order. A torn last line (a crash mid-write) is skipped, not fatal."""
+        path = self.path / JOURNAL_FILE
+        if not path.exists():
+            return
+        with open(path, encoding="utf-8") as f:
+            lines = f.readlines()
+        for number, line in enumerate(lines, 1):
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                if number == len(lines):
+                    return
+                raise RunDirError(f"{path} is corrupted at line {number}") from None
+
+    def trials(self) -> list[dict[str, Any]]:
+        """One dict per trial (started ones included), merged from the journal, ordered by trial id."""
+        trials: dict[int, dict[str, Any]] = {}
+        for record in self.records():
+            event = record.get("event")
+            if event == "trial_started":
+                trials[record["trial_id"]] = {
+                    "trial_id": record["trial_id"],
+                    "candidate": record["candidate"],
+                    "started_at": record["time"],
+                    "result": None,
+                    "finished_at": None,
+                }
+            elif event == "trial_finished" and record["trial_id"] in trials:
+                trials[record["trial_id"]].update(result=record["result"], finished_at=record["time"])
+        return [trials[k] for k in sorted(trials)]
+
+    # -- strategy state -------------------------------------------------------------------------
+
+    def save_strategy_state(self, state: Mapping[str, Any]) -> None:
+        atomic_write_json(self.path / STATE_FILE, state)
+
+    def load_strategy_state(self) -> dict[str, Any] | None:
+        path = self.path / STATE_FILE
+        return json.loads(path.read_text()) if path.exists() else None
+
+    # -- tables ---------------------------------------------------------------------------------
+
+    def write_tables(self) -> dict[str, Any]:
+        """Rebuild ``trials.parquet``, ``pareto.parquet`` and ``pareto.json`` from the journal."""
+        from archsearch.results.tables import pareto_summary, pareto_table, trials_table, write_parquet
+
+        objectives = self.info()["objectives"]
+        table = trials_table(self.trials(), objectives)
+        write_parquet(table, self.path / TRIALS_FILE)
+        front = pareto_table(table, objectives)
+        write_parquet(front, self.path / PARETO_FILE)
+        summary = pareto_summary(table, objectives)
+        atomic_write_json(self.path / PARETO_SUMMARY_FILE, summary)
+        return summary

@@ -1,0 +1,137 @@
+"""Journal -> Arrow tables: the trials table, its Pareto front and the front's hypervolume."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from archsearch.results.pareto import front_hypervolume, non_dominated_mask, to_minimization
+
+SCHEMA_VERSION = 1
+FIXED_COLUMNS = [
+    ("trial_id", pa.int64()),
+    ("arch_id", pa.string()),
+    ("status", pa.string()),
+    ("error", pa.string()),
+    ("fidelity", pa.float64()),
+    ("origin", pa.string()),
+    ("genome_json", pa.string()),
+    ("decisions_json", pa.string()),
+    ("started_at", pa.timestamp("us", tz="UTC")),
+    ("finished_at", pa.timestamp("us", tz="UTC")),
+    ("duration_s", pa.float64()),
+    ("worker", pa.string()),
+]
+_FIXED_NAMES = {name for name, _ in FIXED_COLUMNS}
+
+
+def _timestamp(seconds: float | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+def metric_column(name: str) -> str:
+    """Metric names become column names, except where they would shadow a fixed column."""
+    return f"metric_{name}" if name in _FIXED_NAMES else name
+
+
+def trials_table(trials: list[dict[str, Any]], objectives: dict[str, str]) -> pa.Table:
+    """One row per trial; trials still in flight have status ``running`` and no metrics."""
+    metric_names: set[str] = set(objectives)
+    for trial in trials:
+        if trial["result"]:
+            metric_names.update(trial["result"]["metrics"])
+    ordered_metrics = list(objectives) + sorted(metric_names - set(objectives))
+    columns: dict[str, list[Any]] = {name: [] for name, _ in FIXED_COLUMNS}
+    columns.update({metric_column(m): [] for m in ordered_metrics})
+    for trial in trials:
+        candidate, result = trial["candidate"], trial["result"] or {}
+        metrics = result.get("metrics", {})
+        finished = trial["finished_at"]
+        row = {
+            "trial_id": trial["trial_id"],
+            "arch_id": candidate["arch_id"],
+            "status": result.get("status", "running"),
+            "error": result.get("error"),
+            "fidelity": candidate.get("fidelity"),
+            "origin": candidate.get("origin", ""),
+            "genome_json": json.dumps(candidate["architecture"], sort_keys=True),
+            "decisions_json": json.dumps(candidate["decisions"], sort_keys=True),
+            "started_at": _timestamp(trial["started_at"]),
+            "finished_at": _timestamp(finished),
+            "duration_s": None if finished is None else finished - trial["started_at"],
+            "worker": (result.get("info") or {}).get("worker"),
+        }
+        for name, _ in FIXED_COLUMNS:
+            columns[name].append(row[name])
+        for m in ordered_metrics:
+            columns[metric_column(m)].append(metrics.get(m))
+    fields = [pa.field(n, t) for n, t in FIXED_COLUMNS] + [
+        pa.field(metric_column(m), pa.float64()) for m in ordered_metrics
+    ]
+    metadata = {
+        "archsearch.schema_version": str(SCHEMA_VERSION),
+        "archsearch.objectives": json.dumps(objectives),
+    }
+    return pa.Table.from_pydict(columns, schema=pa.schema(fields, metadata=metadata))
+
+
+def objective_matrix(table: pa.Table, objectives: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """Raw objective values of complete trials with all objectives finite, and their row indices."""
+    if table.num_rows == 0:
+        return np.empty((0, len(objectives))), np.empty(0, dtype=int)
+    status = np.array(table.column("status").to_pylist())
+    values = np.column_stack([
+        np.array(table.column(metric_column(m)).to_pylist(), dtype=float) for m in objectives
+    ])
+    ok = (status == "complete") & np.isfinite(values).all(axis=1)
+    rows = np.flatnonzero(ok)
+    return values[rows], rows
+
+
+def pareto_rows(table: pa.Table, objectives: dict[str, str]) -> np.ndarray:
+    """Row indices of the non-dominated complete trials, best first in the first objective."""
+    values, rows = objective_matrix(table, objectives)
+    if len(rows) == 0:
+        return rows
+    points = to_minimization(values, list(objectives.values()))
+    mask = non_dominated_mask(points)
+    front, front_points = rows[mask], points[mask]
+    return front[np.lexsort(front_points.T[::-1])]
+
+
+def pareto_table(table: pa.Table, objectives: dict[str, str]) -> pa.Table:
+    return table.take(pa.array(pareto_rows(table, objectives), type=pa.int64()))
+
+
+def pareto_summary(table: pa.Table, objectives: dict[str, str]) -> dict[str, Any]:
+    """Counts, the front's trial ids and its hypervolume with normalization and reference point."""
+    values, _ = objective_matrix(table, objectives)
+    counts = Counter(table.column("status").to_pylist()) if table.num_rows else Counter()
+    summary: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "objectives": objectives,
+        "n_trials": table.num_rows,
+        "status_counts": dict(sorted(counts.items())),
+        "pareto_trial_ids": [int(table.column("trial_id")[int(i)].as_py()) for i in pareto_rows(table, objectives)],
+    }
+    if len(values):
+        summary.update(front_hypervolume(values, list(objectives.values()), list(objectives)))
+    else:
+        summary.update({"hypervolume": math.nan, "reference_point": None, "normalization": None, "n_points": 0})
+    return summary
+
+
+def write_parquet(table: pa.Table, path: Path) -> None:
+    """Write atomically: a reader sees the old file or the new one, never a partial one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)

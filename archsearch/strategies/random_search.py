@@ -1,0 +1,73 @@
+"""Random search: every decision sampled uniformly; the baseline every other strategy must beat."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from archsearch.space import RandomChooser, SearchSpace
+from archsearch.strategies._base import Strategy
+from archsearch.trial import Candidate, EvalResult
+
+
+class RandomSearch(Strategy):
+    """Samples architectures independently, skipping ones already proposed.
+
+    Args:
+        dedupe: skip architectures (by ``arch_id``) already proposed in this run.
+        max_retries: samples tried per ask before concluding the space has nothing new; ``ask`` then
+            returns ``None``, which ends the run early instead of re-evaluating duplicates.
+    """
+
+    name = "random"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        objectives: dict[str, str] | None = None,
+        seed: int = 0,
+        dedupe: bool = True,
+        max_retries: int = 100,
+    ) -> None:
+        super().__init__(space, objectives, seed)
+        self.dedupe = dedupe
+        self.max_retries = max_retries
+        self._rng: np.random.Generator | None = None
+        self._seen: set[str] = set()
+        self._n_asked = 0
+        self._n_told = 0
+
+    @property
+    def rng(self) -> np.random.Generator:
+        if self._rng is None:
+            self._rng = np.random.default_rng(self.seed)
+        return self._rng
+
+    def ask(self) -> Candidate | None:
+        for _ in range(self.max_retries if self.dedupe else 1):
+            chooser = RandomChooser(self.rng)
+            candidate = Candidate(self.space.build(chooser), dict(chooser.decisions), origin="random")
+            if not self.dedupe or candidate.arch_id not in self._seen:
+                self._seen.add(candidate.arch_id)
+                self._n_asked += 1
+                return candidate
+        return None
+
+    def tell(self, candidate: Candidate, result: EvalResult) -> None:
+        self._seen.add(candidate.arch_id)
+        self._n_told += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "rng": self.rng.bit_generator.state,
+            "seen": sorted(self._seen),
+            "n_asked": self._n_asked,
+            "n_told": self._n_told,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        self._seen = set(state["seen"])
+        self._n_asked = int(state["n_asked"])
+        self._n_told = int(state["n_told"])

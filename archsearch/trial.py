@@ -1,0 +1,105 @@
+"""What flows through the engine: a proposed candidate, and the result of evaluating it.
+
+Both are torch-free and JSON-able so that strategies, stores and executors can pass them anywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from archsearch.genome import Genome
+from archsearch.space import architecture_id, architecture_to_json
+
+COMPLETE, FAILED, PRUNED, REJECTED = "complete", "failed", "pruned", "rejected"
+STATUSES = (COMPLETE, FAILED, PRUNED, REJECTED)
+
+
+@dataclass
+class Candidate:
+    """An architecture a strategy asks to have evaluated.
+
+    Attributes:
+        architecture: a :class:`Genome`, or the JSON-able value a user's callable space returned.
+        decisions: the chooser decisions that built it (replayable).
+        fidelity: training budget in epochs; ``None`` lets the evaluator use its default.
+        origin: how the strategy made it (``"random"``, ``"mutation of 12"``), recorded for analysis.
+        arch_id: content hash of the architecture, filled in from ``architecture``.
+    """
+
+    architecture: Any
+    decisions: dict[str, Any]
+    fidelity: float | None = None
+    origin: str = ""
+    arch_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.arch_id:
+            self.arch_id = architecture_id(self.architecture)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "architecture": architecture_to_json(self.architecture),
+            "is_genome": isinstance(self.architecture, Genome),
+            "decisions": self.decisions,
+            "fidelity": self.fidelity,
+            "origin": self.origin,
+            "arch_id": self.arch_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Candidate:
+        arch = data["architecture"]
+        if data.get("is_genome"):
+            arch = Genome.from_dict(arch)
+        return cls(arch, dict(data["decisions"]), data.get("fidelity"), data.get("origin", ""), data["arch_id"])
+
+
+@dataclass
+class EvalResult:
+    """The outcome of one evaluation.
+
+    Attributes:
+        status: ``complete``, ``failed`` (see ``error``), ``pruned`` (stopped early on purpose) or
+            ``rejected`` (refused by a constraint before training).
+        metrics: numbers with units in their names: ``val_accuracy``, ``n_params``, ``latency_ms``, ...
+        error: why a failed or rejected evaluation did not complete, in one line.
+        info: where and how it ran (worker, device, timings), recorded beside the metrics.
+    """
+
+    status: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status {self.status!r} is not one of {', '.join(STATUSES)}")
+        self.metrics = {k: _as_float(v) for k, v in self.metrics.items()}
+
+    @classmethod
+    def failed(cls, error: str, metrics: dict[str, float] | None = None, **info: Any) -> EvalResult:
+        return cls(FAILED, metrics or {}, error, info)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "metrics": self.metrics, "error": self.error, "info": self.info}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EvalResult:
+        return cls(data["status"], dict(data.get("metrics") or {}), data.get("error"), dict(data.get("info") or {}))
+
+
+def _as_float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"metric values must be numbers, got {value!r}") from None
+
+
+def objective_values(result: EvalResult, objectives: dict[str, str]) -> list[float] | None:
+    """The result's objective values in order, or ``None`` if it is not complete or any is missing/NaN."""
+    if result.status != COMPLETE:
+        return None
+    values = [result.metrics.get(name, math.nan) for name in objectives]
+    return None if any(math.isnan(v) for v in values) else values

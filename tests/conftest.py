@@ -1,0 +1,26 @@
+import os
+
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from archsearch.tasks import load_task
+
+    return load_task("digits", seed=0)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tests share two cores with whatever else runs; one intra-op thread keeps timings sane."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
