@@ -150,6 +150,10 @@ def parse_objectives(value: Any) -> dict[str, str] | None:
     """``{name: dir}``, ``["name:max", ...]`` or ``None`` -> ``{name: "maximize" | "minimize"}``."""
     if value is None:
         return None
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    if isinstance(value, DictConfig | ListConfig):
+        value = OmegaConf.to_container(value, resolve=True)
     pairs: list[tuple[str, Any]]
     if isinstance(value, dict):
         pairs = list(value.items())

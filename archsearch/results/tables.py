@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from archsearch.results.pareto import front_hypervolume, non_dominated_mask, to_minimization
+from archsearch.results.pareto import Normalization, front_hypervolume, non_dominated_mask, to_minimization
 
 SCHEMA_VERSION = 1
 FIXED_COLUMNS = [
@@ -32,6 +32,36 @@ FIXED_COLUMNS = [
     ("worker", pa.string()),
 ]
 _FIXED_NAMES = {name for name, _ in FIXED_COLUMNS}
+
+
+# Fixed bounds (lower, upper, log10 scale) for the built-in metrics, so that hypervolumes of different
+# runs are on one scale without re-normalizing; other metrics are scaled to the run's own range.
+STANDARD_BOUNDS: dict[str, tuple[float, float, bool]] = {
+    "accuracy": (0.0, 1.0, False),
+    "n_params": (1e2, 1e8, True),
+    "flops": (1e2, 1e11, True),
+    "latency_ms": (1e-3, 1e3, True),
+    "train_time_s": (1e-2, 1e4, True),
+}
+
+
+def standard_bounds(name: str) -> tuple[float, float, bool] | None:
+    if name.endswith("_accuracy"):
+        return STANDARD_BOUNDS["accuracy"]
+    return STANDARD_BOUNDS.get(name)
+
+
+def run_normalization(values: np.ndarray, objectives: dict[str, str]) -> Normalization:
+    """Fixed bounds for built-in metrics, the observed range for the rest."""
+    fitted = Normalization.from_data(list(objectives), list(objectives.values()), values)
+    lower, upper, logs = list(fitted.lower), list(fitted.upper), list(fitted.log_scale)
+    for k, name in enumerate(objectives):
+        bounds = standard_bounds(name)
+        if bounds is not None:
+            low, high, log = bounds
+            lower[k], upper[k], logs[k] = (np.log10(low), np.log10(high), True) if log else (low, high, False)
+    return Normalization(fitted.names, fitted.directions, tuple(float(v) for v in lower),
+                         tuple(float(v) for v in upper), tuple(logs))
 
 
 def _timestamp(seconds: float | None) -> datetime | None:
@@ -124,7 +154,8 @@ def pareto_summary(table: pa.Table, objectives: dict[str, str]) -> dict[str, Any
         "pareto_trial_ids": [int(table.column("trial_id")[int(i)].as_py()) for i in pareto_rows(table, objectives)],
     }
     if len(values):
-        summary.update(front_hypervolume(values, list(objectives.values()), list(objectives)))
+        summary.update(front_hypervolume(values, list(objectives.values()), list(objectives),
+                                         run_normalization(values, objectives)))
     else:
         summary.update({"hypervolume": math.nan, "reference_point": None, "normalization": None, "n_points": 0})
     return summary
