@@ -2,7 +2,8 @@
 
 The network is stem -> blocks in topological order -> head. The stem turns the task's input into
 tokens of the genome's width: a vector (batch, features) becomes one token, a sequence
-(batch, length, channels) one token per position with a learned position embedding. The head
+(batch, length, channels) or token ids (batch, length) one token per position with a learned
+position embedding. The head
 averages tokens and projects to the task's outputs.
 """
 
@@ -54,21 +55,26 @@ class Merge(nn.Module):
 
 
 class Stem(nn.Module):
+    """Inputs -> (batch, tokens, dim): linear projection (vector, sequence) or embedding (token ids)."""
+
     def __init__(self, data: DataSpec, dim: int) -> None:
         super().__init__()
         self.input_kind = data.input_kind
+        self.position: nn.Parameter | None = None
         if data.input_kind == "vector":
-            self.proj = nn.Linear(data.n_features, dim)
-            self.position = None
+            self.proj: nn.Module = nn.Linear(data.n_features, dim)
+            return
+        if data.input_kind == "tokens":
+            self.proj = nn.Embedding(data.vocab_size, dim)
         else:
             self.proj = nn.Linear(data.n_channels, dim)
-            self.position = nn.Parameter(torch.zeros(data.seq_len, dim))
-            nn.init.normal_(self.position, std=0.02)
+        self.position = nn.Parameter(torch.zeros(data.seq_len, dim))
+        nn.init.normal_(self.position, std=0.02)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.input_kind == "vector":
             return self.proj(x).unsqueeze(1)
-        if x.dim() == 2:  # (batch, length): one channel per position
+        if self.input_kind == "sequence" and x.dim() == 2:  # (batch, length): one channel per position
             x = x.unsqueeze(-1)
         return self.proj(x) + self.position
 

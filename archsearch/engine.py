@@ -69,6 +69,7 @@ class Engine:
         in_flight: dict[int, Candidate] = {}
         start = time.monotonic()
         last_tables = start
+        self.strategy.attach(self.store.path)
         self.progress.start(self.budget, n_started)
         self.executor.start(self.evaluator)
         try:

@@ -81,6 +81,13 @@ def test_sequence_of_scalars_is_accepted():
     assert model(torch.randn(3, 40)).shape == (3, 10)
 
 
+def test_token_ids_are_embedded():
+    data = DataSpec("tokens", seq_len=3, vocab_size=11, n_outputs=11)
+    model = build_model(Genome.sequential([BlockSpec("mlp")], {"width": 8}), data)
+    out = model(torch.randint(0, 11, (5, 3)))
+    assert out.shape == (5, 11) and torch.isfinite(out).all()
+
+
 def test_unknown_block_names_list_valid_ones():
     with pytest.raises(Exception, match="unknown block 'nope'; valid: mlp"):
         build_model(Genome.sequential([BlockSpec("nope")], {"width": 8}), VECTOR)

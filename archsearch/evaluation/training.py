@@ -174,7 +174,8 @@ class TrainingEvaluator:
 
 
 def _tensors(task: Task, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    dtype = np.int64 if task.input_kind == "tokens" else np.float32
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=dtype))
     if task.problem == "classification":
         return xt, torch.from_numpy(y.astype(np.int64))
     return xt, torch.from_numpy(((y - task.y_mean) / task.y_std).astype(np.float32))

@@ -6,6 +6,7 @@ workers (the engine does), which is what lets resume, Ray and Pareto bookkeeping
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from archsearch.space import SearchSpace
@@ -31,6 +32,12 @@ class Strategy:
         self.space = space
         self.objectives = objectives or {}
         self.seed = seed
+
+    def attach(self, run_dir: Path) -> None:
+        """Called by the engine once, before the first ``ask``, with the run directory.
+
+        Strategies that keep files of their own (Optuna's journal) put them there; the default keeps none.
+        """
 
     def ask(self) -> Candidate | None:
         raise NotImplementedError

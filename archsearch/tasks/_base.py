@@ -14,7 +14,7 @@ import numpy as np
 from archsearch.errors import ArchsearchError
 
 PROBLEMS = ("classification", "regression")
-INPUT_KINDS = ("vector", "sequence")
+INPUT_KINDS = ("vector", "sequence", "tokens")
 
 
 class TaskError(ArchsearchError):
@@ -27,14 +27,18 @@ class DataSpec:
 
     input_kind: str
     n_features: int = 0  # vector inputs
-    seq_len: int = 0  # sequence inputs
-    n_channels: int = 1
+    seq_len: int = 0  # sequence and token inputs
+    n_channels: int = 1  # sequence inputs
+    vocab_size: int = 0  # token inputs: integer ids in [0, vocab_size)
     n_outputs: int = 1
 
 
 @dataclass
 class Task:
     """A supervised problem with a fixed, seeded split.
+
+    Inputs are float arrays: (n, features) for ``vector``, (n, length[, channels]) for ``sequence``;
+    for ``tokens`` they are integer ids (n, length) below ``vocab_size``.
 
     Regression targets are standardized on the training split for training; ``y_mean`` / ``y_std``
     undo that so metrics are reported in the target's own units.
@@ -52,6 +56,7 @@ class Task:
     n_classes: int = 0
     y_mean: float = 0.0
     y_std: float = 1.0
+    vocab_size: int = 0
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -74,6 +79,9 @@ class Task:
         n_outputs = self.n_classes if self.problem == "classification" else 1
         if self.input_kind == "vector":
             return DataSpec("vector", n_features=int(self.x_train.shape[1]), n_outputs=n_outputs)
+        if self.input_kind == "tokens":
+            return DataSpec("tokens", seq_len=int(self.x_train.shape[1]), vocab_size=self.vocab_size,
+                            n_outputs=n_outputs)
         channels = int(self.x_train.shape[2]) if self.x_train.ndim == 3 else 1
         return DataSpec("sequence", seq_len=int(self.x_train.shape[1]), n_channels=channels, n_outputs=n_outputs)
 
