@@ -166,7 +166,7 @@ def search(
     strategy: str = "random",
     budget: int | str = 20,
     seed: int = 0,
-    executor: str = "inline",
+    executor: str = "ray",
     run_dir: str | os.PathLike[str] | None = None,
     *,
     evaluate: Callable[..., dict[str, Any]] | None = None,
@@ -184,7 +184,8 @@ def search(
         strategy: a strategy name (``strategies/NAME.yaml``).
         budget: number of candidates to evaluate, or a duration such as ``"10m"``.
         seed: seeds the split, the strategy and every initialization.
-        executor: ``"inline"``.
+        executor: ``"ray"`` (local Ray, or a cluster with ``overrides=["executor.address=auto"]``) or
+            ``"inline"`` (in this process, for debugging).
         run_dir: where the run is written; default ``runs/<time>-<space>-<strategy>``.
         evaluate: ``fn(architecture) -> {metric: value}``, replacing training on ``task``.
         objectives: ``{metric: "maximize" | "minimize"}``; default: the task's metric, ``n_params``,

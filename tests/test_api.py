@@ -40,7 +40,8 @@ def test_search_on_digits_end_to_end(tmp_path):
 
 def test_same_seed_same_run(tmp_path):
     columns = ["arch_id", "val_accuracy", "n_params"]
-    runs = [archsearch.search(budget=3, seed=7, run_dir=tmp_path / f"r{i}", overrides=["training.epochs=1"])
+    runs = [archsearch.search(budget=3, seed=7, executor="inline", run_dir=tmp_path / f"r{i}",
+                              overrides=["training.epochs=1"])
             .trials.to_pandas()[columns] for i in range(2)]
     assert runs[0].equals(runs[1])
 
@@ -57,7 +58,7 @@ def test_callable_space_with_evaluate_function(tmp_path):
         return {"score": arch["layers"] * 0.1 + (arch["act"] == "gelu") * 0.05, "cost": arch["layers"] ** 2}
 
     run = archsearch.search(space=space, evaluate=evaluate, objectives={"score": "maximize", "cost": "minimize"},
-                            budget=30, seed=1, run_dir=tmp_path / "run")
+                            budget=30, seed=1, executor="inline", run_dir=tmp_path / "run")
     trials = run.trials.to_pandas()
     assert len(trials) == 30
     failed = trials[trials.status == "failed"]
@@ -71,7 +72,8 @@ def test_users_own_arrays(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 5))
     y = (x[:, 0] + x[:, 1] > 0).astype(int)
-    run = archsearch.search(task=(x, y), budget=2, run_dir=tmp_path / "run", overrides=["training.epochs=3"])
+    run = archsearch.search(task=(x, y), budget=2, executor="inline", run_dir=tmp_path / "run",
+                            overrides=["training.epochs=3"])
     trials = run.trials.to_pandas()
     assert (trials.status == "complete").all()
     assert (trials.val_accuracy > 0.6).all()
@@ -91,7 +93,7 @@ def test_bad_candidates_do_not_stop_the_run(tmp_path):
             return Genome.sequential([BlockSpec(kind)], {"width": width}, {"kind": kind, "width": width})
 
     assert "missing_block" not in BLOCKS
-    run = archsearch.search(space=SometimesBroken(), budget=8, seed=0, run_dir=tmp_path / "run",
+    run = archsearch.search(space=SometimesBroken(), budget=8, seed=0, executor="inline", run_dir=tmp_path / "run",
                             overrides=["training.epochs=1"])
     trials = run.trials.to_pandas()
     assert len(trials) == 8
@@ -126,6 +128,6 @@ def test_bad_input_is_one_clear_error(tmp_path, kwargs, message):
 
 def test_duration_budget(tmp_path):
     run = archsearch.search(space=lambda t: {"x": t.suggest_float("x", 0, 1)}, evaluate=lambda a: {"y": a["x"]},
-                            objectives={"y": "maximize"}, budget="1s", run_dir=tmp_path / "run")
+                            objectives={"y": "maximize"}, budget="1s", executor="inline", run_dir=tmp_path / "run")
     assert run.trials.num_rows > 5
     assert run.info["budget"] == "1s"

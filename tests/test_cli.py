@@ -89,10 +89,14 @@ def test_existing_run_is_never_overwritten(demo_run):
     assert (run_dir / "journal.jsonl").read_bytes() == before
 
 
-def test_default_run_dir_is_named_from_time_space_and_strategy(tmp_path):
-    archsearch("run", "budget=1", "training.epochs=0.2", "--quiet", cwd=tmp_path)
+@pytest.mark.ray
+def test_defaults_run_on_ray_into_a_named_run_dir(tmp_path):
+    archsearch("run", "budget=2", "training.epochs=0.2", "--quiet", cwd=tmp_path)
     (made,) = (tmp_path / "runs").iterdir()
     assert made.name.endswith("-mlp-random")
+    trials = pq.read_table(made / "trials.parquet").to_pandas()
+    assert len(trials) == 2 and (trials.status == "complete").all()
+    assert trials.worker.str.startswith("ray:").all() and trials.node.notna().all()
 
 
 def test_own_space_file_in_working_directory(tmp_path):
@@ -100,7 +104,8 @@ def test_own_space_file_in_working_directory(tmp_path):
     (tmp_path / "search_spaces" / "tiny.yaml").write_text(
         "_target_: archsearch.spaces.BlockGraphSpace\nname: tiny\ndepth: 1\nwidth: [8]\nactivation: [relu]\n"
         "wiring: [sequential]\nnorm_placement: [pre, none]\n")
-    proc = archsearch("run", "space=tiny", "budget=3", "training.epochs=0.2", "run_dir=r", cwd=tmp_path)
+    proc = archsearch("run", "space=tiny", "budget=3", "training.epochs=0.2", "executor=inline", "run_dir=r",
+                      cwd=tmp_path)
     trials = pq.read_table(tmp_path / "r" / "trials.parquet").to_pandas()
     assert len(trials) == 2  # the space holds two architectures: the run ends when it is exhausted
     assert "tiny" in archsearch("list", "spaces", cwd=tmp_path).stdout

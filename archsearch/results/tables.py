@@ -30,6 +30,8 @@ FIXED_COLUMNS = [
     ("finished_at", pa.timestamp("us", tz="UTC")),
     ("duration_s", pa.float64()),
     ("worker", pa.string()),
+    ("node", pa.string()),
+    ("attempts", pa.int64()),
 ]
 _FIXED_NAMES = {name for name, _ in FIXED_COLUMNS}
 
@@ -99,6 +101,8 @@ def trials_table(trials: list[dict[str, Any]], objectives: dict[str, str]) -> pa
             "finished_at": _timestamp(finished),
             "duration_s": None if finished is None else finished - trial["started_at"],
             "worker": (result.get("info") or {}).get("worker"),
+            "node": (result.get("info") or {}).get("node"),
+            "attempts": (result.get("info") or {}).get("attempts"),
         }
         for name, _ in FIXED_COLUMNS:
             columns[name].append(row[name])

@@ -1,0 +1,238 @@
+"""Evaluation on Ray: persistent evaluator actors, asynchronous scheduling, recovery from lost workers.
+
+Each worker is a long-lived actor holding the evaluator, so torch is imported and the task's data
+loaded once per worker, not once per candidate. A free worker gets the next candidate as soon as its
+previous result arrives. A worker (or its whole node) that dies has its candidate resubmitted to a
+fresh worker, up to ``max_retries`` times; a candidate past ``trial_timeout_s`` has its worker killed
+and is recorded as failed. Nothing here blocks on a single worker, so a lost one cannot hang the driver.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from archsearch.errors import ConfigError
+from archsearch.execution._base import Evaluator
+from archsearch.trial import Candidate, EvalResult
+
+
+class _EvaluatorWorker:
+    """The body of one Ray actor: one torch thread, the evaluator, its task loaded once."""
+
+    def __init__(self, evaluator: Evaluator, threads: int) -> None:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        try:
+            import torch
+
+            torch.set_num_threads(threads)
+        except ImportError:  # user evaluators need not use torch
+            pass
+        self.evaluator = evaluator
+        if hasattr(evaluator, "load_task"):
+            evaluator.load_task()
+        import ray
+
+        context = ray.get_runtime_context()
+        self.node_id = context.get_node_id()
+        self.worker = f"ray:{ray.util.get_node_ip_address()}:{os.getpid()}"
+
+    def evaluate(self, architecture: Any, fidelity: float | None) -> dict[str, Any]:
+        try:
+            result = self.evaluator.evaluate(architecture, fidelity)
+        except Exception as exc:  # an evaluator bug costs one trial, never the worker
+            result = EvalResult.failed(f"{type(exc).__name__}: {exc}".splitlines()[0][:500])
+        result.info.update(worker=self.worker, node=self.node_id)
+        return result.to_dict()
+
+    def ping(self) -> str:
+        return self.worker
+
+
+@dataclass
+class _Running:
+    trial_id: int
+    candidate: Candidate
+    worker: int
+    started: float
+    attempt: int
+
+
+class RayExecutor:
+    """Runs evaluations on Ray actors; starts a local Ray unless ``address`` names a cluster.
+
+    Args:
+        address: ``None`` starts Ray locally inside the run; ``"auto"`` or ``"host:port"`` joins a running
+            cluster (``ray start --head`` on one machine, ``ray start --address=...`` on the others).
+        workers: number of evaluator actors; default: the CPUs Ray reports divided by ``cpus_per_worker``.
+        cpus_per_worker: CPUs reserved per actor (and torch threads it uses).
+        gpus_per_worker: GPUs (or a fraction) reserved per actor.
+        max_retries: resubmissions of a candidate whose worker died before it is recorded as failed.
+        trial_timeout_s: wall-clock limit per candidate; ``None`` for none.
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        workers: int | None = None,
+        cpus_per_worker: float = 1,
+        gpus_per_worker: float = 0,
+        max_retries: int = 2,
+        trial_timeout_s: float | None = None,
+    ) -> None:
+        self.address = address
+        self.workers = workers
+        self.cpus_per_worker = cpus_per_worker
+        self.gpus_per_worker = gpus_per_worker
+        self.max_retries = max_retries
+        self.trial_timeout_s = trial_timeout_s
+        self.capacity = 0
+        self._actors: list[Any] = []  # one slot per worker; None once retired
+        self._idle: deque[int] = deque()
+        self._running: dict[Any, _Running] = {}  # ObjectRef -> what it computes
+        self._queue: deque[tuple[int, Candidate, int]] = deque()
+        self._ready: list[tuple[int, EvalResult]] = []
+        self._started_ray = False
+        self._evaluator: Evaluator | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def start(self, evaluator: Evaluator) -> None:
+        import ray
+
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError(f"executor.workers must be at least 1, got {self.workers}")
+        if not ray.is_initialized():
+            self._init_ray(ray)
+        self._evaluator = evaluator
+        n_workers = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1) // self.cpus_per_worker))
+        self.capacity = n_workers
+        self._actors = [self._new_actor() for _ in range(n_workers)]
+        self._idle = deque(range(n_workers))
+
+    def _init_ray(self, ray: Any) -> None:
+        kwargs: dict[str, Any] = {"include_dashboard": False, "configure_logging": False, "log_to_driver": True}
+        if self.address is None:
+            # Workers of a local Ray see the driver's import path, so a research script's own modules
+            # (its evaluate function, its space) unpickle there too.
+            paths = [p for p in [os.getcwd(), *sys.path] if p and os.path.isdir(p)]
+            env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)), "OMP_NUM_THREADS": "1"}
+            kwargs["runtime_env"] = {"env_vars": env}
+            if self.workers is not None:
+                kwargs["num_cpus"] = max(1, int(self.workers * self.cpus_per_worker + 0.999))
+            self._started_ray = True
+        else:
+            kwargs["address"] = self.address
+        try:
+            ray.init(**kwargs)
+        except ConnectionError as exc:
+            raise ConfigError(f"cannot reach a Ray cluster at {self.address!r}: {exc}; start one with "
+                              "`ray start --head` or leave executor.address unset for a local Ray") from None
+
+    def _new_actor(self) -> Any:
+        import ray
+
+        actor_cls = ray.remote(_EvaluatorWorker)
+        threads = max(1, int(self.cpus_per_worker))
+        return actor_cls.options(
+            num_cpus=self.cpus_per_worker, num_gpus=self.gpus_per_worker, max_restarts=0, max_task_retries=0
+        ).remote(self._evaluator, threads)
+
+    def close(self) -> None:
+        import ray
+
+        for actor in self._actors:
+            if actor is None:
+                continue
+            try:
+                ray.kill(actor)
+            except Exception:  # already gone with its node
+                pass
+        self._actors, self._running, self._queue = [], {}, deque()
+        if self._started_ray and ray.is_initialized():
+            ray.shutdown()
+            self._started_ray = False
+
+    # -- scheduling -------------------------------------------------------------------------------
+
+    def submit(self, trial_id: int, candidate: Candidate) -> None:
+        self._queue.append((trial_id, candidate, 0))
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        while self._queue and self._idle:
+            trial_id, candidate, attempt = self._queue.popleft()
+            worker = self._idle.popleft()
+            ref = self._actors[worker].evaluate.remote(candidate.architecture, candidate.fidelity)
+            self._running[ref] = _Running(trial_id, candidate, worker, time.monotonic(), attempt)
+
+    def collect(self, timeout: float | None = None) -> list[tuple[int, EvalResult]]:
+        import ray
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._ready and (self._running or self._queue):
+            wait_s = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
+            done, _ = ray.wait(list(self._running), num_returns=1, timeout=wait_s)
+            for ref in done:
+                self._finish(ref, ray)
+            self._enforce_time_limit(ray)
+            self._dispatch()
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+        ready, self._ready = self._ready, []
+        return ready
+
+    def _finish(self, ref: Any, ray: Any) -> None:
+        running = self._running.pop(ref)
+        try:
+            result = EvalResult.from_dict(ray.get(ref))
+        except _lost_worker_errors(ray) as exc:
+            self._replace_worker(running.worker)
+            if running.attempt < self.max_retries:
+                self._queue.appendleft((running.trial_id, running.candidate, running.attempt + 1))
+                return
+            reason = f"worker lost {running.attempt + 1} times ({type(exc).__name__})"
+            result = EvalResult.failed(reason)
+        except ray.exceptions.RayTaskError as exc:
+            self._idle.append(running.worker)
+            result = EvalResult.failed(f"evaluation raised on the worker: {str(exc).splitlines()[0][:300]}")
+        else:
+            self._idle.append(running.worker)
+        result.info["attempts"] = running.attempt + 1
+        self._ready.append((running.trial_id, result))
+
+    def _enforce_time_limit(self, ray: Any) -> None:
+        if self.trial_timeout_s is None:
+            return
+        now = time.monotonic()
+        for ref, running in list(self._running.items()):
+            if now - running.started > self.trial_timeout_s:
+                del self._running[ref]
+                ray.kill(self._actors[running.worker])
+                self._replace_worker(running.worker)
+                result = EvalResult.failed(f"time limit of {self.trial_timeout_s:g} s exceeded; cancelled")
+                result.info["attempts"] = running.attempt + 1
+                self._ready.append((running.trial_id, result))
+
+    def _replace_worker(self, worker: int) -> None:
+        """A fresh actor in the dead one's slot, or retire the slot if the cluster lost the room for it."""
+        import ray
+
+        live = sum(actor is not None for actor in self._actors) - 1
+        room = ray.cluster_resources().get("CPU", 0) // self.cpus_per_worker if self.cpus_per_worker else live + 1
+        if live >= 1 and live + 1 > room:
+            self._actors[worker] = None
+            self.capacity = live
+            return
+        self._actors[worker] = self._new_actor()
+        self._idle.append(worker)
+
+
+def _lost_worker_errors(ray: Any) -> tuple[type[BaseException], ...]:
+    """Exceptions meaning the worker (process or node) is gone, as this Ray version names them."""
+    names = ("RayActorError", "WorkerCrashedError", "ObjectLostError", "NodeDiedError", "OwnerDiedError")
+    return tuple(getattr(ray.exceptions, n) for n in names if hasattr(ray.exceptions, n))

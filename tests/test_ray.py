@@ -1,0 +1,92 @@
+"""The Ray executor on real Ray: local workers, a two-node cluster losing a node, killed and hung workers."""
+
+import threading
+import time
+
+import pytest
+
+import archsearch
+from archsearch.testing.faults import CrashOnce, HangOn, SlowEvaluate, numbered_space
+
+pytestmark = pytest.mark.ray
+OBJECTIVES = {"score": "maximize", "cost": "minimize"}
+
+
+def search(run_dir, evaluate, budget, **executor):
+    overrides = [f"executor.{k}={'null' if v is None else v}" for k, v in executor.items()]
+    return archsearch.search(space=numbered_space, evaluate=evaluate, objectives=OBJECTIVES, budget=budget,
+                             seed=0, executor="ray", run_dir=run_dir, overrides=overrides)
+
+
+def test_two_local_workers_train_digits(tmp_path):
+    run = archsearch.search(space="mlp", budget=4, seed=0, executor="ray", run_dir=tmp_path / "run",
+                            overrides=["executor.workers=2", "training.epochs=1"])
+    trials = run.trials.to_pandas()
+    assert len(trials) == 4 and (trials.status == "complete").all()
+    assert trials.worker.nunique() == 2 and trials.worker.str.startswith("ray:").all()
+    assert (trials.val_accuracy > 0.5).all() and (trials.attempts == 1).all()
+
+
+def test_killed_worker_is_replaced_and_its_candidate_retried(tmp_path):
+    (tmp_path / "markers").mkdir()
+    run = search(tmp_path / "run", CrashOnce(tmp_path / "markers", n_crashes=2), budget=6, workers=2)
+    trials = run.trials.to_pandas()
+    assert len(trials) == 6 and (trials.status == "complete").all()
+    assert sorted(trials.attempts.tolist()) == [1, 1, 1, 1, 2, 2]
+    assert trials.trial_id.is_unique and trials.arch_id.is_unique
+
+
+def test_candidate_that_always_kills_its_worker_fails_after_retries(tmp_path):
+    run = search(tmp_path / "run", CrashOnce(tmp_path, always=True), budget=6, workers=2, max_retries=1)
+    trials = run.trials.to_pandas()
+    assert len(trials) == 6
+    crashed = trials[trials.status == "failed"]
+    assert len(crashed) >= 1 and crashed.error.str.contains("worker lost 2 times").all()
+    assert (trials.status == "complete").any()
+
+
+def test_candidate_past_its_time_limit_is_cancelled(tmp_path):
+    start = time.monotonic()
+    run = search(tmp_path / "run", HangOn(), budget=6, workers=2, trial_timeout_s=3)
+    assert time.monotonic() - start < 120
+    trials = run.trials.to_pandas()
+    hung = trials[[(__import__("json").loads(g)["x"] % 2 == 0) for g in trials.genome_json]]
+    assert len(hung) >= 1 and (hung.status == "failed").all()
+    assert hung.error.str.contains("time limit of 3 s exceeded").all()
+    assert (trials[~trials.index.isin(hung.index)].status == "complete").all()
+
+
+def test_cluster_losing_a_node_still_evaluates_every_candidate_once(tmp_path):
+    import ray
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    worker_node = cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, include_dashboard=False)
+    run_dir = tmp_path / "run"
+    removed = threading.Event()
+
+    def remove_worker_node_mid_run():
+        journal = run_dir / "journal.jsonl"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if journal.exists() and journal.read_text().count("trial_finished") >= 3:
+                cluster.remove_node(worker_node)
+                removed.set()
+                return
+            time.sleep(0.1)
+
+    remover = threading.Thread(target=remove_worker_node_mid_run, daemon=True)
+    remover.start()
+    try:
+        run = search(run_dir, SlowEvaluate(0.5), budget=12, address=cluster.address, workers=2)
+    finally:
+        remover.join(timeout=5)
+        ray.shutdown()
+        cluster.shutdown()
+    assert removed.is_set()
+    trials = run.trials.to_pandas()
+    assert len(trials) == 12 and (trials.status == "complete").all()
+    assert trials.trial_id.tolist() == list(range(12)) and trials.arch_id.is_unique
+    assert trials.node.nunique() == 2  # both nodes worked before one was removed
