@@ -107,6 +107,7 @@ class Engine:
         finally:
             self.executor.close()
             self.progress.stop()
+            self.store.save_strategy_state(self.strategy.state_dict(), durable=True)
             self.store.write_tables()
         self.store.append({"event": "run_finished", "reason": self.stop_reason})
         return self.stop_reason

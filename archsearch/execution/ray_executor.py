@@ -9,6 +9,7 @@ and is recorded as failed. Nothing here blocks on a single worker, so a lost one
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -148,10 +149,8 @@ class RayExecutor:
         for actor in self._actors:
             if actor is None:
                 continue
-            try:
+            with contextlib.suppress(Exception):  # already gone with its node
                 ray.kill(actor)
-            except Exception:  # already gone with its node
-                pass
         self._actors, self._running, self._queue = [], {}, deque()
         if self._started_ray and ray.is_initialized():
             ray.shutdown()

@@ -40,17 +40,20 @@ class RunDirError(ArchsearchError):
     """A run directory that cannot be created or read; the message says why and what to do."""
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
+    """Write via a temporary file and ``os.replace``: readers see the old or the new file, never half."""
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
         f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2) + "\n")  # key order carries meaning (objectives)
+def atomic_write_json(path: Path, data: Any, durable: bool = True) -> None:
+    # No sort_keys: key order carries meaning (the objectives' order).
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n", durable)
 
 
 class RunStore:
@@ -110,16 +113,22 @@ class RunStore:
 
     # -- the journal ----------------------------------------------------------------------------
 
-    def append(self, record: Mapping[str, Any]) -> None:
-        """Append one record and fsync: once this returns, the record survives a crash."""
+    def append(self, record: Mapping[str, Any], durable: bool = True) -> None:
+        """Append one record; with ``durable`` it is fsync'd, so once this returns it survives a crash.
+
+        A non-durable record reaches the disk with the next durable one (fsync flushes the whole file).
+        """
         line = json.dumps({"time": time.time(), **record}, sort_keys=True)
         with open(self.path / JOURNAL_FILE, "a", encoding="utf-8") as f:
             f.write(line + "\n")
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
 
     def trial_started(self, trial_id: int, candidate: Candidate) -> None:
-        self.append({"event": "trial_started", "trial_id": trial_id, "candidate": candidate.to_dict()})
+        # Not fsync'd: a start lost in a crash only means the candidate is proposed again on resume.
+        self.append({"event": "trial_started", "trial_id": trial_id, "candidate": candidate.to_dict()},
+                    durable=False)
 
     def trial_finished(self, trial_id: int, result: EvalResult) -> None:
         self.append({"event": "trial_finished", "trial_id": trial_id, "result": result.to_dict()})
@@ -158,8 +167,9 @@ class RunStore:
 
     # -- strategy state -------------------------------------------------------------------------
 
-    def save_strategy_state(self, state: Mapping[str, Any]) -> None:
-        atomic_write_json(self.path / STATE_FILE, state)
+    def save_strategy_state(self, state: Mapping[str, Any], durable: bool = False) -> None:
+        """Replace the state file atomically; fsync only when asked (the engine does at the end)."""
+        atomic_write_json(self.path / STATE_FILE, state, durable)
 
     def load_strategy_state(self) -> dict[str, Any] | None:
         path = self.path / STATE_FILE

@@ -1,0 +1,55 @@
+"""Ray Tune drives archsearch's strategy through ArchsearchSearcher, with a real Tuner.fit()."""
+
+import pytest
+
+pytestmark = pytest.mark.ray
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def test_tuner_fit_with_a_callable_space(local_ray, tmp_path):
+    from ray import tune
+
+    from archsearch.integrations.tune import ArchsearchSearcher
+    from archsearch.testing.faults import numbered_space, score
+
+    def trainable(config):
+        tune.report(score(config["architecture"]))
+
+    searcher = ArchsearchSearcher(numbered_space, {"score": "maximize", "cost": "minimize"}, seed=0)
+    tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=searcher, num_samples=8),
+                       run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0))
+    results = tuner.fit()
+    assert len(results) == 8 and not results.errors
+    configs = [r.config["architecture"]["x"] for r in results]
+    assert len(set(configs)) == 8
+    assert searcher.strategy.state_dict()["n_told"] == 8
+
+
+def test_tuner_trains_genomes_of_a_built_in_space(local_ray, tmp_path):
+    from ray import tune
+
+    from archsearch.evaluation.training import TaskRef, TrainingEvaluator, TrainingRecipe
+    from archsearch.integrations.tune import ArchsearchSearcher, genome_from_config
+
+    evaluator = TrainingEvaluator(TaskRef("digits"), TrainingRecipe(epochs=1))
+
+    def trainable(config):
+        result = evaluator.evaluate(genome_from_config(config))
+        tune.report(result.metrics)
+
+    searcher = ArchsearchSearcher("mlp", {"val_accuracy": "maximize", "n_params": "minimize"}, seed=1)
+    results = tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=searcher, num_samples=3),
+                         run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0)).fit()
+    assert not results.errors
+    accuracies = [r.metrics["val_accuracy"] for r in results]
+    assert len(accuracies) == 3 and min(accuracies) > 0.3
+    best = results.get_best_result(metric="val_accuracy", mode="max")
+    assert best.metrics["val_accuracy"] == max(accuracies)
