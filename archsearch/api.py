@@ -130,12 +130,15 @@ def _is_callable_space(space: Any) -> bool:
 
 
 def _training_evaluator(cfg: Any, task: Any, seed: int) -> tuple[Any, str]:
+    from archsearch.evaluation.constraints import Constraints
     from archsearch.evaluation.latency import LatencyProtocol
-    from archsearch.evaluation.training import TaskRef, TrainingEvaluator, TrainingRecipe
+    from archsearch.evaluation.training import TaskRef, TrainingEvaluator
     from archsearch.tasks import Task, task_from_arrays
 
+    task_options = config.to_container(cfg.task) if task is None else {}
+    task_recipe = task_options.pop("training", None) or {}
     if task is None:
-        options = {k: v for k, v in config.to_container(cfg.task).items() if k not in PLAIN_KEYS}
+        options = {k: v for k, v in task_options.items() if k not in PLAIN_KEYS}
         task_obj: Any = TaskRef(str(cfg.task.name), seed, options)
         loaded = task_obj.load()  # fail on bad data now, before a run directory exists
     elif isinstance(task, Task):
@@ -144,14 +147,27 @@ def _training_evaluator(cfg: Any, task: Any, seed: int) -> tuple[Any, str]:
         task_obj = loaded = task_from_arrays(*task, seed=seed)
     else:
         raise ConfigError(f"task must be a task name, a Task or an (x, y) pair of arrays, got {type(task).__name__}")
+    recipe = resolve_recipe(cfg, task_recipe)
     try:
-        recipe = TrainingRecipe(**config.to_container(cfg.training))
         latency = LatencyProtocol(**config.to_container(cfg.latency))
     except TypeError as exc:
-        raise ConfigError(f"training/latency config: {exc}") from None
-    evaluator = TrainingEvaluator(task_obj, recipe, latency, seed=seed)
-    evaluator._loaded = loaded
+        raise ConfigError(f"latency config: {exc}") from None
+    constraints = Constraints.parse(config.to_container(cfg.constraints))
+    evaluator = TrainingEvaluator(task_obj, recipe, latency, seed=seed, constraints=constraints)
+    evaluator.use_loaded(loaded)
     return evaluator, loaded.name
+
+
+def resolve_recipe(cfg: Any, task_recipe: dict[str, Any]) -> Any:
+    """Built-in defaults <- the task's recipe <- the user's ``training.*``; written back into ``cfg``."""
+    from dataclasses import asdict
+
+    from archsearch.evaluation.recipe import TrainingRecipe
+
+    user = {k: v for k, v in config.to_container(cfg.training).items() if v is not None}
+    recipe = TrainingRecipe.from_options({**task_recipe, **user})
+    cfg.training = asdict(recipe)
+    return recipe
 
 
 def _version() -> str:

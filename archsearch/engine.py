@@ -15,9 +15,10 @@ from archsearch.budget import Budget
 from archsearch.execution._base import Evaluator, Executor
 from archsearch.results.store import RunStore
 from archsearch.strategies._base import Strategy
-from archsearch.trial import Candidate, EvalResult
+from archsearch.trial import REJECTED, Candidate, EvalResult
 
 TABLES_EVERY_S = 30.0  # rewrite the Parquet tables at most this often during a run
+REJECTIONS_PER_BUDGET = 50  # rejected candidates allowed per unit of trial budget before giving up
 
 
 class Progress(Protocol):
@@ -62,10 +63,18 @@ class Engine:
     stop_reason: str = ""
 
     def run(self) -> str:
-        """Run the loop; returns why it stopped (``"budget"``, ``"exhausted"``, ``"time"``)."""
+        """Run the loop; returns why it stopped (``"budget"``, ``"exhausted"``, ``"time"``,
+        ``"constraints"``).
+
+        Rejected candidates (refused by a constraint before training) do not use the trial budget,
+        up to ``REJECTIONS_PER_BUDGET`` of them per budgeted trial.
+        """
         journaled = self.store.trials()
         next_id = max((t["trial_id"] for t in journaled), default=-1) + 1
-        n_started = sum(t["result"] is not None for t in journaled)
+        finished = [t["result"]["status"] for t in journaled if t["result"] is not None]
+        n_rejected = finished.count(REJECTED)
+        n_started = len(finished) - n_rejected  # trials that used budget, finished or in flight
+        max_rejected = REJECTIONS_PER_BUDGET * max(1, self.budget.max_trials or 1_000)
         in_flight: dict[int, Candidate] = {}
         start = time.monotonic()
         last_tables = start
@@ -75,9 +84,8 @@ class Engine:
         try:
             while True:
                 exhausted = False
-                while len(in_flight) < self.executor.capacity and self.budget.allows(
-                    n_started, time.monotonic() - start
-                ):
+                while (len(in_flight) < self.executor.capacity and n_rejected < max_rejected
+                       and self.budget.allows(n_started, time.monotonic() - start)):
                     candidate = self.strategy.ask()
                     if candidate is None:
                         exhausted = True
@@ -88,11 +96,14 @@ class Engine:
                     next_id += 1
                     n_started += 1
                 if not in_flight:
-                    self.stop_reason = "exhausted" if exhausted else (
-                        "budget" if self.budget.max_trials is not None else "time")
+                    self.stop_reason = "exhausted" if exhausted else "constraints" if (
+                        n_rejected >= max_rejected) else "budget" if self.budget.max_trials is not None else "time"
                     break
                 for trial_id, result in self.executor.collect(timeout=1.0):
                     candidate = in_flight.pop(trial_id)
+                    if result.status == REJECTED:
+                        n_started -= 1
+                        n_rejected += 1
                     self.store.trial_finished(trial_id, result)
                     self.strategy.tell(candidate, result)
                     self.store.save_strategy_state(self.strategy.state_dict())

@@ -19,7 +19,11 @@ from torch import nn
 
 @dataclass(frozen=True)
 class LatencyProtocol:
+    """How ``latency_ms`` is measured: ``batch_size`` rows per call (1: one example, as served),
+    plus ``latency_b<N>_ms`` at ``large_batch`` rows when set (throughput-bound use)."""
+
     batch_size: int = 1
+    large_batch: int | None = 64
     warmup: int = 10
     repeats: int = 50
     threads: int = 1
@@ -37,12 +41,21 @@ def torch_threads(n: int) -> Iterator[None]:
 
 
 def measure_latency(model: nn.Module, example: torch.Tensor, protocol: LatencyProtocol) -> dict[str, float]:
-    """Time ``model`` on ``protocol.batch_size`` rows like ``example``; returns milliseconds.
+    """Time ``model`` per the protocol on rows like ``example``; returns milliseconds.
 
     Returns:
-        ``{"latency_ms": median, "latency_iqr_ms": q75 - q25}``.
+        ``{"latency_ms": median, "latency_iqr_ms": q75 - q25}`` at ``batch_size``, and
+        ``latency_b<N>_ms`` at ``large_batch`` rows when that is set.
     """
-    batch = example[:1].expand(protocol.batch_size, *example.shape[1:]).contiguous()
+    metrics = _time_calls(model, example, protocol.batch_size, protocol)
+    if protocol.large_batch and protocol.large_batch != protocol.batch_size:
+        large = _time_calls(model, example, protocol.large_batch, protocol)
+        metrics[f"latency_b{protocol.large_batch}_ms"] = large["latency_ms"]
+    return metrics
+
+
+def _time_calls(model: nn.Module, example: torch.Tensor, rows: int, protocol: LatencyProtocol) -> dict[str, float]:
+    batch = example[:1].expand(rows, *example.shape[1:]).contiguous()
     was_training = model.training
     model.eval()
     samples = np.empty(protocol.repeats)

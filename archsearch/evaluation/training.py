@@ -1,12 +1,13 @@
-"""The built-in evaluator: build the genome's network, train it for real, measure it.
+"""The built-in evaluator: build the genome's network, measure it, check constraints, train it, score it.
 
-Training uses fused Adam, shuffled mini-batches from a seeded generator and a fidelity in epochs.
-Initialization and shuffling are seeded from the run seed and the architecture id, so the same
-architecture trains identically whichever worker gets it and in whatever order.
+Cheap metrics (parameters, FLOPs, latency, memory) come first, so a candidate that breaks a constraint
+is rejected before it costs training time. Initialization and shuffling are seeded from the run seed
+and the architecture id, so the same architecture trains identically whichever worker gets it.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -17,25 +18,23 @@ import torch
 import torch.nn.functional as F
 
 from archsearch.builder import build_model, count_parameters
+from archsearch.evaluation.constraints import Constraints
 from archsearch.evaluation.latency import LatencyProtocol, measure_latency, torch_threads
+from archsearch.evaluation.measure import count_flops, training_memory_mb
+from archsearch.evaluation.recipe import TrainingRecipe, lr_factor, make_optimizer
 from archsearch.genome import Genome
 from archsearch.tasks import Task, load_task
-from archsearch.trial import COMPLETE, EvalResult
+from archsearch.trial import COMPLETE, REJECTED, EvalResult
+
+__all__ = ["Diverged", "TaskRef", "TrainingEvaluator", "TrainingRecipe", "stable_seed"]
 
 
 class Diverged(RuntimeError):
-    """Training produced a non-finite loss."""
+    """Training produced a non-finite loss or output."""
 
 
-@dataclass(frozen=True)
-class TrainingRecipe:
-    """How candidates are trained; recorded in the run's config."""
-
-    epochs: float = 10
-    batch_size: int = 64
-    lr: float = 3e-3
-    weight_decay: float = 0.0
-    eval_batch_size: int = 1024
+class OverTime(RuntimeError):
+    """Training went past the recipe's time limit."""
 
 
 @dataclass
@@ -63,10 +62,11 @@ class TrainingEvaluator:
 
     Args:
         task: a :class:`Task` (the user's data) or a :class:`TaskRef` to a built-in task.
-        recipe: the training recipe; ``Candidate.fidelity`` overrides ``recipe.epochs``.
+        recipe: the training recipe; ``Candidate.fidelity`` overrides its epochs (or steps).
         latency: the latency protocol.
         seed: run seed; combined with each architecture's id for its initialization.
         threads: torch threads used for training (one per worker keeps cores from thrashing).
+        constraints: bounds on cheap metrics, checked before training.
     """
 
     def __init__(
@@ -76,12 +76,14 @@ class TrainingEvaluator:
         latency: LatencyProtocol | None = None,
         seed: int = 0,
         threads: int = 1,
+        constraints: Constraints | None = None,
     ) -> None:
         self.task = task
         self.recipe = recipe or TrainingRecipe()
         self.latency = latency or LatencyProtocol()
         self.seed = seed
         self.threads = threads
+        self.constraints = constraints or Constraints()
         self._loaded: Task | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -94,53 +96,81 @@ class TrainingEvaluator:
             self._loaded = self.task.load() if isinstance(self.task, TaskRef) else self.task
         return self._loaded
 
+    def use_loaded(self, task: Task) -> None:
+        """Reuse a task the caller already loaded (the driver validates data before a run starts)."""
+        self._loaded = task
+
     def objectives_default(self) -> dict[str, str]:
         task = self.load_task()
         return {task.metric: task.metric_direction, "n_params": "minimize", "latency_ms": "minimize"}
 
     def evaluate(self, genome: Genome, fidelity: float | None = None) -> EvalResult:
-        """Train ``genome`` for ``fidelity`` epochs and measure it; failures become ``failed`` results."""
-        epochs = self.recipe.epochs if fidelity is None else fidelity
-        metrics: dict[str, float] = {}
-        try:
-            with torch_threads(self.threads):
-                self._train_and_measure(genome, epochs, metrics)
-        except Diverged as exc:
-            return EvalResult.failed(f"diverged: {exc}", metrics)
-        except MemoryError:
-            return EvalResult.failed("out of memory while training", metrics)
-        except Exception as exc:  # a bad candidate must not stop the search
-            return EvalResult.failed(f"{type(exc).__name__}: {exc}".splitlines()[0][:500], metrics)
-        return EvalResult(COMPLETE, metrics)
+        """Measure, check constraints, train for ``fidelity`` and score ``genome``.
 
-    def _train_and_measure(self, genome: Genome, epochs: float, metrics: dict[str, float]) -> None:
+        Any failure becomes a ``failed`` result with its reason and the metrics measured so far.
+        """
+        metrics: dict[str, float] = {}
+        info: dict[str, Any] = {}
+        try:
+            # One seed for initialization, dropout and shuffling; the caller's RNG state is restored.
+            with torch_threads(self.threads), torch.random.fork_rng(devices=[]):
+                torch.manual_seed(stable_seed(self.seed, genome.arch_id))
+                return self._evaluate(genome, fidelity, metrics, info)
+        except Diverged as exc:
+            return EvalResult.failed(f"diverged: {exc}", metrics, **info)
+        except OverTime as exc:
+            return EvalResult.failed(str(exc), metrics, **info)
+        except MemoryError:
+            return EvalResult.failed("out of memory while training", metrics, **info)
+        except Exception as exc:  # a bad candidate must not stop the search
+            return EvalResult.failed(f"{type(exc).__name__}: {exc}".splitlines()[0][:500], metrics, **info)
+
+    def _evaluate(self, genome: Genome, fidelity: float | None, metrics: dict[str, float],
+                  info: dict[str, Any]) -> EvalResult:
         task = self.load_task()
         seed = stable_seed(self.seed, genome.arch_id)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = build_model(genome, task.data_spec)
-        metrics["n_params"] = count_parameters(model)
+        model = build_model(genome, task.data_spec)
         x_train, y_train = _tensors(task, task.x_train, task.y_train)
+        metrics["n_params"] = count_parameters(model)
+        metrics["flops"] = count_flops(model, x_train[:1])
+        batch = slice(0, min(self.recipe.batch_size, len(x_train)))
+        metrics["memory_mb"] = training_memory_mb(model, x_train[batch], lambda out: _loss(out, y_train[batch], task))
+        metrics.update(measure_latency(model, x_train[:1], self.latency))
+        violations = self.constraints.violations(metrics)
+        if violations:
+            return EvalResult(REJECTED, metrics, "violates " + "; ".join(violations))
+
         start = time.perf_counter()
-        self._train(model, x_train, y_train, epochs, task, torch.Generator().manual_seed(seed))
+        info.update(self._train(model, task, fidelity, torch.Generator().manual_seed(seed)))
         metrics["train_time_s"] = time.perf_counter() - start
+        metrics["epochs_trained"] = info.pop("epochs_trained")
         metrics.update(self._score(model, task, "val", task.x_val, task.y_val))
         metrics.update(self._score(model, task, "test", task.x_test, task.y_test))
-        metrics.update(measure_latency(model, x_train[:1], self.latency))
+        return EvalResult(COMPLETE, metrics, info=info)
 
-    def _train(self, model, x, y, epochs: float, task: Task, generator: torch.Generator) -> None:
+    def _train(self, model, task: Task, fidelity: float | None, generator: torch.Generator) -> dict[str, Any]:
+        """Mini-batch training to the fidelity; returns what happened (epochs, best epoch, stop reason)."""
         recipe = self.recipe
-        optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay,
-                                     fused=True)
+        x, y = _tensors(task, task.x_train, task.y_train)
         n = len(x)
         batch = min(recipe.batch_size, n)
         steps_per_epoch = math.ceil(n / batch)
-        total_steps = max(1, round(epochs * steps_per_epoch))
+        if recipe.steps is not None:
+            total_steps = int(fidelity) if fidelity is not None else recipe.steps
+        else:
+            total_steps = round((recipe.epochs if fidelity is None else fidelity) * steps_per_epoch)
+        total_steps = max(1, total_steps)
+        optimizer = make_optimizer(model.parameters(), recipe)
+        patience = recipe.early_stopping_patience
+        best_score, best_state, best_epoch, stale = -math.inf, None, 0, 0
+        start = time.perf_counter()
         model.train()
-        step = 0
+        step = epoch = 0
         while step < total_steps:
             order = torch.randperm(n, generator=generator)
             for begin in range(0, n, batch):
+                for group in optimizer.param_groups:
+                    group["lr"] = recipe.lr * lr_factor(step, total_steps, recipe)
                 idx = order[begin:begin + batch]
                 loss = _loss(model(x[idx]), y[idx], task)
                 aux = model.auxiliary_loss()
@@ -152,8 +182,31 @@ class TrainingEvaluator:
                 loss.backward()
                 optimizer.step()
                 step += 1
+                if recipe.time_limit_s is not None and time.perf_counter() - start > recipe.time_limit_s:
+                    raise OverTime(f"training time limit of {recipe.time_limit_s:g} s exceeded at step "
+                                   f"{step} of {total_steps}")
                 if step >= total_steps:
                     break
+            epoch += 1
+            if patience is not None:
+                score = self._selection_score(model, task)
+                if score > best_score:
+                    best_score, best_epoch, stale = score, epoch, 0
+                    best_state = copy.deepcopy(model.state_dict())
+                else:
+                    stale += 1
+                    if stale >= patience:
+                        break
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        trained = step / steps_per_epoch
+        return {"epochs_trained": trained, "best_epoch": best_epoch or None,
+                "stopped_early": patience is not None and step < total_steps}
+
+    def _selection_score(self, model, task: Task) -> float:
+        """The validation metric as higher-is-better, for early stopping."""
+        metric = self._score(model, task, "val", task.x_val, task.y_val)[task.metric]
+        return metric if task.metric_direction == "maximize" else -metric
 
     def _score(self, model, task: Task, split: str, x_np: np.ndarray, y_np: np.ndarray) -> dict[str, float]:
         x, y = _tensors(task, x_np, y_np)
@@ -170,7 +223,8 @@ class TrainingEvaluator:
         return {f"{split}_rmse": rmse}
 
     def describe(self) -> dict[str, Any]:
-        return {"recipe": asdict(self.recipe), "latency": asdict(self.latency), "seed": self.seed}
+        return {"recipe": asdict(self.recipe), "latency": asdict(self.latency), "seed": self.seed,
+                "constraints": self.constraints.to_dict()}
 
 
 def _tensors(task: Task, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

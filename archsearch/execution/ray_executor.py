@@ -172,6 +172,11 @@ class RayExecutor:
     def collect(self, timeout: float | None = None) -> list[tuple[int, EvalResult]]:
         import ray
 
+        if self._queue and not any(actor is not None for actor in self._actors):
+            while self._queue:  # every worker slot was retired with its node: nothing can run these
+                trial_id, _, attempt = self._queue.popleft()
+                self._ready.append((trial_id, EvalResult.failed("no Ray workers left in the cluster",
+                                                                attempts=attempt + 1)))
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._ready and (self._running or self._queue):
             wait_s = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))

@@ -1,0 +1,98 @@
+"""The training recipe: optimizer, schedule, batch size, fidelity, early stopping, time limit.
+
+One frozen dataclass, recorded in the run's config, so a candidate can be re-trained exactly later.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from typing import Any
+
+import torch
+
+from archsearch.errors import ConfigError
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "cosine")
+
+
+@dataclass(frozen=True)
+class TrainingRecipe:
+    """How every candidate is trained.
+
+    Attributes:
+        epochs: passes over the training split (fractions allowed); the default fidelity.
+        steps: if set, fidelity is counted in optimizer steps instead of epochs.
+        batch_size: mini-batch size.
+        optimizer: ``adam`` or ``adamw`` (both fused) or ``sgd`` (Nesterov momentum 0.9).
+        lr: peak learning rate.
+        weight_decay: L2 (adam, sgd) or decoupled (adamw) weight decay.
+        schedule: ``constant`` or ``cosine`` (decay to zero over the run), after ``warmup_steps`` of
+            linear warm-up.
+        early_stopping_patience: stop after this many epochs without a better validation metric and
+            keep the best epoch's weights; ``None`` trains the full fidelity.
+        time_limit_s: training wall-clock limit per candidate; past it the candidate is ``failed``.
+        eval_batch_size: batch size for validation and test passes.
+    """
+
+    epochs: float = 10
+    steps: int | None = None
+    batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    early_stopping_patience: int | None = None
+    time_limit_s: float | None = None
+    eval_batch_size: int = 1024
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.optimizer not in OPTIMIZERS:
+            problems.append(f"optimizer {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            problems.append(f"schedule {self.schedule!r} is not one of {', '.join(SCHEDULES)}")
+        if not (self.epochs > 0 and math.isfinite(self.epochs)):
+            problems.append(f"epochs must be positive, got {self.epochs}")
+        if self.steps is not None and self.steps < 1:
+            problems.append(f"steps must be at least 1, got {self.steps}")
+        if self.batch_size < 1 or self.eval_batch_size < 1:
+            problems.append("batch sizes must be at least 1")
+        if not self.lr > 0:
+            problems.append(f"lr must be positive, got {self.lr}")
+        if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
+            problems.append("early_stopping_patience must be at least 1 (or null for none)")
+        if problems:
+            raise ConfigError("training recipe: " + "; ".join(problems))
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> TrainingRecipe:
+        """From config values, ignoring ``None`` (which means: keep the default)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ConfigError(f"training has no option(s) {', '.join(unknown)}; its options are: "
+                              f"{', '.join(sorted(known))}")
+        return cls(**{k: v for k, v in options.items() if v is not None})
+
+
+def make_optimizer(params: Iterable[torch.nn.Parameter], recipe: TrainingRecipe) -> torch.optim.Optimizer:
+    params = list(params)
+    if recipe.optimizer == "adam":
+        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay, fused=True)
+    if recipe.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay, fused=True)
+    return torch.optim.SGD(params, lr=recipe.lr, weight_decay=recipe.weight_decay, momentum=0.9, nesterov=True)
+
+
+def lr_factor(step: int, total_steps: int, recipe: TrainingRecipe) -> float:
+    """Multiplier of the peak learning rate at ``step`` (0-based)."""
+    if step < recipe.warmup_steps:
+        return (step + 1) / recipe.warmup_steps
+    if recipe.schedule == "constant":
+        return 1.0
+    progress = (step - recipe.warmup_steps) / max(1, total_steps - recipe.warmup_steps)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
