@@ -1,4 +1,4 @@
-"""Built-in tasks by name, and tasks from the user's own arrays or Dataset.
+"""Built-in tasks by name, and tasks from the user's own arrays, Dataset or table file.
 
 Every task module imports its heavy dependencies (scikit-learn, scipy, mnist1d, pyarrow) inside its
 factory, so importing this package and listing the tasks stay cheap.
@@ -18,6 +18,7 @@ from archsearch.tasks import sklearn_tasks as _sk
 from archsearch.tasks import synthetic as _synthetic
 from archsearch.tasks._base import DataSpec, Task, TaskError
 from archsearch.tasks.arrays import infer_problem, split_sizes, task_from_arrays, task_from_dataset
+from archsearch.tasks.table import table as _table
 
 
 class TaskRegistry(Registry[Callable[..., Task]]):
@@ -86,6 +87,9 @@ TASKS.register(
     "associative_recall", "key-value token pairs, then a query key: predict its value (tokens, length 17)",
     _sampled_sizes(_synthetic.associative_recall),
 )(_synthetic.associative_recall)
+TASKS.register(
+    "table", "your Parquet/CSV file: task.path=FILE task.target=COLUMN, optional task.problem=regression",
+)(_table)
 
 
 def load_task(name: str, seed: int = 0, **options: Any) -> Task:
