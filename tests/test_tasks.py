@@ -176,6 +176,9 @@ def test_mnist1d_is_the_packages_data_and_leaves_global_random_state_alone():
     np.testing.assert_array_equal(task.x_test, other.x_test)  # the package's test split, whatever the seed
     assert abs(float(np.concatenate([task.x_train, task.x_val]).std()) - 1) < 0.05
     assert np.bincount(task.y_val, minlength=10).min() >= 70  # stratified validation split
+    flat = load_task("mnist1d", seed=0, input_kind="vector")  # what the paper's MLP sees
+    assert flat.data_spec.n_features == 40
+    np.testing.assert_array_equal(flat.x_train, task.x_train)
 
 
 # --- the user's own data ------------------------------------------------------------------------------

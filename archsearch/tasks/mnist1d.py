@@ -56,7 +56,7 @@ def sizes(num_samples: int = 5000, val_fraction: float = 0.2) -> tuple[int, int,
 
 
 def mnist1d(seed: int = 0, val_fraction: float = 0.2, data_seed: int = 42, num_samples: int = 5000,
-            shuffle_seq: bool = False) -> Task:
+            shuffle_seq: bool = False, input_kind: str = "sequence") -> Task:
     """MNIST-1D as a length-40 one-channel sequence task with 10 classes.
 
     Args:
@@ -66,11 +66,15 @@ def mnist1d(seed: int = 0, val_fraction: float = 0.2, data_seed: int = 42, num_s
         data_seed: the generator's seed; 42 (the package default) is the paper's dataset.
         num_samples: signals generated in all, 80% train / 20% test as in the package.
         shuffle_seq: permute positions with one fixed permutation (the paper's test of spatial priors).
+        input_kind: ``"sequence"`` (one token per position, for mixers) or ``"vector"`` (the 40 values
+            as one feature vector: the input the paper's MLP and logistic regression see).
     """
+    if input_kind not in ("sequence", "vector"):
+        raise TaskError(f"input_kind={input_kind!r} must be sequence or vector")
     x_train, y_train, x_test, y_test = generate(int(data_seed), int(num_samples), bool(shuffle_seq))
     train_idx, val_idx = _carve_validation(y_train, val_fraction, seed)
     return Task(
-        name="mnist1d", problem="classification", input_kind="sequence",
+        name="mnist1d", problem="classification", input_kind=input_kind,
         x_train=x_train[train_idx], y_train=y_train[train_idx], x_val=x_train[val_idx], y_val=y_train[val_idx],
         x_test=x_test.copy(), y_test=y_test.copy(), n_classes=10,
         info={"reference_test_accuracy": REFERENCE_TEST_ACCURACY, "data_seed": data_seed,
