@@ -24,6 +24,7 @@ _LAZY = {
     "Strategy": ("archsearch.strategies._base", "Strategy"),
     "Task": ("archsearch.tasks._base", "Task"),
     "task_from_arrays": ("archsearch.tasks.arrays", "task_from_arrays"),
+    "task_from_dataset": ("archsearch.tasks.arrays", "task_from_dataset"),
     "load_task": ("archsearch.tasks", "load_task"),
     "build_model": ("archsearch.builder", "build_model"),
     "ArchsearchError": ("archsearch.errors", "ArchsearchError"),

@@ -107,7 +107,7 @@ def test_bad_candidates_do_not_stop_the_run(tmp_path):
     [
         ({"space": "nope"}, "unknown space 'nope'; valid spaces: mlp"),
         ({"strategy": "genetic"}, "unknown strategy 'genetic'; valid strategies: random"),
-        ({"task": "imagenet"}, "unknown task 'imagenet'; valid tasks: digits"),
+        ({"task": "imagenet"}, "unknown task 'imagenet'; valid tasks: associative_recall, .*digits, .*wine"),
         ({"budget": 0}, "budget must be a positive number"),
         ({"budget": -3}, "budget must be a positive number"),
         ({"budget": "soon"}, "budget must be a positive number of candidates"),

@@ -117,7 +117,7 @@ def test_own_space_file_in_working_directory(tmp_path):
     [
         (["space=nope"], "unknown space 'nope'; valid spaces: mlp"),
         (["strategy=nope"], "unknown strategy 'nope'; valid strategies: random"),
-        (["task=nope"], "unknown task 'nope'; valid tasks: digits"),
+        (["task=nope"], "unknown task 'nope'; valid tasks: associative_recall, breast_cancer, diabetes, digits"),
         (["budget=0"], "budget must be a positive number of candidates, got 0"),
         (["budget=-4"], "budget must be a positive number of candidates, got -4"),
         (["budget=[1,"], "malformed override"),
