@@ -139,6 +139,9 @@ def _training_evaluator(cfg: Any, task: Any, seed: int) -> tuple[Any, str]:
     task_recipe = task_options.pop("training", None) or {}
     if task is None:
         options = {k: v for k, v in task_options.items() if k not in PLAIN_KEYS}
+        if isinstance(options.get("path"), str):  # workers may run elsewhere: never a relative path
+            options["path"] = os.path.abspath(os.path.expanduser(options["path"]))
+            cfg.task.path = options["path"]
         task_obj: Any = TaskRef(str(cfg.task.name), seed, options)
         loaded = task_obj.load()  # fail on bad data now, before a run directory exists
     elif isinstance(task, Task):
