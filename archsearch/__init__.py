@@ -12,6 +12,8 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "search": ("archsearch.api", "search"),
+    "resume": ("archsearch.api", "resume"),
+    "load_model": ("archsearch.results.export", "load_model"),
     "load_run": ("archsearch.results.run", "load_run"),
     "Run": ("archsearch.results.run", "Run"),
     "Genome": ("archsearch.genome", "Genome"),

@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from archsearch import config
 from archsearch.budget import Budget, parse_budget
-from archsearch.engine import Engine, Progress, SilentProgress
+from archsearch.engine import KEEP_WEIGHTS, Engine, Progress, SilentProgress
 from archsearch.errors import ConfigError
 from archsearch.results.run import Run, load_run
 from archsearch.results.store import RunStore
@@ -39,11 +39,14 @@ class RunPlan:
     run_dir: Path
     run_info: dict[str, Any]
     config_yaml: str
+    keep_weights: str = "front"
 
-    def execute(self, progress: Progress | None = None) -> Run:
-        store = RunStore.create(self.run_dir, self.run_info, self.config_yaml)
+    def execute(self, progress: Progress | None = None, store: RunStore | None = None) -> Run:
+        """Run the search; with ``store`` (an existing run) it resumes that run instead of creating one."""
+        if store is None:
+            store = RunStore.create(self.run_dir, self.run_info, self.config_yaml)
         engine = Engine(self.strategy, self.evaluator, self.executor, store, self.budget,
-                        progress or SilentProgress())
+                        progress or SilentProgress(), self.keep_weights)
         engine.run()
         return load_run(self.run_dir)
 
@@ -71,15 +74,31 @@ def plan_run(
     Objects given here (a space, a task, an evaluate function, objectives) take the place of the
     config's named ones.
     """
-    cfg = config.compose(overrides)
+    return plan_from_config(config.compose(overrides), space=space, task=task, evaluate=evaluate,
+                            objectives=objectives)
+
+
+def plan_from_config(
+    cfg: Any,
+    *,
+    space: SearchSpace | Callable[..., Any] | None = None,
+    task: Any = None,
+    evaluate: Callable[..., dict[str, Any]] | None = None,
+    objectives: dict[str, str] | None = None,
+) -> RunPlan:
+    """Build a run from a composed (or saved) config; fills the config in with what it resolved."""
     seed = int(cfg.seed)
     budget = parse_budget(cfg.budget)
+    keep_weights = str(cfg.get("keep_weights", "front"))
+    if keep_weights not in KEEP_WEIGHTS:
+        raise ConfigError(f"keep_weights {keep_weights!r} is not one of {', '.join(KEEP_WEIGHTS)}")
 
     space_obj = as_space(space) if space is not None else config.instantiate(cfg.space, "space " + str(cfg.space.name))
     if hasattr(space_obj, "check"):
         space_obj.check()
     builds_genomes = space is None or not _is_callable_space(space)
 
+    data_spec = None
     if evaluate is not None:
         from archsearch.evaluation.function import FunctionEvaluator
 
@@ -94,6 +113,7 @@ def plan_run(
         evaluator, task_name = _training_evaluator(cfg, task, seed)
         objs = config.parse_objectives(objectives if objectives is not None else cfg.objectives)
         objs = objs or evaluator.objectives_default()
+        data_spec = asdict(evaluator.load_task().data_spec)
 
     strategy_cfg = {k: v for k, v in config.to_container(cfg.strategy).items() if k not in PLAIN_KEYS}
     strategy_name = str(cfg.strategy.get("name", "strategy"))
@@ -116,11 +136,13 @@ def plan_run(
         "seed": seed,
         "budget": budget.to_json(),
         "user_space": space is not None,
+        "user_task": task is not None,
         "user_evaluate": evaluate is not None,
+        "data_spec": data_spec,
         "archsearch_version": _version(),
     }
     return RunPlan(space_obj, strategy, evaluator, executor, objs, budget, run_dir, run_info,
-                   config.to_yaml(cfg))
+                   config.to_yaml(cfg), keep_weights)
 
 
 def _is_callable_space(space: Any) -> bool:
@@ -240,3 +262,60 @@ def _quote(value: str) -> str:
     """Quote a path for Hydra's override grammar (which reserves characters such as ``=`` and ``,``)."""
     escaped = value.replace("\\", "\\\\").replace("'", "\\'")
     return f"'{escaped}'"
+
+
+RESUMABLE_KEYS = ("budget", "executor.", "keep_weights")
+
+
+def resume(
+    run_dir: str | os.PathLike[str],
+    budget: int | str | None = None,
+    *,
+    space: SearchSpace | Callable[..., Any] | None = None,
+    task: Any = None,
+    evaluate: Callable[..., dict[str, Any]] | None = None,
+    overrides: Sequence[str] = (),
+    progress: bool | Progress = False,
+) -> Run:
+    """Continue a stopped or finished run up to a new total ``budget``, in the same directory.
+
+    The strategy continues from its saved state; trials in flight when the run stopped are evaluated
+    again; completed ones are kept as they are. A run over your own space, task or evaluate function
+    needs the same objects passed again.
+
+    Args:
+        run_dir: the run directory.
+        budget: the new total budget (candidates, or a duration counted from now); default: the old one.
+        overrides: ``budget=``, ``executor.*`` or ``keep_weights=`` changes; nothing that would change
+            what is searched.
+    """
+    from omegaconf import OmegaConf
+
+    store = RunStore.open(run_dir)
+    info = store.info()
+    for flag, given, name in (("user_space", space, "space"), ("user_task", task, "task"),
+                              ("user_evaluate", evaluate, "evaluate")):
+        if info.get(flag) and given is None:
+            raise ConfigError(f"run {run_dir} searched with your own {name}; resume it from Python with "
+                              f"archsearch.resume({os.fspath(run_dir)!r}, {name}=...)")
+    cfg = OmegaConf.load(store.path / "config.yaml")
+    changes = list(overrides) + ([f"budget={budget}"] if budget is not None else [])
+    for change in changes:
+        key, sep, value = change.partition("=")
+        if not sep or not key.startswith(RESUMABLE_KEYS):
+            raise ConfigError(f"resume takes budget=, executor.* and keep_weights= only, got {change!r}; "
+                              "start a new run to change what is searched")
+        if key.startswith("executor.") and OmegaConf.select(cfg, key, default="__missing__") == "__missing__":
+            raise ConfigError(f"unknown option {key!r}; executor options: {', '.join(cfg.executor)}")
+        OmegaConf.update(cfg, key, OmegaConf.create({"v": value}).v if value else None, force_add=False)
+    plan = plan_from_config(cfg, space=space, task=task, evaluate=evaluate, objectives=dict(info["objectives"]))
+    plan.run_dir = store.path
+    store.append({"event": "run_resumed", "budget": plan.budget.to_json(), "changes": changes})
+    reporter: Progress | None
+    if progress is True:
+        from archsearch.console import RichProgress
+
+        reporter = RichProgress(plan.objectives)
+    else:
+        reporter = progress or None
+    return plan.execute(reporter, store=store)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 USAGE_ERROR = 2
 INTERRUPTED = 130
@@ -39,8 +40,19 @@ def build_parser() -> argparse.ArgumentParser:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    resume = commands.add_parser("resume", help="continue a stopped or finished run up to a new budget",
+                                 epilog="e.g. archsearch resume runs/demo budget=40 executor.workers=4")
+    resume.add_argument("run_dir")
+    resume.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="budget=, executor.*, keep_weights=")
+    resume.add_argument("--quiet", action="store_true", help="no progress bar")
     show = commands.add_parser("show", help="summary and Pareto front of a saved run")
     show.add_argument("run_dir")
+    export = commands.add_parser("export", help="write a trial's genome, weights and a README to a folder")
+    export.add_argument("run_dir")
+    export.add_argument("trial_id", type=int)
+    export.add_argument("out_dir")
+    export.add_argument("--retrain", action="store_true",
+                        help="train the trial again (recorded recipe and seed) if its weights were not kept")
     listing = commands.add_parser("list", help="list spaces, strategies, tasks, blocks, activations, ...")
     listing.add_argument("what", choices=LISTABLE)
     return parser
@@ -55,7 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from archsearch.errors import ArchsearchError
 
     try:
-        return {"run": cmd_run, "show": cmd_show, "list": cmd_list}[args.command](args)
+        commands = {"run": cmd_run, "resume": cmd_resume, "show": cmd_show, "export": cmd_export, "list": cmd_list}
+        return commands[args.command](args)
     except ArchsearchError as exc:
         if args.debug:
             raise
@@ -65,8 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from archsearch.api import plan_run
-    from archsearch.console import RichProgress, console, front_table, out
-    from archsearch.results.run import load_run
+    from archsearch.console import RichProgress, console
 
     plan = plan_run(args.overrides)
     console.print(f"[bold]archsearch[/bold] space={plan.space.name} strategy={plan.run_info['strategy']} "
@@ -74,15 +86,55 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         run = plan.execute(None if args.quiet else RichProgress(plan.objectives))
     except KeyboardInterrupt:
-        run = load_run(plan.run_dir)
-        console.print(f"interrupted: {run.trials.num_rows} trials are saved in {plan.run_dir}")
-        return INTERRUPTED
+        return _interrupted(plan.run_dir)
+    _print_result(run)
+    return 0
+
+
+def _interrupted(run_dir: Any) -> int:
+    from archsearch.console import console
+    from archsearch.results.run import load_run
+
+    run = load_run(run_dir)
+    done = sum(status != "running" for status in run.trials.column("status").to_pylist())
+    console.print(f"interrupted: {done} finished trials are saved in {run_dir}; "
+                  f"continue with `archsearch resume {run_dir}`")
+    return INTERRUPTED
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from archsearch.api import resume
+    from archsearch.console import RichProgress, console
+    from archsearch.results.run import load_run
+
+    before = load_run(args.run_dir)
+    console.print(f"[bold]archsearch[/bold] resuming {args.run_dir} ({before.trials.num_rows} trials so far)")
+    try:
+        run = resume(args.run_dir, overrides=args.overrides,
+                     progress=False if args.quiet else RichProgress(before.objectives))
+    except KeyboardInterrupt:
+        return _interrupted(args.run_dir)
+    _print_result(run)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from archsearch.console import out
+    from archsearch.results.run import load_run
+
+    path = load_run(args.run_dir).export(args.trial_id, args.out_dir, retrain=args.retrain)
+    out.print(f"exported trial {args.trial_id} to {path} (load it with archsearch.load_model({str(path)!r}))")
+    return 0
+
+
+def _print_result(run: Any) -> None:
+    from archsearch.console import front_table, out
+
     out.print(front_table(run.pareto(), run.objectives))
     summary = run.summary()
     hv = summary["hypervolume"]
     out.print(f"hypervolume {hv:.4f}  ·  {summary['status_counts']}")
-    out.print(f"run directory: {plan.run_dir}")
-    return 0
+    out.print(f"run directory: {run.path}")
 
 
 def cmd_show(args: argparse.Namespace) -> int:

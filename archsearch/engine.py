@@ -3,22 +3,32 @@
 Strategies, executors and stores never loop themselves; this module is the only place that decides
 when to propose, when to wait and what to write, so resume and distributed execution work the same
 for every strategy.
+
+Every call to the strategy is mirrored by a journal record (``trial_started`` for an ask,
+``trial_finished`` for a tell), written before the call's effect is saved. The saved strategy state
+says how many of those records it has absorbed, so on resume the engine replays the rest: asks again
+(proposals are deterministic given the state) and tells again. The strategy therefore continues exactly
+where it stopped, whatever instant the previous driver died at.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
+
+import numpy as np
 
 from archsearch.budget import Budget
 from archsearch.execution._base import Evaluator, Executor
+from archsearch.results.pareto import non_dominated_mask, to_minimization
 from archsearch.results.store import RunStore
 from archsearch.strategies._base import Strategy
-from archsearch.trial import REJECTED, Candidate, EvalResult
+from archsearch.trial import REJECTED, Candidate, EvalResult, objective_values
 
 TABLES_EVERY_S = 30.0  # rewrite the Parquet tables at most this often during a run
 REJECTIONS_PER_BUDGET = 50  # rejected candidates allowed per unit of trial budget before giving up
+KEEP_WEIGHTS = ("front", "all", "none")
 
 
 class Progress(Protocol):
@@ -42,9 +52,50 @@ class SilentProgress:
         pass
 
 
+class FrontWeights:
+    """Keeps the weights of exactly the trials on the current Pareto front (or all, or none)."""
+
+    def __init__(self, store: RunStore, objectives: dict[str, str], policy: str) -> None:
+        self.store = store
+        self.directions = list(objectives.values())
+        self.objectives = objectives
+        self.policy = policy
+        self.front: dict[int, list[float]] = {}
+
+    def restore(self, journaled: list[dict[str, Any]]) -> None:
+        for trial in journaled:
+            if trial["result"] is not None:
+                values = objective_values(EvalResult.from_dict(trial["result"]), self.objectives)
+                if values is not None:
+                    self._admit(trial["trial_id"], values)
+
+    def _admit(self, trial_id: int, values: list[float]) -> tuple[bool, list[int]]:
+        ids = [*self.front, trial_id]
+        points = to_minimization(np.array([*self.front.values(), values], dtype=float), self.directions)
+        mask = non_dominated_mask(points)
+        if not mask[-1]:
+            return False, []
+        dropped = [i for i, keep in zip(ids[:-1], mask[:-1], strict=True) if not keep]
+        for i in dropped:
+            del self.front[i]
+        self.front[trial_id] = values
+        return True, dropped
+
+    def update(self, trial_id: int, result: EvalResult) -> None:
+        values = objective_values(result, self.objectives)
+        if values is None or self.policy == "none":
+            return
+        on_front, dropped = self._admit(trial_id, values)
+        if result.weights is not None and (on_front or self.policy == "all"):
+            self.store.save_weights(trial_id, result.weights)
+        if self.policy == "front":
+            for i in dropped:
+                self.store.drop_weights(i)
+
+
 @dataclass
 class Engine:
-    """Runs one search until its budget is spent or the strategy has nothing left to propose.
+    """Runs (or resumes) one search until its budget is spent or the strategy has nothing left.
 
     Attributes:
         strategy: proposes candidates and learns from results.
@@ -52,6 +103,7 @@ class Engine:
         executor: runs evaluations; ``capacity`` candidates are kept in flight.
         store: the run directory; every start and finish is journaled before it is acted on.
         budget: candidates or seconds.
+        keep_weights: ``front`` (weights of the current Pareto front), ``all`` or ``none``.
     """
 
     strategy: Strategy
@@ -60,28 +112,39 @@ class Engine:
     store: RunStore
     budget: Budget
     progress: Progress = field(default_factory=SilentProgress)
+    keep_weights: str = "front"
     stop_reason: str = ""
+    _ops: int = field(default=0, init=False)  # journal records (asks and tells) the strategy has absorbed
 
     def run(self) -> str:
         """Run the loop; returns why it stopped (``"budget"``, ``"exhausted"``, ``"time"``,
         ``"constraints"``).
 
-        Rejected candidates (refused by a constraint before training) do not use the trial budget,
-        up to ``REJECTIONS_PER_BUDGET`` of them per budgeted trial.
+        Rejected candidates (refused by a constraint before training) do not use the trial budget, up
+        to ``REJECTIONS_PER_BUDGET`` of them per budgeted trial.
         """
+        objectives = dict(self.store.info()["objectives"])
         journaled = self.store.trials()
+        weights = FrontWeights(self.store, objectives, self.keep_weights)
+        weights.restore(journaled)
+        self._catch_up(journaled)
         next_id = max((t["trial_id"] for t in journaled), default=-1) + 1
         finished = [t["result"]["status"] for t in journaled if t["result"] is not None]
         n_rejected = finished.count(REJECTED)
-        n_started = len(finished) - n_rejected  # trials that used budget, finished or in flight
+        unfinished = [t for t in journaled if t["result"] is None]
+        n_started = len(finished) - n_rejected + len(unfinished)  # trials that used budget
         max_rejected = REJECTIONS_PER_BUDGET * max(1, self.budget.max_trials or 1_000)
         in_flight: dict[int, Candidate] = {}
-        start = time.monotonic()
-        last_tables = start
+        start = last_tables = time.monotonic()
         self.strategy.attach(self.store.path)
-        self.progress.start(self.budget, n_started)
+        self.progress.start(self.budget, len(finished) - n_rejected)
         self.executor.start(self.evaluator)
         try:
+            for trial in unfinished:  # in flight when the last driver stopped: evaluate them again
+                candidate = Candidate.from_dict(trial["candidate"])
+                self.store.append({"event": "trial_resubmitted", "trial_id": trial["trial_id"]}, durable=False)
+                self.executor.submit(trial["trial_id"], candidate)
+                in_flight[trial["trial_id"]] = candidate
             while True:
                 exhausted = False
                 while (len(in_flight) < self.executor.capacity and n_rejected < max_rejected
@@ -91,6 +154,8 @@ class Engine:
                         exhausted = True
                         break
                     self.store.trial_started(next_id, candidate)
+                    self._ops += 1
+                    self._save_state()
                     self.executor.submit(next_id, candidate)
                     in_flight[next_id] = candidate
                     next_id += 1
@@ -105,8 +170,10 @@ class Engine:
                         n_started -= 1
                         n_rejected += 1
                     self.store.trial_finished(trial_id, result)
+                    self._ops += 1
+                    weights.update(trial_id, result)
                     self.strategy.tell(candidate, result)
-                    self.store.save_strategy_state(self.strategy.state_dict())
+                    self._save_state()
                     self.progress.trial_done(trial_id, candidate, result)
                 if time.monotonic() - last_tables > TABLES_EVERY_S:
                     self.store.write_tables()
@@ -118,7 +185,28 @@ class Engine:
         finally:
             self.executor.close()
             self.progress.stop()
-            self.store.save_strategy_state(self.strategy.state_dict(), durable=True)
+            self._save_state(durable=True)
             self.store.write_tables()
         self.store.append({"event": "run_finished", "reason": self.stop_reason})
         return self.stop_reason
+
+    def _save_state(self, durable: bool = False) -> None:
+        self.store.save_strategy_state(
+            {"journal_ops": self._ops, "strategy": self.strategy.state_dict()}, durable=durable)
+
+    def _catch_up(self, journaled: list[dict[str, Any]]) -> None:
+        """Load the saved strategy state and replay the journal records it had not absorbed yet."""
+        ops = self.store.strategy_ops()  # (kind, trial_id, candidate, result) in journal order
+        saved = self.store.load_strategy_state()
+        done = 0
+        if saved is not None:
+            self.strategy.load_state_dict(saved["strategy"])
+            done = int(saved["journal_ops"])
+        for kind, trial_id, candidate, result in ops[done:]:
+            if kind == "ask":
+                proposed = self.strategy.ask()
+                if proposed is None or proposed.arch_id != candidate.arch_id:
+                    self.store.append({"event": "replay_mismatch", "trial_id": trial_id}, durable=False)
+            else:
+                self.strategy.tell(candidate, result)
+        self._ops = len(ops)

@@ -66,12 +66,15 @@ class EvalResult:
         metrics: numbers with units in their names: ``val_accuracy``, ``n_params``, ``latency_ms``, ...
         error: why a failed or rejected evaluation did not complete, in one line.
         info: where and how it ran (worker, device, timings), recorded beside the metrics.
+        weights: the trained model's state dict as safetensors bytes, for the run to keep if the
+            candidate reaches the Pareto front; never written to the journal.
     """
 
     status: str
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    weights: bytes | None = field(default=None, repr=False, compare=False)  # safetensors, not journaled
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

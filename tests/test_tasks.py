@@ -357,7 +357,7 @@ def test_cli_bad_table_fails_before_any_run_directory(tmp_path):
     proc = archsearch("run", "task=table", "task.path=data.csv", "task.target=labl", "budget=2",
                       "run_dir=runs/bad", cwd=tmp_path)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == ("archsearch: error: no column 'labl' in data.csv; "
+    assert proc.stderr.strip() == (f"archsearch: error: no column 'labl' in {tmp_path / 'data.csv'}; "
                                    "columns: x1, x2, color, label, price")
     assert not (tmp_path / "runs").exists()
 

@@ -146,7 +146,7 @@ class TrainingEvaluator:
         metrics["epochs_trained"] = info.pop("epochs_trained")
         metrics.update(self._score(model, task, "val", task.x_val, task.y_val))
         metrics.update(self._score(model, task, "test", task.x_test, task.y_test))
-        return EvalResult(COMPLETE, metrics, info=info)
+        return EvalResult(COMPLETE, metrics, info=info, weights=weights_to_bytes(model))
 
     def _train(self, model, task: Task, fidelity: float | None, generator: torch.Generator) -> dict[str, Any]:
         """Mini-batch training to the fidelity; returns what happened (epochs, best epoch, stop reason)."""
@@ -225,6 +225,13 @@ class TrainingEvaluator:
     def describe(self) -> dict[str, Any]:
         return {"recipe": asdict(self.recipe), "latency": asdict(self.latency), "seed": self.seed,
                 "constraints": self.constraints.to_dict()}
+
+
+def weights_to_bytes(model: torch.nn.Module) -> bytes:
+    """The model's state dict in safetensors format (no pickle, so a run directory never runs code)."""
+    from safetensors.torch import save
+
+    return save({name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()})
 
 
 def _tensors(task: Task, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

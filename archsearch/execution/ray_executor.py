@@ -21,6 +21,8 @@ from archsearch.errors import ConfigError
 from archsearch.execution._base import Evaluator
 from archsearch.trial import Candidate, EvalResult
 
+MAX_FAILED_STARTS = 5
+
 
 class _EvaluatorWorker:
     """The body of one Ray actor: one torch thread, the evaluator, its task loaded once."""
@@ -42,13 +44,13 @@ class _EvaluatorWorker:
         self.node_id = context.get_node_id()
         self.worker = f"ray:{ray.util.get_node_ip_address()}:{os.getpid()}"
 
-    def evaluate(self, architecture: Any, fidelity: float | None) -> dict[str, Any]:
+    def evaluate(self, architecture: Any, fidelity: float | None) -> tuple[dict[str, Any], bytes | None]:
         try:
             result = self.evaluator.evaluate(architecture, fidelity)
         except Exception as exc:  # an evaluator bug costs one trial, never the worker
             result = EvalResult.failed(f"{type(exc).__name__}: {exc}".splitlines()[0][:500])
         result.info.update(worker=self.worker, node=self.node_id)
-        return result.to_dict()
+        return result.to_dict(), result.weights
 
     def ping(self) -> str:
         return self.worker
@@ -95,6 +97,8 @@ class RayExecutor:
         self._actors: list[Any] = []  # one slot per worker; None once retired
         self._idle: deque[int] = deque()
         self._running: dict[Any, _Running] = {}  # ObjectRef -> what it computes
+        self._starting: dict[Any, int] = {}  # ping ObjectRef -> worker slot whose actor is starting
+        self._failed_starts = 0  # consecutive actors that died before answering
         self._queue: deque[tuple[int, Candidate, int]] = deque()
         self._ready: list[tuple[int, EvalResult]] = []
         self._started_ray = False
@@ -112,8 +116,9 @@ class RayExecutor:
         self._evaluator = evaluator
         n_workers = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1) // self.cpus_per_worker))
         self.capacity = n_workers
-        self._actors = [self._new_actor() for _ in range(n_workers)]
-        self._idle = deque(range(n_workers))
+        self._actors = [None] * n_workers
+        for worker in range(n_workers):
+            self._start_actor(worker)
 
     def _init_ray(self, ray: Any) -> None:
         kwargs: dict[str, Any] = {"include_dashboard": False, "configure_logging": False, "log_to_driver": True}
@@ -134,14 +139,18 @@ class RayExecutor:
             raise ConfigError(f"cannot reach a Ray cluster at {self.address!r}: {exc}; start one with "
                               "`ray start --head` or leave executor.address unset for a local Ray") from None
 
-    def _new_actor(self) -> Any:
+    def _start_actor(self, worker: int) -> None:
+        """Start an actor in slot ``worker``; it takes candidates once it answers (torch and data loaded),
+        so its start-up never counts against a candidate's time limit."""
         import ray
 
         actor_cls = ray.remote(_EvaluatorWorker)
         threads = max(1, int(self.cpus_per_worker))
-        return actor_cls.options(
+        actor = actor_cls.options(
             num_cpus=self.cpus_per_worker, num_gpus=self.gpus_per_worker, max_restarts=0, max_task_retries=0
         ).remote(self._evaluator, threads)
+        self._actors[worker] = actor
+        self._starting[actor.ping.remote()] = worker
 
     def close(self) -> None:
         import ray
@@ -151,7 +160,7 @@ class RayExecutor:
                 continue
             with contextlib.suppress(Exception):  # already gone with its node
                 ray.kill(actor)
-        self._actors, self._running, self._queue = [], {}, deque()
+        self._actors, self._running, self._starting, self._queue = [], {}, {}, deque()
         if self._started_ray and ray.is_initialized():
             ray.shutdown()
             self._started_ray = False
@@ -179,10 +188,15 @@ class RayExecutor:
                                                                 attempts=attempt + 1)))
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._ready and (self._running or self._queue):
+            if not (self._running or self._starting):
+                break
             wait_s = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
-            done, _ = ray.wait(list(self._running), num_returns=1, timeout=wait_s)
+            done, _ = ray.wait([*self._running, *self._starting], num_returns=1, timeout=wait_s)
             for ref in done:
-                self._finish(ref, ray)
+                if ref in self._starting:
+                    self._started(ref, ray)
+                else:
+                    self._finish(ref, ray)
             self._enforce_time_limit(ray)
             self._dispatch()
             if deadline is not None and time.monotonic() >= deadline:
@@ -190,10 +204,30 @@ class RayExecutor:
         ready, self._ready = self._ready, []
         return ready
 
+    def _started(self, ref: Any, ray: Any) -> None:
+        worker = self._starting.pop(ref)
+        try:
+            ray.get(ref)
+        except _lost_worker_errors(ray) + (ray.exceptions.RayTaskError,) as exc:
+            self._failed_starts += 1
+            if self._failed_starts > MAX_FAILED_STARTS:  # e.g. the evaluator cannot be unpickled there
+                self._actors[worker] = None
+                reason = f"Ray workers fail to start: {str(exc).strip().splitlines()[-1][:300]}"
+                while self._queue:
+                    trial_id, _, attempt = self._queue.popleft()
+                    self._ready.append((trial_id, EvalResult.failed(reason, attempts=attempt + 1)))
+                return
+            self._replace_worker(worker)  # died while starting (a lost node, say)
+            return
+        self._failed_starts = 0
+        self._idle.append(worker)
+
     def _finish(self, ref: Any, ray: Any) -> None:
         running = self._running.pop(ref)
         try:
-            result = EvalResult.from_dict(ray.get(ref))
+            data, weights = ray.get(ref)
+            result = EvalResult.from_dict(data)
+            result.weights = weights
         except _lost_worker_errors(ray) as exc:
             self._replace_worker(running.worker)
             if running.attempt < self.max_retries:
@@ -232,8 +266,7 @@ class RayExecutor:
             self._actors[worker] = None
             self.capacity = live
             return
-        self._actors[worker] = self._new_actor()
-        self._idle.append(worker)
+        self._start_actor(worker)
 
 
 def _lost_worker_errors(ray: Any) -> tuple[type[BaseException], ...]:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from archsearch.errors import ArchsearchError
+from archsearch.genome import Genome
 from archsearch.results.store import RunStore
 from archsearch.results.tables import pareto_summary, pareto_table, trials_table
 
@@ -50,11 +53,43 @@ class Run:
         return {**{k: self.info.get(k) for k in ("space", "strategy", "task", "seed", "budget")},
                 "path": os.fspath(self.path), "best": best, **summary}
 
-    def genome_json(self, trial_id: int) -> Any:
+    def trial_row(self, trial_id: int) -> dict[str, Any]:
         rows = self.trials.filter(pc.equal(self.trials.column("trial_id"), trial_id))
         if rows.num_rows == 0:
-            raise KeyError(f"run {self.path} has no trial {trial_id}")
-        return json.loads(rows.column("genome_json")[0].as_py())
+            raise ArchsearchError(f"run {self.path} has no trial {trial_id} (it has trials 0 to "
+                                  f"{self.trials.num_rows - 1})")
+        return rows.to_pylist()[0]
+
+    def genome_json(self, trial_id: int) -> Any:
+        return json.loads(self.trial_row(trial_id)["genome_json"])
+
+    def genome(self, trial_id: int) -> Genome:
+        """The trial's architecture as a :class:`Genome` (runs over built-in spaces only)."""
+        data = self.genome_json(trial_id)
+        if not (isinstance(data, dict) and "nodes" in data):
+            raise ArchsearchError(f"trial {trial_id} of {self.path} is not a genome (the run used a callable space)")
+        return Genome.from_dict(data)
+
+    def model(self, trial_id: int, retrain: bool = False) -> Any:
+        """The trial's trained ``nn.Module`` (eval mode): its kept weights, or re-trained if asked."""
+        from safetensors.torch import load
+
+        from archsearch.results.export import build_network, retrain_weights
+
+        path = self.store.weights_path(trial_id)
+        if path.exists():
+            data = path.read_bytes()
+        elif retrain:
+            data = retrain_weights(self, trial_id)
+        else:
+            raise ArchsearchError(f"trial {trial_id} has no kept weights (only the Pareto front's are kept); "
+                                  "pass retrain=True to train it again with the run's recipe and seed")
+        return build_network(self.genome(trial_id), self.info["data_spec"], load(data))
+
+    def export(self, trial_id: int, out_dir: str | os.PathLike[str], retrain: bool = False) -> Path:
+        from archsearch.results.export import export_model
+
+        return export_model(self, trial_id, out_dir, retrain)
 
     def __repr__(self) -> str:
         return f"Run({os.fspath(self.path)!r}, trials={self.trials.num_rows})"

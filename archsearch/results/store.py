@@ -5,7 +5,9 @@ Layout of ``RUN_DIR``::
     run.json              what the run is: schema version, space, strategy, task, objectives, seed, budget
     config.yaml           the fully resolved configuration
     journal.jsonl         one JSON record per line, appended and fsync'd, never rewritten
-    strategy_state.json   the strategy's state after the last tell (atomic replace)
+    strategy_state.json   the strategy's state after the last ask or tell, with how many journal
+                          records it has seen (atomic replace)
+    weights/              trial_<id>.safetensors for the trials on the Pareto front (kept_weights=front)
     trials.parquet        one row per trial, rebuilt from the journal (atomic replace)
     pareto.parquet        the non-dominated complete trials over the run's objectives
     pareto.json           hypervolume of that front with its normalization and reference point
@@ -34,6 +36,7 @@ STATE_FILE = "strategy_state.json"
 TRIALS_FILE = "trials.parquet"
 PARETO_FILE = "pareto.parquet"
 PARETO_SUMMARY_FILE = "pareto.json"
+WEIGHTS_DIR = "weights"
 
 
 class RunDirError(ArchsearchError):
@@ -165,6 +168,21 @@ class RunStore:
                 trials[record["trial_id"]].update(result=record["result"], finished_at=record["time"])
         return [trials[k] for k in sorted(trials)]
 
+    def strategy_ops(self) -> list[tuple[str, int, Candidate, EvalResult | None]]:
+        """The strategy's history as the journal saw it: ``("ask", ...)`` per start, ``("tell", ...)`` per finish."""
+        ops: list[tuple[str, int, Candidate, EvalResult | None]] = []
+        candidates: dict[int, Candidate] = {}
+        for record in self.records():
+            event = record.get("event")
+            if event == "trial_started":
+                candidate = Candidate.from_dict(record["candidate"])
+                candidates[record["trial_id"]] = candidate
+                ops.append(("ask", record["trial_id"], candidate, None))
+            elif event == "trial_finished" and record["trial_id"] in candidates:
+                result = EvalResult.from_dict(record["result"])
+                ops.append(("tell", record["trial_id"], candidates[record["trial_id"]], result))
+        return ops
+
     # -- strategy state -------------------------------------------------------------------------
 
     def save_strategy_state(self, state: Mapping[str, Any], durable: bool = False) -> None:
@@ -174,6 +192,27 @@ class RunStore:
     def load_strategy_state(self) -> dict[str, Any] | None:
         path = self.path / STATE_FILE
         return json.loads(path.read_text()) if path.exists() else None
+
+    # -- weights --------------------------------------------------------------------------------
+
+    def weights_path(self, trial_id: int) -> Path:
+        return self.path / WEIGHTS_DIR / f"trial_{trial_id}.safetensors"
+
+    def save_weights(self, trial_id: int, data: bytes) -> None:
+        path = self.weights_path(trial_id)
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+
+    def drop_weights(self, trial_id: int) -> None:
+        self.weights_path(trial_id).unlink(missing_ok=True)
+
+    def kept_weights(self) -> list[int]:
+        folder = self.path / WEIGHTS_DIR
+        if not folder.is_dir():
+            return []
+        return sorted(int(p.stem.removeprefix("trial_")) for p in folder.glob("trial_*.safetensors"))
 
     # -- tables ---------------------------------------------------------------------------------
 

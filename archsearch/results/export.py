@@ -1,0 +1,131 @@
+"""Taking a model out of a run: rebuild a trial's network, with its kept or re-trained weights.
+
+Weights travel as safetensors and genomes as JSON, so neither loading a run nor loading an exported
+model can execute code from the files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from archsearch.errors import ArchsearchError
+from archsearch.genome import Genome
+
+EXPORT_SCHEMA_VERSION = 1
+GENOME_FILE, WEIGHTS_FILE, MODEL_FILE, README_FILE = "genome.json", "model.safetensors", "model.json", "README.md"
+
+
+def build_network(genome: Genome, data_spec: dict[str, Any], weights: dict[str, Any] | None = None) -> Any:
+    """The genome's ``nn.Module`` for a task of this shape, in eval mode, with ``weights`` loaded."""
+    from archsearch.builder import build_model
+    from archsearch.tasks import DataSpec
+
+    model = build_model(genome, DataSpec(**data_spec))
+    if weights is not None:
+        model.load_state_dict(weights)
+    return model.eval()
+
+
+def retrain_weights(run: Any, trial_id: int) -> bytes:
+    """Train the trial again with the run's recorded recipe and seed: the same weights it had in the run."""
+    from omegaconf import OmegaConf
+
+    from archsearch.api import _training_evaluator
+
+    info = run.info
+    if info.get("user_evaluate") or info.get("user_task"):
+        raise ArchsearchError(
+            f"run {run.path} trained with your own task or evaluate function; archsearch cannot re-train "
+            "its candidates by itself (export a trial whose weights were kept instead)")
+    cfg = OmegaConf.load(run.path / "config.yaml")
+    evaluator, _ = _training_evaluator(cfg, None, int(cfg.seed))
+    row = run.trial_row(trial_id)
+    result = evaluator.evaluate(run.genome(trial_id), row["fidelity"])
+    if result.weights is None:
+        raise ArchsearchError(f"re-training trial {trial_id} did not complete: {result.error}")
+    return result.weights
+
+
+def export_model(run: Any, trial_id: int, out_dir: str | os.PathLike[str], retrain: bool = False) -> Path:
+    """Write genome.json, model.safetensors, model.json and a README for one trial into ``out_dir``."""
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        raise ArchsearchError(f"export directory {out} is not empty; choose a new or empty directory")
+    row = run.trial_row(trial_id)
+    genome = run.genome(trial_id)
+    weights_path = run.store.weights_path(trial_id)
+    if weights_path.exists():
+        data = weights_path.read_bytes()
+    elif retrain:
+        data = retrain_weights(run, trial_id)
+    else:
+        raise ArchsearchError(
+            f"trial {trial_id} has no kept weights (only the Pareto front's are kept); "
+            f"add --retrain to train it again with the run's recipe and seed")
+    metrics = {k: v for k, v in row.items() if isinstance(v, float) and k not in ("fidelity", "duration_s")}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / GENOME_FILE).write_text(genome.to_json() + "\n")
+    (out / WEIGHTS_FILE).write_bytes(data)
+    description = {
+        "schema_version": EXPORT_SCHEMA_VERSION,
+        "trial_id": trial_id,
+        "arch_id": genome.arch_id,
+        "run_dir": os.fspath(run.path),
+        "task": run.info.get("task"),
+        "seed": run.info.get("seed"),
+        "data_spec": run.info["data_spec"],
+        "metrics": metrics,
+        "retrained": not weights_path.exists(),
+    }
+    (out / MODEL_FILE).write_text(json.dumps(description, indent=2) + "\n")
+    (out / README_FILE).write_text(_readme(description, genome))
+    return out
+
+
+def load_model(path: str | os.PathLike[str]) -> Any:
+    """Rebuild an exported model (``archsearch export``) as an ``nn.Module`` in eval mode."""
+    from safetensors.torch import load_file
+
+    folder = Path(path)
+    for name in (GENOME_FILE, WEIGHTS_FILE, MODEL_FILE):
+        if not (folder / name).exists():
+            raise ArchsearchError(f"{folder} is not an exported model: {name} is missing")
+    description = json.loads((folder / MODEL_FILE).read_text())
+    if description.get("schema_version") != EXPORT_SCHEMA_VERSION:
+        raise ArchsearchError(f"{folder} has export schema_version {description.get('schema_version')}; "
+                              f"this archsearch reads {EXPORT_SCHEMA_VERSION}")
+    genome = Genome.from_json((folder / GENOME_FILE).read_text())
+    return build_network(genome, description["data_spec"], load_file(folder / WEIGHTS_FILE))
+
+
+def _readme(description: dict[str, Any], genome: Genome) -> str:
+    from archsearch.console import describe_architecture
+
+    metrics = "\n".join(f"| {k} | {v:.6g} |" for k, v in sorted(description["metrics"].items()))
+    spec = description["data_spec"]
+    return f"""# archsearch model {description['arch_id']}
+
+Trial {description['trial_id']} of the run `{description['run_dir']}` (task `{description['task']}`,
+seed {description['seed']}).
+
+Architecture: `{describe_architecture(genome.to_json())}`
+
+Input: {spec['input_kind']} (features {spec['n_features']}, length {spec['seq_len']},
+channels {spec['n_channels']}, vocabulary {spec['vocab_size']}); outputs: {spec['n_outputs']}.
+Inputs must be preprocessed as the task did (standardized with the training split's statistics).
+
+| metric | value |
+| --- | --- |
+{metrics}
+
+```python
+import archsearch
+model = archsearch.load_model("path/to/this/folder")   # torch.nn.Module, eval mode
+```
+
+Files: `genome.json` (the architecture, `archsearch.Genome.from_json`), `model.safetensors` (weights),
+`model.json` (shapes, metrics, provenance).
+"""
