@@ -87,6 +87,7 @@ def plan_from_config(
     objectives: dict[str, str] | None = None,
 ) -> RunPlan:
     """Build a run from a composed (or saved) config; fills the config in with what it resolved."""
+    config.validate(cfg)
     seed = int(cfg.seed)
     budget = parse_budget(cfg.budget)
     keep_weights = str(cfg.get("keep_weights", "front"))

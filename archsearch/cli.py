@@ -74,6 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"archsearch: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
+    except OSError as exc:  # a path the user named: missing, unwritable, full disk
+        if args.debug:
+            raise
+        print(f"archsearch: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
 
 
 def cmd_run(args: argparse.Namespace) -> int:

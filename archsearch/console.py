@@ -48,6 +48,9 @@ class RichProgress:
         self._task = self._bar.add_task("search", total=total, completed=already_done, status="")
         self._bar.start()
 
+    def recovered(self, recovery: dict[str, Any]) -> None:
+        console.print(describe_recovery(recovery))
+
     def trial_done(self, trial_id: int, candidate: Candidate, result: EvalResult) -> None:
         if result.status != COMPLETE:
             self.failed += 1
@@ -118,3 +121,15 @@ def summary_table(summary: dict[str, Any]) -> Table:
                   f"reference {summary['reference_point'][0]:g} per objective)")
     table.add_row("front size", str(len(summary["pareto_trial_ids"])))
     return table
+
+
+def describe_recovery(recovery: dict[str, Any]) -> str:
+    """One line on what a resumed run found: ``recovered 12 finished trials; 2 in flight ...``."""
+    parts = [f"recovered {recovery['completed']} finished trials"]
+    if recovery["in_flight_again"]:
+        parts.append(f"{recovery['in_flight_again']} that were in flight will be evaluated again")
+    parts.append(f"strategy state {recovery['strategy_state']}"
+                 + (f", {recovery['replayed']} journal records replayed into it" if recovery["replayed"] else ""))
+    if recovery["journal"] != "intact":
+        parts.append(recovery["journal"])
+    return "; ".join(parts)

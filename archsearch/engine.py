@@ -115,6 +115,7 @@ class Engine:
     keep_weights: str = "front"
     stop_reason: str = ""
     _ops: int = field(default=0, init=False)  # journal records (asks and tells) the strategy has absorbed
+    recovery: dict[str, Any] = field(default_factory=dict, init=False)  # what a resume found and did
 
     def run(self) -> str:
         """Run the loop; returns why it stopped (``"budget"``, ``"exhausted"``, ``"time"``,
@@ -124,15 +125,23 @@ class Engine:
         to ``REJECTIONS_PER_BUDGET`` of them per budgeted trial.
         """
         objectives = dict(self.store.info()["objectives"])
+        repaired = self.store.repair_journal()
         journaled = self.store.trials()
         weights = FrontWeights(self.store, objectives, self.keep_weights)
         weights.restore(journaled)
-        self._catch_up(journaled)
+        recovery = self._catch_up()
         next_id = max((t["trial_id"] for t in journaled), default=-1) + 1
         finished = [t["result"]["status"] for t in journaled if t["result"] is not None]
         n_rejected = finished.count(REJECTED)
         unfinished = [t for t in journaled if t["result"] is None]
         n_started = len(finished) - n_rejected + len(unfinished)  # trials that used budget
+        if journaled:
+            self.recovery = {"completed": len(finished), "in_flight_again": len(unfinished),
+                             "journal": repaired or "intact", **recovery}
+            self.store.append({"event": "run_recovered", **self.recovery})
+            report = getattr(self.progress, "recovered", None)
+            if report is not None:
+                report(self.recovery)
         max_rejected = REJECTIONS_PER_BUDGET * max(1, self.budget.max_trials or 1_000)
         in_flight: dict[int, Candidate] = {}
         start = last_tables = time.monotonic()
@@ -194,14 +203,21 @@ class Engine:
         self.store.save_strategy_state(
             {"journal_ops": self._ops, "strategy": self.strategy.state_dict()}, durable=durable)
 
-    def _catch_up(self, journaled: list[dict[str, Any]]) -> None:
-        """Load the saved strategy state and replay the journal records it had not absorbed yet."""
+    def _catch_up(self) -> dict[str, Any]:
+        """Load the saved strategy state and replay the journal records it had not absorbed yet.
+
+        A missing, unreadable or too new state (a journal cut back by a crash) is rebuilt by replaying
+        the whole journal into a fresh strategy, which is exact because proposals are deterministic.
+        """
         ops = self.store.strategy_ops()  # (kind, trial_id, candidate, result) in journal order
         saved = self.store.load_strategy_state()
-        done = 0
-        if saved is not None:
+        done, how = 0, "fresh"
+        if saved is not None and int(saved["journal_ops"]) <= len(ops):
             self.strategy.load_state_dict(saved["strategy"])
-            done = int(saved["journal_ops"])
+            done, how = int(saved["journal_ops"]), "loaded"
+        elif ops:
+            how = "rebuilt from the journal (saved state " + ("missing or unreadable)" if saved is None
+                                                              else "ahead of the journal)")
         for kind, trial_id, candidate, result in ops[done:]:
             if kind == "ask":
                 proposed = self.strategy.ask()
@@ -210,3 +226,4 @@ class Engine:
             else:
                 self.strategy.tell(candidate, result)
         self._ops = len(ops)
+        return {"strategy_state": how, "replayed": len(ops) - done}

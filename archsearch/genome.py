@@ -42,6 +42,15 @@ def content_hash(obj: Any, length: int = 16) -> str:
     return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:length]
 
 
+def _require_json_mapping(what: str, value: Any) -> None:
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise GenomeError(f"{what} must be an object with string keys, got {value!r}")
+    try:
+        canonical_json(dict(value))
+    except (TypeError, ValueError) as exc:
+        raise GenomeError(f"{what} must hold JSON values only: {exc}") from None
+
+
 def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(sorted((mapping or {}).items())))
 
@@ -71,6 +80,12 @@ class BlockSpec:
     merge: str = "sum"
 
     def __post_init__(self) -> None:
+        for name in ("kind", "activation", "norm", "norm_placement", "merge"):
+            if not isinstance(getattr(self, name), str):
+                raise GenomeError(f"block spec field {name!r} must be a string, got {getattr(self, name)!r}")
+        if not isinstance(self.residual, bool):
+            raise GenomeError(f"block spec field 'residual' must be true or false, got {self.residual!r}")
+        _require_json_mapping("block spec 'params'", self.params)
         object.__setattr__(self, "params", _frozen(self.params))
         if self.norm_placement not in NORM_PLACEMENTS:
             raise GenomeError(
@@ -119,6 +134,8 @@ class Genome:
     ) -> None:
         graph = nx.DiGraph(graph)
         _validate(graph)
+        _require_json_mapping("genome 'meta'", meta or {})
+        _require_json_mapping("genome 'decisions'", decisions or {})
         self._graph = nx.freeze(graph)
         self._meta = _frozen(meta)
         self._decisions = MappingProxyType(dict(decisions or {}))
@@ -199,17 +216,24 @@ class Genome:
         for node in data["nodes"]:
             if not isinstance(node, Mapping) or "id" not in node or "spec" not in node:
                 raise GenomeError(f"genome node must have 'id' and 'spec', got {node!r}")
+            if not isinstance(node["id"], str) or not isinstance(node["spec"], Mapping):
+                raise GenomeError(f"genome node needs a string 'id' and an object 'spec', got {node!r}")
             if node["id"] in (INPUT, OUTPUT):
                 raise GenomeError(f"block node id {node['id']!r} is reserved")
             graph.add_node(str(node["id"]), spec=BlockSpec.from_dict(node["spec"]))
         for edge in data["edges"]:
             if not (isinstance(edge, list | tuple) and len(edge) == 2):
                 raise GenomeError(f"genome edge must be a pair [from, to], got {edge!r}")
-            u, v = (str(x) for x in edge)
+            if not all(isinstance(x, str) for x in edge):
+                raise GenomeError(f"genome edge must name nodes by their string ids, got {edge!r}")
+            u, v = edge
             if u not in graph or v not in graph:
                 raise GenomeError(f"genome edge {u!r} -> {v!r} names an unknown node")
             graph.add_edge(u, v)
-        return cls(graph, data.get("meta") or {}, data.get("decisions") or {})
+        meta, decisions = data.get("meta", {}), data.get("decisions", {})
+        if meta is None or decisions is None:
+            raise GenomeError("genome 'meta' and 'decisions' must be objects, not null")
+        return cls(graph, meta, decisions)
 
     @classmethod
     def from_json(cls, text: str) -> Genome:

@@ -28,6 +28,15 @@ class LatencyProtocol:
     repeats: int = 50
     threads: int = 1
 
+    def __post_init__(self) -> None:
+        from archsearch.evaluation.recipe import check_types
+
+        check_types(self, "latency")
+        if min(self.batch_size, self.repeats, self.threads) < 1 or self.warmup < 0:
+            from archsearch.errors import ConfigError
+
+            raise ConfigError("latency: batch_size, repeats and threads must be at least 1, warmup at least 0")
+
 
 @contextlib.contextmanager
 def torch_threads(n: int) -> Iterator[None]:

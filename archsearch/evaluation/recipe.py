@@ -50,6 +50,7 @@ class TrainingRecipe:
     eval_batch_size: int = 1024
 
     def __post_init__(self) -> None:
+        check_types(self, "training")
         problems = []
         if self.optimizer not in OPTIMIZERS:
             problems.append(f"optimizer {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
@@ -77,6 +78,27 @@ class TrainingRecipe:
             raise ConfigError(f"training has no option(s) {', '.join(unknown)}; its options are: "
                               f"{', '.join(sorted(known))}")
         return cls(**{k: v for k, v in options.items() if v is not None})
+
+
+_NUMBER = (int, float)
+_EXPECTED: dict[str, tuple[type, ...]] = {
+    "epochs": _NUMBER, "steps": (int, type(None)), "batch_size": (int,), "optimizer": (str,), "lr": _NUMBER,
+    "weight_decay": _NUMBER, "schedule": (str,), "warmup_steps": (int,),
+    "early_stopping_patience": (int, type(None)), "time_limit_s": (*_NUMBER, type(None)), "eval_batch_size": (int,),
+    # latency protocol
+    "large_batch": (int, type(None)), "warmup": (int,), "repeats": (int,), "threads": (int,),
+}
+
+
+def check_types(obj: Any, section: str) -> None:
+    """Refuse values of the wrong type (``training.epochs=mlp``) with the field and the expected type."""
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        expected = _EXPECTED.get(f.name)
+        if expected and (isinstance(value, bool) or not isinstance(value, expected)):
+            names = " or ".join("null" if t is type(None) else "a number" if t is float else t.__name__
+                                for t in expected if not (t is int and float in expected))
+            raise ConfigError(f"{section}.{f.name} must be {names}, got {value!r}")
 
 
 def make_optimizer(params: Iterable[torch.nn.Parameter], recipe: TrainingRecipe) -> torch.optim.Optimizer:

@@ -50,8 +50,21 @@ class Run:
             column = complete.column(name) if complete.num_rows else None
             values = [v for v in (column.to_pylist() if column is not None else []) if v is not None]
             best[name] = (max(values) if direction == "maximize" else min(values)) if values else None
-        return {**{k: self.info.get(k) for k in ("space", "strategy", "task", "seed", "budget")},
+        budget = self.info.get("budget")
+        for record in self.store.records():
+            if record.get("event") == "run_resumed":
+                budget = record.get("budget", budget)
+        return {**{k: self.info.get(k) for k in ("space", "strategy", "task", "seed")}, "budget": budget,
                 "path": os.fspath(self.path), "best": best, **summary}
+
+    @property
+    def recovery(self) -> dict[str, Any] | None:
+        """What the last resume found (completed and in-flight trials, strategy state), if resumed."""
+        found = None
+        for record in self.store.records():
+            if record.get("event") == "run_recovered":
+                found = {k: v for k, v in record.items() if k not in ("event", "time")}
+        return found
 
     def trial_row(self, trial_id: int) -> dict[str, Any]:
         rows = self.trials.filter(pc.equal(self.trials.column("trial_id"), trial_id))

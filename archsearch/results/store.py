@@ -83,12 +83,15 @@ class RunStore:
             if not store.path.is_dir():
                 raise RunDirError(f"run_dir {store.path} exists and is not a directory")
             if any(store.path.iterdir()):
+                if {p.name for p in store.path.iterdir()} <= {CONFIG_FILE, JOURNAL_FILE}:
+                    raise RunDirError(f"run_dir {store.path} holds a run whose creation was interrupted "
+                                      "(no run.json); delete it or choose another run_dir")
                 raise RunDirError(f"run_dir {store.path} is not empty; choose a new or empty directory")
         store.path.mkdir(parents=True, exist_ok=True)
         info = {"schema_version": SCHEMA_VERSION, "created": time.time(), **run_info}
         atomic_write_text(store.path / CONFIG_FILE, config_yaml)
-        atomic_write_json(store.path / RUN_FILE, info)
-        store.append({"event": "run_created"})
+        store.append({"event": "run_created", "schema_version": SCHEMA_VERSION})
+        atomic_write_json(store.path / RUN_FILE, info)  # last: its presence marks a complete run directory
         return store
 
     @classmethod
@@ -190,8 +193,41 @@ class RunStore:
         atomic_write_json(self.path / STATE_FILE, state, durable)
 
     def load_strategy_state(self) -> dict[str, Any] | None:
+        """The saved state, or ``None`` if there is none or it cannot be read (the engine then rebuilds it)."""
         path = self.path / STATE_FILE
-        return json.loads(path.read_text()) if path.exists() else None
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+        if not isinstance(state, dict) or not {"journal_ops", "strategy"} <= set(state):
+            return None
+        return state
+
+    def repair_journal(self) -> str | None:
+        """Cut a torn last record (a crash mid-write) off the journal before anything is appended to it.
+
+        The torn bytes are kept beside it in ``journal.jsonl.torn`` for inspection. Returns what was done.
+        """
+        path = self.path / JOURNAL_FILE
+        if not path.exists():
+            return None
+        data = path.read_bytes()
+        if not data or data.endswith(b"\n"):
+            last = data.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+            try:
+                json.loads(last or b"{}")
+                return None
+            except json.JSONDecodeError:
+                keep = len(data) - len(last) - 1  # a complete-looking but unparsable last line
+        else:
+            keep = data.rfind(b"\n") + 1
+        with open(path.with_name(JOURNAL_FILE + ".torn"), "ab") as f:
+            f.write(data[keep:])
+        with open(path, "r+b") as f:
+            f.truncate(keep)
+            f.flush()
+            os.fsync(f.fileno())
+        return f"cut a torn last journal record of {len(data) - keep} bytes (kept in {JOURNAL_FILE}.torn)"
 
     # -- weights --------------------------------------------------------------------------------
 

@@ -34,8 +34,15 @@ def choose(chooser: Chooser, label: str, domain: Domain) -> Any:
     return domain
 
 
-def check_domain(label: str, domain: Domain, allowed: Sequence[Any] | None = None) -> None:
-    """Raise :class:`SpaceError` naming ``label`` if ``domain`` is empty, inverted or not allowed."""
+def check_domain(label: str, domain: Domain, allowed: Sequence[Any] | None = None, integer: bool = False) -> None:
+    """Raise :class:`SpaceError` naming ``label`` if ``domain`` is empty, inverted or not allowed.
+
+    ``allowed`` makes the option categorical (a list or one value of those names); ``integer`` requires
+    whole numbers (a list of them or an integer range).
+    """
+    if isinstance(domain, Mapping) and allowed is not None:
+        raise SpaceError(f"space option {label!r} is a choice among names; give a list such as "
+                         f"[{', '.join(map(str, list(allowed)[:2]))}], not a range")
     if isinstance(domain, Mapping):
         missing = {"low", "high"} - set(domain)
         if missing:
@@ -52,8 +59,13 @@ def check_domain(label: str, domain: Domain, allowed: Sequence[Any] | None = Non
             raise SpaceError(f"space option {label!r} is an empty list; give at least one choice")
     else:
         values = [domain]
+    if integer:
+        numbers = [domain.get("low"), domain.get("high"), *([domain["step"]] if "step" in domain else [])] \
+            if isinstance(domain, Mapping) else values
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in numbers):
+            raise SpaceError(f"space option {label!r} takes whole numbers, got {domain!r}")
     if allowed is not None:
-        unknown = [v for v in values if v not in allowed]
+        unknown = [v for v in values if not isinstance(v, str) or v not in allowed]
         if unknown:
             raise SpaceError(f"space option {label!r} has unknown value(s) {unknown}; valid: {', '.join(map(str, allowed))}")
 
@@ -113,15 +125,21 @@ class BlockGraphSpace(SearchSpace):
         from archsearch.blocks import ACTIVATIONS, BLOCKS, NORMS
 
         check_domain("blocks", self.blocks, BLOCKS.names())
-        check_domain("depth", self.depth)
+        check_domain("depth", self.depth, integer=True)
         _positive_range("depth", self.depth, 1)
-        check_domain("width", self.width)
+        check_domain("width", self.width, integer=True)
         _positive_range("width", self.width, 1)
         check_domain("wiring", self.wiring, WIRINGS)
         check_domain("norm", self.norm, NORMS.names())
         check_domain("norm_placement", self.norm_placement, NORM_PLACEMENTS)
         check_domain("activation", self.activation, ACTIVATIONS.names())
         check_domain("final_norm", self.final_norm, NORMS.names())
+        if not isinstance(self.block_params, Mapping) or not all(
+                isinstance(p, Mapping) for p in self.block_params.values()):
+            raise SpaceError("space option 'block_params' maps block kinds to their parameters' domains, "
+                             "e.g. {mlp: {expansion: [1, 2]}}")
+        if not isinstance(self.final_norm, str):
+            raise SpaceError(f"space option 'final_norm' is one norm name, got {self.final_norm!r}")
         for kind, params in self.block_params.items():
             if kind not in BLOCKS:
                 raise SpaceError(f"block_params names unknown block {kind!r}; valid: {', '.join(BLOCKS.names())}")

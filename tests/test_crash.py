@@ -1,0 +1,147 @@
+"""Fault injection on the driver: SIGKILL at random instants, torn and corrupted files, then resume.
+
+Every kill is followed by a resume; at the end the run must hold exactly the budget's trials, each
+completed once, none altered after it completed, and the same proposals as an uninterrupted run.
+"""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import archsearch
+from archsearch.testing.faults import SlowEvaluate, numbered_space
+
+OBJECTIVES = {"score": "maximize", "cost": "minimize"}
+BUDGET = 40
+DRIVER = """
+import os, sys
+import archsearch
+from archsearch.testing.faults import SlowEvaluate, numbered_space
+run_dir = sys.argv[1]
+if os.path.exists(os.path.join(run_dir, "run.json")):
+    archsearch.resume(run_dir, space=numbered_space, evaluate=SlowEvaluate(0.03))
+else:
+    archsearch.search(space=numbered_space, evaluate=SlowEvaluate(0.03), budget={budget}, seed=3,
+                      objectives={objectives!r}, executor="inline", run_dir=run_dir)
+"""
+
+
+def completed_rows(run_dir):
+    rows = {}
+    path = run_dir / "journal.jsonl"
+    if not path.exists():
+        return rows
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if record.get("event") == "trial_finished":
+            assert record["trial_id"] not in rows, "a trial finished twice"
+            rows[record["trial_id"]] = record["result"]["metrics"]
+    return rows
+
+
+def drive(run_dir, kill_at=None, jitter=0.0):
+    """Run the driver; with ``kill_at``, SIGKILL it once that many trials have completed (+ ``jitter`` s)."""
+    script = DRIVER.format(budget=BUDGET, objectives=OBJECTIVES)
+    proc = subprocess.Popen([sys.executable, "-c", script, str(run_dir)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if kill_at is None:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        return
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline and len(completed_rows(run_dir)) < kill_at:
+        time.sleep(0.005)
+    time.sleep(jitter)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ref") / "run"
+    return archsearch.search(space=numbered_space, evaluate=SlowEvaluate(0.03), budget=BUDGET, seed=3,
+                             objectives=OBJECTIVES, executor="inline", run_dir=path).trials.to_pandas()
+
+
+def test_sigkill_of_the_driver_at_random_points(tmp_path, reference):
+    rng = random.Random(7)
+    run_dir = tmp_path / "run"
+    seen: dict[int, dict] = {}
+    kill_points = sorted(rng.sample(range(1, BUDGET - 5), 10))
+    for kill_at in kill_points:
+        drive(run_dir, kill_at=kill_at, jitter=rng.uniform(0.0, 0.05))
+        if run_dir.exists() and not (run_dir / "run.json").exists():
+            import shutil
+
+            shutil.rmtree(run_dir)  # killed while creating the directory: nothing was run yet
+            continue
+        now = completed_rows(run_dir)
+        assert all(now[i] == metrics for i, metrics in seen.items()), "a completed trial was altered"
+        assert len(now) < BUDGET, "the kill came after the run had finished"
+        seen = now
+    drive(run_dir)
+    trials = archsearch.load_run(run_dir).trials.to_pandas()
+    assert trials.trial_id.tolist() == list(range(BUDGET))
+    assert (trials.status == "complete").all()
+    assert trials.arch_id.tolist() == reference.arch_id.tolist()  # the strategy continued exactly
+    assert trials.score.tolist() == reference.score.tolist()
+    assert all(completed_rows(run_dir)[i] == m for i, m in seen.items())
+
+
+def test_power_loss_torn_journal_record_is_cut_and_reported(tmp_path, reference):
+    run_dir = tmp_path / "run"
+    archsearch.search(space=numbered_space, evaluate=SlowEvaluate(0.0), budget=10, seed=3, objectives=OBJECTIVES,
+                      executor="inline", run_dir=run_dir)
+    journal = run_dir / "journal.jsonl"
+    lines = journal.read_text().splitlines(keepends=True)
+    last_finish = max(i for i, line in enumerate(lines) if '"trial_finished"' in line)
+    journal.write_text("".join(lines[:last_finish]) + lines[last_finish][:25])  # torn mid-record
+    assert archsearch.load_run(run_dir).trials.num_rows == 10  # readable as it is: the torn tail is skipped
+    run = archsearch.resume(run_dir, budget=BUDGET, space=numbered_space, evaluate=SlowEvaluate(0.0))
+    assert run.recovery["journal"].startswith("cut a torn last journal record")
+    assert run.recovery["in_flight_again"] == 1 and run.recovery["completed"] == 9
+    trials = run.trials.to_pandas()
+    assert trials.trial_id.tolist() == list(range(BUDGET)) and (trials.status == "complete").all()
+    assert trials.arch_id.tolist() == reference.arch_id.tolist()
+    assert (run_dir / "journal.jsonl.torn").exists()
+
+
+@pytest.mark.parametrize("damage", ["delete", "garbage", "ahead"])
+def test_lost_or_corrupted_strategy_state_is_rebuilt_from_the_journal(tmp_path, reference, damage):
+    run_dir = tmp_path / "run"
+    archsearch.search(space=numbered_space, evaluate=SlowEvaluate(0.0), budget=12, seed=3, objectives=OBJECTIVES,
+                      executor="inline", run_dir=run_dir)
+    state = run_dir / "strategy_state.json"
+    if damage == "delete":
+        state.unlink()
+    elif damage == "garbage":
+        state.write_text("{not json")
+    else:
+        data = json.loads(state.read_text())
+        data["journal_ops"] += 5
+        state.write_text(json.dumps(data))
+    run = archsearch.resume(run_dir, budget=BUDGET, space=numbered_space, evaluate=SlowEvaluate(0.0))
+    assert run.recovery["strategy_state"].startswith("rebuilt from the journal")
+    assert run.trials.column("arch_id").to_pylist() == reference.arch_id.tolist()
+
+
+def test_corrupted_parquet_tables_do_not_lose_the_run(tmp_path):
+    run_dir = tmp_path / "run"
+    archsearch.search(space=numbered_space, evaluate=SlowEvaluate(0.0), budget=5, seed=3, objectives=OBJECTIVES,
+                      executor="inline", run_dir=run_dir)
+    (run_dir / "trials.parquet").write_bytes(b"PAR1 this is not parquet")
+    (run_dir / "pareto.parquet").write_bytes(b"")
+    assert archsearch.load_run(run_dir).trials.num_rows == 5  # tables are rebuilt from the journal
+    run = archsearch.resume(run_dir, budget=7, space=numbered_space, evaluate=SlowEvaluate(0.0))
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(run_dir / "trials.parquet").num_rows == 7 == run.trials.num_rows
