@@ -2,7 +2,7 @@
 
 ``archsearch run key=value ...`` composes the Hydra config (``space=``, ``strategy=``, ``task=`` pick
 options from ``search_spaces/``, ``strategies/`` and the built-in tasks) and runs a search;
-``show`` and ``list`` read runs and registries. Usage errors print one line and exit with status 2;
+``show``, ``report``, ``compare`` and ``list`` read runs and registries. Usage errors print one line and exit with status 2;
 ``--debug`` shows the traceback instead.
 """
 
@@ -41,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     show = commands.add_parser("show", help="summary and Pareto front of a saved run")
     show.add_argument("run_dir")
+    report = commands.add_parser("report", help="write an offline HTML report of a saved run")
+    report.add_argument("run_dir")
+    report.add_argument("--output", metavar="PATH", help="where to write the page (default RUN_DIR/report.html)")
+    compare = commands.add_parser("compare", help="compare saved runs: hypervolume on one scale, fronts overlaid")
+    compare.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    compare.add_argument("--html", metavar="OUT.html", help="also write a comparison page")
     listing = commands.add_parser("list", help="list spaces, strategies, tasks, blocks, activations, ...")
     listing.add_argument("what", choices=LISTABLE)
     return parser
@@ -55,7 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from archsearch.errors import ArchsearchError
 
     try:
-        return {"run": cmd_run, "show": cmd_show, "list": cmd_list}[args.command](args)
+        return {"run": cmd_run, "show": cmd_show, "report": cmd_report, "compare": cmd_compare,
+                "list": cmd_list}[args.command](args)
     except ArchsearchError as exc:
         if args.debug:
             raise
@@ -92,6 +99,29 @@ def cmd_show(args: argparse.Namespace) -> int:
     run = load_run(args.run_dir)
     out.print(summary_table(run.summary()))
     out.print(front_table(run.pareto(), run.objectives))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from archsearch.console import out
+    from archsearch.results.run import load_run
+
+    path = load_run(args.run_dir).report(args.output)
+    out.print(f"report: {path}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from archsearch.console import out
+    from archsearch.results.compare import compare_runs, comparison_tables, write_comparison
+
+    comparison = compare_runs(args.run_dirs)
+    for table in comparison_tables(comparison):
+        out.print(table)
+    if args.html:
+        out.print(f"comparison page: {write_comparison(comparison, Path(args.html))}")
     return 0
 
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import os
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from archsearch.results.history import finish_order
+from archsearch.results.history import hypervolume_history as _hypervolume_history
+from archsearch.results.pareto import Normalization
 from archsearch.results.store import RunStore
-from archsearch.results.tables import pareto_summary, pareto_table, trials_table
+from archsearch.results.tables import objective_matrix, pareto_summary, pareto_table, run_normalization, trials_table
 
 
 class Run:
@@ -49,6 +53,30 @@ class Run:
             best[name] = (max(values) if direction == "maximize" else min(values)) if values else None
         return {**{k: self.info.get(k) for k in ("space", "strategy", "task", "seed", "budget")},
                 "path": os.fspath(self.path), "best": best, **summary}
+
+    def normalization(self) -> Normalization:
+        """The normalization of the run's ``pareto.json``: fixed bounds for built-in metrics, the run's range
+        for the rest."""
+        return run_normalization(objective_matrix(self.trials, self.objectives)[0], self.objectives)
+
+    def hypervolume_history(self, normalization: Normalization | None = None) -> pa.Table:
+        """Hypervolume of the front after each finished trial, in the order the journal recorded them.
+
+        Columns ``trial_id``, ``n_evaluated`` (finished trials so far, failed ones included),
+        ``elapsed_s`` (since the run was created) and ``hypervolume``. With the default normalization
+        (this run's final one) the last value equals ``pareto.json``'s hypervolume; pass a shared one to
+        put several runs on one scale.
+        """
+        records = list(self.store.records())
+        start = next((r["time"] for r in records if r.get("event") == "run_created"), self.info.get("created"))
+        return _hypervolume_history(self.store.trials(), finish_order(records), self.objectives,
+                                    normalization or self.normalization(), float(start or 0.0))
+
+    def report(self, path: str | os.PathLike[str] | None = None) -> Path:
+        """Write the self-contained HTML report (default ``RUN_DIR/report.html``) and return its path."""
+        from archsearch.results.report import write_report
+
+        return write_report(self, Path(path) if path is not None else self.path / "report.html")
 
     def genome_json(self, trial_id: int) -> Any:
         rows = self.trials.filter(pc.equal(self.trials.column("trial_id"), trial_id))
