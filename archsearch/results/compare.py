@@ -7,6 +7,7 @@ for the built-in metrics (as in ``pareto.json``) and the union of all runs' comp
 
 from __future__ import annotations
 
+import html
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -137,8 +138,7 @@ def comparison_tables(comparison: Comparison) -> list[Any]:
 def write_comparison(comparison: Comparison, path: Path) -> Path:
     """The comparison page: the runs' table, their fronts overlaid per objective pair, hypervolume curves."""
     from archsearch.results.figures import RunPoints, hypervolume_figure, objective_pairs, pair_figure
-    from archsearch.results.page import facts_table, figure_div, page
-    from archsearch.results.store import atomic_write_text
+    from archsearch.results.page import facts_table, figure_div, page, write_page
 
     points = [RunPoints.from_table(run.trials, run.objectives, label)
               for label, run in zip(comparison.labels, comparison.runs, strict=True)]
@@ -156,8 +156,29 @@ def write_comparison(comparison: Comparison, path: Path) -> Path:
         f'<div class="grid">{"".join(pairs)}</div>' if pairs else '<p class="note">No fronts to draw.</p>',
         "<h2>Hypervolume</h2>",
         figure_div("hypervolume", hypervolume_figure(comparison.histories())),
+        "<h2>Fronts</h2>",
+        '<p class="note">Every run\'s front; "joint" marks members non-dominated among all runs. Click a column '
+        "header to sort.</p>",
+        _fronts_table_html(comparison),
     ]
     title = "archsearch comparison: " + ", ".join(comparison.labels)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, page(title, "\n".join(body)), durable=False)
-    return path
+    return write_page(path, page(title, "\n".join(body)))
+
+
+def _fronts_table_html(comparison: Comparison) -> str:
+    from archsearch.console import format_value
+    from archsearch.results.page import sortable_table
+    from archsearch.results.report import architecture_html
+
+    headers = ["run", "trial", "joint", *[f"{n} ({'max' if d == 'maximize' else 'min'})"
+                                          for n, d in comparison.objectives.items()], "architecture"]
+    rows = []
+    for row in comparison.fronts.to_pylist():
+        cells = [(html.escape(row["run"]), row["run"], False), (str(row["trial_id"]), row["trial_id"], True),
+                 ("yes" if row["joint_front"] else "", int(row["joint_front"]), False)]
+        for name in comparison.objectives:
+            value = row[metric_column(name)]
+            cells.append((html.escape(format_value(name, value)), "" if value is None else repr(value), True))
+        cells.append((architecture_html(row["genome_json"]), "", False))
+        rows.append(cells)
+    return sortable_table("fronts-table", headers, rows)

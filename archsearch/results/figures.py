@@ -23,6 +23,8 @@ from archsearch.console import describe_architecture, format_value
 from archsearch.results.pareto import Normalization, non_dominated_mask, to_minimization
 from archsearch.results.tables import metric_column, objective_matrix, pareto_rows
 
+# Figures get plain lists, never numpy arrays: plotly >= 6 would base64-encode arrays, and the page's data
+# should stay readable (and checkable) as JSON.
 TEMPLATE = "plotly_white"
 FADED = "rgba(140, 140, 160, 0.35)"
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#e377c2", "#8c564b")
@@ -112,21 +114,22 @@ def pair_figure(runs: Sequence[RunPoints], i: int, j: int, normalization: Normal
         prefix = f"{run.label}: " if len(runs) > 1 else ""
         if faded:
             fig.add_trace(go.Scatter(
-                x=run.values[:, i], y=run.values[:, j], mode="markers", name=f"{prefix}all complete trials",
+                x=run.values[:, i].tolist(), y=run.values[:, j].tolist(), mode="markers", name=f"{prefix}all complete trials",
                 marker={"color": FADED, "size": 7}, text=run.hover, hovertemplate="%{text}<extra></extra>"))
         front = run.on_front
         fig.add_trace(go.Scatter(
-            x=run.values[front, i], y=run.values[front, j], mode="markers", name=f"{prefix}Pareto front",
+            x=run.values[front, i].tolist(), y=run.values[front, j].tolist(), mode="markers", name=f"{prefix}Pareto front",
             marker={"color": color, "size": 11, "line": {"color": "white", "width": 1}},
             text=[t for t, f in zip(run.hover, front, strict=True) if f], hovertemplate="%{text}<extra></extra>"))
         stairs = _staircase(run.values[front][:, [i, j]], [directions[i], directions[j]])
-        fig.add_trace(go.Scatter(x=stairs[:, 0], y=stairs[:, 1], mode="lines", hoverinfo="skip",
+        fig.add_trace(go.Scatter(x=stairs[:, 0].tolist(), y=stairs[:, 1].tolist(), mode="lines", hoverinfo="skip",
                                  line={"color": color, "dash": "dot", "width": 1, "shape": shape},
                                  name=f"{prefix}front in this pair", showlegend=len(runs) == 1))
     logs = _log_axes(normalization, np.vstack([r.values for r in runs]))
-    fig.update_layout(template=TEMPLATE, height=420, margin={"l": 60, "r": 20, "t": 40, "b": 50},
+    fig.update_layout(template=TEMPLATE, height=420, margin={"l": 60, "r": 40, "t": 40, "b": 50},
                       title={"text": f"{names[i]} vs {names[j]}", "x": 0.02},
-                      legend={"orientation": "h", "y": -0.18}, hoverlabel={"align": "left"})
+                      legend={"orientation": "h", "y": -0.18}, hoverlabel={"align": "left"},
+                      modebar={"orientation": "v"})  # a horizontal bar would cover the title of a narrow plot
     fig.update_xaxes(title=axis_title(names[i], directions[i]), type="log" if logs[i] else "linear")
     fig.update_yaxes(title=axis_title(names[j], directions[j]), type="log" if logs[j] else "linear")
     return fig
@@ -139,7 +142,7 @@ def single_figure(run: RunPoints) -> go.Figure:
     for mask, label, marker in ((~run.on_front, "complete trials", {"color": FADED, "size": 7}),
                                 (run.on_front, "best", {"color": PALETTE[0], "size": 11})):
         fig.add_trace(go.Scatter(
-            x=[t for t, f in zip(run.trial_ids, mask, strict=True) if f], y=run.values[mask, 0], mode="markers",
+            x=[t for t, f in zip(run.trial_ids, mask, strict=True) if f], y=run.values[mask, 0].tolist(), mode="markers",
             name=label, marker=marker, text=[t for t, f in zip(run.hover, mask, strict=True) if f],
             hovertemplate="%{text}<extra></extra>"))
     fig.update_layout(template=TEMPLATE, height=420, xaxis_title="trial", yaxis_title=axis_title(name, direction))
@@ -156,7 +159,7 @@ def front_3d_figure(run: RunPoints, normalization: Normalization | None) -> go.F
         (run.on_front, "Pareto front", {"color": PALETTE[0], "size": 6}),
     ):
         fig.add_trace(go.Scatter3d(
-            x=run.values[mask, 0], y=run.values[mask, 1], z=run.values[mask, 2], mode="markers", name=name,
+            x=run.values[mask, 0].tolist(), y=run.values[mask, 1].tolist(), z=run.values[mask, 2].tolist(), mode="markers", name=name,
             marker=marker, text=[t for t, f in zip(run.hover, mask, strict=True) if f],
             hovertemplate="%{text}<extra></extra>"))
     axes = {f"{axis}axis": {"title": {"text": axis_title(n, d)}, "type": "log" if log else "linear"}

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+from archsearch.errors import ArchsearchError
+from archsearch.results.store import atomic_write_text
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px 32px; color: #1d2433; }
@@ -120,3 +124,13 @@ def page(title: str, body: str) -> str:
         f"<body data-js-errors=\"[]\">\n<script>{ERROR_HOOK}</script>\n"
         f"<script>{plotly_js()}</script>\n{body}\n<script>{DRAW_SCRIPT}{SORT_SCRIPT}</script>\n</body></html>\n"
     )
+
+
+def write_page(path: Path, text: str) -> Path:
+    """Write a page atomically; a path that cannot be written is the user's to fix, so one-line error."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, text, durable=False)
+    except OSError as exc:
+        raise ArchsearchError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path

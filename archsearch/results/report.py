@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archsearch.console import format_value
-from archsearch.results.page import facts_table, figure_div, page, sortable_table
-from archsearch.results.store import atomic_write_text
+from archsearch.results.page import facts_table, figure_div, page, sortable_table, write_page
 from archsearch.results.tables import metric_column
 
 if TYPE_CHECKING:
@@ -24,9 +23,7 @@ if TYPE_CHECKING:
 
 def write_report(run: Run, path: Path) -> Path:
     """Render the report of ``run`` to ``path`` (atomically) and return the path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, render_report(run), durable=False)
-    return path
+    return write_page(path, render_report(run))
 
 
 def render_report(run: Run) -> str:

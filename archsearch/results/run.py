@@ -15,7 +15,13 @@ from archsearch.results.history import finish_order
 from archsearch.results.history import hypervolume_history as _hypervolume_history
 from archsearch.results.pareto import Normalization
 from archsearch.results.store import RunStore
-from archsearch.results.tables import objective_matrix, pareto_summary, pareto_table, run_normalization, trials_table
+from archsearch.results.tables import (
+    objective_matrix,
+    pareto_summary,
+    pareto_table,
+    run_normalization,
+    trials_table,
+)
 
 
 class Run:
