@@ -179,7 +179,8 @@ def hypervolume_figure(histories: Sequence[tuple[str, pa.Table]]) -> go.Figure:
         ids = history.column("trial_id").to_pylist()
         text = [f"{html.escape(label)}<br>after trial {t}: {v:.4f}" for t, v in zip(ids, hv, strict=True)]
         for col, x in ((1, history.column("n_evaluated").to_pylist()), (2, history.column("elapsed_s").to_pylist())):
-            fig.add_trace(go.Scatter(x=x, y=hv, mode="lines+markers", line={"shape": "hv", "color": color},
+            mode = "lines+markers" if len(hv) <= 200 else "lines"  # thousands of markers would blur the line
+            fig.add_trace(go.Scatter(x=x, y=hv, mode=mode, line={"shape": "hv", "color": color},
                                      marker={"size": 4}, name=label, legendgroup=label, showlegend=col == 1,
                                      text=text, hovertemplate="%{text}<extra></extra>"), row=1, col=col)
     fig.update_xaxes(title_text="trials evaluated", row=1, col=1)
