@@ -1,7 +1,11 @@
 """Plotly figures of saved runs: Pareto fronts, hypervolume curves and genes against objectives.
 
-Figures are built from :class:`RunPoints` (plain lists), never from live objects, so the report and the
-comparison page share them. Plotly is imported here only; nothing on ``import archsearch`` pays for it.
+Figures are built from :class:`RunPoints`, not from a :class:`Run`, so the report and the comparison page
+share them. This module (like ``page.py``) imports plotly, and is itself imported only when a page is
+written: ``import archsearch`` and ``archsearch --help`` do not pay for plotly.
+
+Figures get plain lists, never numpy arrays: plotly >= 6 would base64-encode arrays, and the page's data
+should stay readable (and checkable) as JSON.
 """
 
 from __future__ import annotations
@@ -23,8 +27,6 @@ from archsearch.console import describe_architecture, format_value
 from archsearch.results.pareto import Normalization, non_dominated_mask, to_minimization
 from archsearch.results.tables import metric_column, objective_matrix, pareto_rows
 
-# Figures get plain lists, never numpy arrays: plotly >= 6 would base64-encode arrays, and the page's data
-# should stay readable (and checkable) as JSON.
 TEMPLATE = "plotly_white"
 FADED = "rgba(140, 140, 160, 0.35)"
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#e377c2", "#8c564b")

@@ -18,6 +18,10 @@ from archsearch.results.page import facts_table, figure_div, page, sortable_tabl
 from archsearch.results.tables import metric_column
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from archsearch.results.figures import RunPoints
+    from archsearch.results.pareto import Normalization
     from archsearch.results.run import Run
 
 
@@ -67,7 +71,7 @@ def _empty(what: str) -> str:
     return f'<p class="note">No complete trials yet: no {what} to draw.</p>'
 
 
-def _front_plots(points: Any, normalization: Any) -> str:
+def _front_plots(points: RunPoints, normalization: Normalization) -> str:
     from archsearch.results.figures import front_3d_figure, objective_pairs, pair_figure, single_figure
 
     if len(points.trial_ids) == 0:
@@ -85,7 +89,7 @@ def _front_plots(points: Any, normalization: Any) -> str:
     return "\n".join(parts)
 
 
-def _hypervolume_plot(histories: list[tuple[str, Any]]) -> str:
+def _hypervolume_plot(histories: list[tuple[str, pa.Table]]) -> str:
     from archsearch.results.figures import hypervolume_figure
 
     if all(h.num_rows == 0 for _, h in histories):
@@ -93,7 +97,7 @@ def _hypervolume_plot(histories: list[tuple[str, Any]]) -> str:
     return figure_div("hypervolume", hypervolume_figure(histories))
 
 
-def _parallel_plot(points: Any) -> str:
+def _parallel_plot(points: RunPoints) -> str:
     from archsearch.results.figures import parallel_figure
 
     if len(points.trial_ids) == 0:
