@@ -2,7 +2,7 @@
 
 ``archsearch run key=value ...`` composes the Hydra config (``space=``, ``strategy=``, ``task=`` pick
 options from ``search_spaces/``, ``strategies/`` and the built-in tasks) and runs a search;
-``show`` and ``list`` read runs and registries. Usage errors print one line and exit with status 2;
+``show``, ``report``, ``compare`` and ``list`` read runs and registries. Usage errors print one line and exit with status 2;
 ``--debug`` shows the traceback instead.
 """
 
@@ -53,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("out_dir")
     export.add_argument("--retrain", action="store_true",
                         help="train the trial again (recorded recipe and seed) if its weights were not kept")
+    report = commands.add_parser("report", help="write an offline HTML report of a saved run")
+    report.add_argument("run_dir")
+    report.add_argument("--output", metavar="PATH", help="where to write the page (default RUN_DIR/report.html)")
+    compare = commands.add_parser("compare", help="compare saved runs: hypervolume on one scale, fronts overlaid")
+    compare.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    compare.add_argument("--html", metavar="OUT.html", help="also write a comparison page")
     listing = commands.add_parser("list", help="list spaces, strategies, tasks, blocks, activations, ...")
     listing.add_argument("what", choices=LISTABLE)
     return parser
@@ -67,7 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from archsearch.errors import ArchsearchError
 
     try:
-        commands = {"run": cmd_run, "resume": cmd_resume, "show": cmd_show, "export": cmd_export, "list": cmd_list}
+        commands = {"run": cmd_run, "resume": cmd_resume, "show": cmd_show, "export": cmd_export,
+                    "report": cmd_report, "compare": cmd_compare, "list": cmd_list}
         return commands[args.command](args)
     except ArchsearchError as exc:
         if args.debug:
@@ -149,6 +156,29 @@ def cmd_show(args: argparse.Namespace) -> int:
     run = load_run(args.run_dir)
     out.print(summary_table(run.summary()))
     out.print(front_table(run.pareto(), run.objectives))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from archsearch.console import out
+    from archsearch.results.run import load_run
+
+    path = load_run(args.run_dir).report(args.output)
+    out.print(f"report: {path}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from archsearch.console import out
+    from archsearch.results.compare import compare_runs, comparison_tables, write_comparison
+
+    comparison = compare_runs(args.run_dirs)
+    for table in comparison_tables(comparison):
+        out.print(table)
+    if args.html:
+        out.print(f"comparison page: {write_comparison(comparison, Path(args.html))}")
     return 0
 
 

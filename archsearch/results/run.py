@@ -13,8 +13,17 @@ import pyarrow.compute as pc
 
 from archsearch.errors import ArchsearchError
 from archsearch.genome import Genome
+from archsearch.results.history import finish_order
+from archsearch.results.history import hypervolume_history as _hypervolume_history
+from archsearch.results.pareto import Normalization
 from archsearch.results.store import RunStore
-from archsearch.results.tables import pareto_summary, pareto_table, trials_table
+from archsearch.results.tables import (
+    objective_matrix,
+    pareto_summary,
+    pareto_table,
+    run_normalization,
+    trials_table,
+)
 
 
 class Run:
@@ -65,6 +74,30 @@ class Run:
             if record.get("event") == "run_recovered":
                 found = {k: v for k, v in record.items() if k not in ("event", "time")}
         return found
+
+    def normalization(self) -> Normalization:
+        """The normalization of the run's ``pareto.json``: fixed bounds for built-in metrics, the run's range
+        for the rest."""
+        return run_normalization(objective_matrix(self.trials, self.objectives)[0], self.objectives)
+
+    def hypervolume_history(self, normalization: Normalization | None = None) -> pa.Table:
+        """Hypervolume of the front after each finished trial, in the order the journal recorded them.
+
+        Columns ``trial_id``, ``n_evaluated`` (finished trials so far, failed ones included),
+        ``elapsed_s`` (since the run was created) and ``hypervolume``. With the default normalization
+        (this run's final one) the last value equals ``pareto.json``'s hypervolume; pass a shared one to
+        put several runs on one scale.
+        """
+        records = list(self.store.records())
+        start = next((r["time"] for r in records if r.get("event") == "run_created"), self.info.get("created"))
+        return _hypervolume_history(self.store.trials(), finish_order(records), self.objectives,
+                                    normalization or self.normalization(), float(start or 0.0))
+
+    def report(self, path: str | os.PathLike[str] | None = None) -> Path:
+        """Write the self-contained HTML report (default ``RUN_DIR/report.html``) and return its path."""
+        from archsearch.results.report import write_report
+
+        return write_report(self, Path(path) if path is not None else self.path / "report.html")
 
     def trial_row(self, trial_id: int) -> dict[str, Any]:
         rows = self.trials.filter(pc.equal(self.trials.column("trial_id"), trial_id))

@@ -1,0 +1,243 @@
+"""Plotly figures of saved runs: Pareto fronts, hypervolume curves and genes against objectives.
+
+Figures are built from :class:`RunPoints`, not from a :class:`Run`, so the report and the comparison page
+share them. This module (like ``page.py``) imports plotly, and is itself imported only when a page is
+written: ``import archsearch`` and ``archsearch --help`` do not pay for plotly.
+
+Figures get plain lists, never numpy arrays: plotly >= 6 would base64-encode arrays, and the page's data
+should stay readable (and checkable) as JSON.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import json
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+import pyarrow as pa
+from plotly.subplots import make_subplots
+
+from archsearch.console import describe_architecture, format_value
+from archsearch.results.pareto import Normalization, non_dominated_mask, to_minimization
+from archsearch.results.tables import metric_column, objective_matrix, pareto_rows
+
+TEMPLATE = "plotly_white"
+FADED = "rgba(140, 140, 160, 0.35)"
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#e377c2", "#8c564b")
+MAX_PAIRS = 15  # 6 objectives; beyond that the page would be a wall of scatter plots
+
+
+@dataclass
+class RunPoints:
+    """The complete trials of one run with finite objectives: what every figure plots.
+
+    Attributes:
+        label: how the run is named in legends.
+        objectives: ``{metric: direction}``.
+        trial_ids: one per point.
+        values: raw objective values, shape (n, m).
+        on_front: whether each point is on the run's Pareto front.
+        hover: hover text of each point (trial id, architecture sketch, objective values), HTML-escaped.
+        decisions: each point's decisions (the genes).
+    """
+
+    label: str
+    objectives: dict[str, str]
+    trial_ids: list[int]
+    values: np.ndarray
+    on_front: np.ndarray
+    hover: list[str]
+    decisions: list[dict[str, Any]]
+
+    @classmethod
+    def from_table(cls, table: pa.Table, objectives: dict[str, str], label: str = "") -> RunPoints:
+        values, rows = objective_matrix(table, objectives)
+        front = set(pareto_rows(table, objectives).tolist())
+        taken = table.take(pa.array(rows, type=pa.int64())).to_pylist() if len(rows) else []
+        hover = [_hover(row, objectives, label) for row in taken]
+        return cls(label, objectives, [row["trial_id"] for row in taken], values,
+                   np.array([int(r) in front for r in rows], dtype=bool), hover,
+                   [json.loads(row["decisions_json"]) for row in taken])
+
+
+def _hover(row: dict[str, Any], objectives: dict[str, str], label: str) -> str:
+    sketch = "<br>".join(html.escape(line) for line in textwrap.wrap(describe_architecture(row["genome_json"]), 70))
+    values = "<br>".join(f"{html.escape(name)} = {format_value(name, row[metric_column(name)])}"
+                         for name in objectives)
+    run = f"{html.escape(label)} · " if label else ""
+    return f"<b>{run}trial {row['trial_id']}</b><br>{sketch}<br>{values}"
+
+
+def axis_title(name: str, direction: str) -> str:
+    return f"{name} ({'max' if direction == 'maximize' else 'min'})"
+
+
+def _log_axes(normalization: Normalization | None, values: np.ndarray) -> list[bool]:
+    """Log axes where the hypervolume is computed on a log scale, and the values allow one."""
+    if normalization is None:
+        return [False] * values.shape[1]
+    positive = (values > 0).all(axis=0) if len(values) else np.ones(values.shape[1], dtype=bool)
+    return [bool(log and ok) for log, ok in zip(normalization.log_scale, positive, strict=True)]
+
+
+def _staircase(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
+    """The 2-D non-dominated points of one objective pair, ordered along the front for a line."""
+    if len(values) == 0:
+        return values
+    points = to_minimization(values, list(directions))
+    front = values[non_dominated_mask(points)]
+    return front[np.lexsort((front[:, 1], front[:, 0]))]
+
+
+def objective_pairs(m: int) -> list[tuple[int, int]]:
+    return list(itertools.combinations(range(m), 2))[:MAX_PAIRS]
+
+
+def pair_figure(runs: Sequence[RunPoints], i: int, j: int, normalization: Normalization | None,
+                faded: bool = True) -> go.Figure:
+    """Objective ``i`` against objective ``j``: all complete trials faded, each run's front highlighted.
+
+    A dashed line joins the points that are non-dominated in this pair alone, so the trade-off between
+    the two objectives reads at a glance even where the full front has more dimensions.
+    """
+    names, directions = list(runs[0].objectives), list(runs[0].objectives.values())
+    # The step follows the edge of the dominated region: sorted by x ascending, a minimized x keeps the
+    # previous point's y until the next x (hv); a maximized x takes the next point's y at once (vh).
+    shape = "hv" if directions[i] == "minimize" else "vh"
+    fig = go.Figure()
+    for k, run in enumerate(runs):
+        color = PALETTE[k % len(PALETTE)]
+        prefix = f"{run.label}: " if len(runs) > 1 else ""
+        if faded:
+            fig.add_trace(go.Scatter(
+                x=run.values[:, i].tolist(), y=run.values[:, j].tolist(), mode="markers", name=f"{prefix}all complete trials",
+                marker={"color": FADED, "size": 7}, text=run.hover, hovertemplate="%{text}<extra></extra>"))
+        front = run.on_front
+        fig.add_trace(go.Scatter(
+            x=run.values[front, i].tolist(), y=run.values[front, j].tolist(), mode="markers", name=f"{prefix}Pareto front",
+            marker={"color": color, "size": 11, "line": {"color": "white", "width": 1}},
+            text=[t for t, f in zip(run.hover, front, strict=True) if f], hovertemplate="%{text}<extra></extra>"))
+        stairs = _staircase(run.values[front][:, [i, j]], [directions[i], directions[j]])
+        fig.add_trace(go.Scatter(x=stairs[:, 0].tolist(), y=stairs[:, 1].tolist(), mode="lines", hoverinfo="skip",
+                                 line={"color": color, "dash": "dot", "width": 1, "shape": shape},
+                                 name=f"{prefix}front in this pair", showlegend=len(runs) == 1))
+    logs = _log_axes(normalization, np.vstack([r.values for r in runs]))
+    fig.update_layout(template=TEMPLATE, height=420, margin={"l": 60, "r": 40, "t": 40, "b": 50},
+                      title={"text": f"{names[i]} vs {names[j]}", "x": 0.02},
+                      legend={"orientation": "h", "y": -0.18}, hoverlabel={"align": "left"},
+                      modebar={"orientation": "v"})  # a horizontal bar would cover the title of a narrow plot
+    fig.update_xaxes(title=axis_title(names[i], directions[i]), type="log" if logs[i] else "linear")
+    fig.update_yaxes(title=axis_title(names[j], directions[j]), type="log" if logs[j] else "linear")
+    return fig
+
+
+def single_figure(run: RunPoints) -> go.Figure:
+    """A run with one objective: its value against trial id, the best trials highlighted."""
+    name, direction = next(iter(run.objectives.items()))
+    fig = go.Figure()
+    for mask, label, marker in ((~run.on_front, "complete trials", {"color": FADED, "size": 7}),
+                                (run.on_front, "best", {"color": PALETTE[0], "size": 11})):
+        fig.add_trace(go.Scatter(
+            x=[t for t, f in zip(run.trial_ids, mask, strict=True) if f], y=run.values[mask, 0].tolist(), mode="markers",
+            name=label, marker=marker, text=[t for t, f in zip(run.hover, mask, strict=True) if f],
+            hovertemplate="%{text}<extra></extra>"))
+    fig.update_layout(template=TEMPLATE, height=420, xaxis_title="trial", yaxis_title=axis_title(name, direction))
+    return fig
+
+
+def front_3d_figure(run: RunPoints, normalization: Normalization | None) -> go.Figure:
+    """The first three objectives in 3-D: every complete trial faded, the front highlighted."""
+    names, directions = list(run.objectives)[:3], list(run.objectives.values())[:3]
+    logs = _log_axes(normalization, run.values)[:3]
+    fig = go.Figure()
+    for mask, name, marker in (
+        (~run.on_front, "other complete trials", {"color": FADED, "size": 4}),
+        (run.on_front, "Pareto front", {"color": PALETTE[0], "size": 6}),
+    ):
+        fig.add_trace(go.Scatter3d(
+            x=run.values[mask, 0].tolist(), y=run.values[mask, 1].tolist(), z=run.values[mask, 2].tolist(), mode="markers", name=name,
+            marker=marker, text=[t for t, f in zip(run.hover, mask, strict=True) if f],
+            hovertemplate="%{text}<extra></extra>"))
+    axes = {f"{axis}axis": {"title": {"text": axis_title(n, d)}, "type": "log" if log else "linear"}
+            for axis, n, d, log in zip("xyz", names, directions, logs, strict=True)}
+    fig.update_layout(template=TEMPLATE, height=600, margin={"l": 0, "r": 0, "t": 40, "b": 0},
+                      title={"text": " / ".join(names), "x": 0.02}, scene=axes, hoverlabel={"align": "left"})
+    return fig
+
+
+def hypervolume_figure(histories: Sequence[tuple[str, pa.Table]]) -> go.Figure:
+    """Hypervolume against evaluations (left) and against wall-clock time (right), one line per run."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("against evaluations", "against wall-clock time"),
+                        horizontal_spacing=0.08)
+    for k, (label, history) in enumerate(histories):
+        color = PALETTE[k % len(PALETTE)]
+        hv = history.column("hypervolume").to_pylist()
+        ids = history.column("trial_id").to_pylist()
+        text = [f"{html.escape(label)}<br>after trial {t}: {v:.4f}" for t, v in zip(ids, hv, strict=True)]
+        for col, x in ((1, history.column("n_evaluated").to_pylist()), (2, history.column("elapsed_s").to_pylist())):
+            mode = "lines+markers" if len(hv) <= 200 else "lines"  # thousands of markers would blur the line
+            fig.add_trace(go.Scatter(x=x, y=hv, mode=mode, line={"shape": "hv", "color": color},
+                                     marker={"size": 4}, name=label, legendgroup=label, showlegend=col == 1,
+                                     text=text, hovertemplate="%{text}<extra></extra>"), row=1, col=col)
+    fig.update_xaxes(title_text="trials evaluated", row=1, col=1)
+    fig.update_xaxes(title_text="seconds since the run started", row=1, col=2)
+    fig.update_yaxes(title_text="hypervolume (normalized)", row=1, col=1, rangemode="tozero")
+    fig.update_yaxes(rangemode="tozero", row=1, col=2)
+    fig.update_layout(template=TEMPLATE, height=400, margin={"l": 60, "r": 20, "t": 40, "b": 50},
+                      showlegend=len(histories) > 1, legend={"orientation": "h", "y": -0.2})
+    return fig
+
+
+def encode_gene(values: Sequence[Any]) -> dict[str, Any] | None:
+    """One parallel-coordinates axis: numbers as they are, anything else as ticked categories.
+
+    A gene missing from some genomes (a conditional decision, such as the fourth block's activation in
+    a three-block network) becomes a category ``-``. Returns None for a gene with one value: an axis
+    that cannot separate anything.
+    """
+    present = [v for v in values if v is not None]
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present)
+    if len({json.dumps(v) for v in values}) < 2:
+        return None
+    if numeric and len(present) == len(values):
+        return {"values": [float(v) for v in values]}
+    categories = sorted({json.dumps(v) for v in present},
+                        key=lambda s: (0, json.loads(s), "") if numeric else (1, 0, s))
+    labels = [c.strip('"') for c in categories] + (["-"] if len(present) < len(values) else [])
+    index = {c: k for k, c in enumerate(categories)}
+    codes = [index[json.dumps(v)] if v is not None else len(categories) for v in values]
+    return {"values": codes, "tickvals": list(range(len(labels))), "ticktext": labels}
+
+
+def parallel_figure(run: RunPoints) -> tuple[go.Figure, list[str]]:
+    """Genes (decisions) against objectives, one line per complete trial, coloured by the first objective.
+
+    Returns the figure and the genes left out because every trial made the same choice.
+    """
+    names = sorted({key for d in run.decisions for key in d})
+    dimensions: list[dict[str, Any]] = [
+        {"label": "on front", "values": run.on_front.astype(int).tolist(), "tickvals": [0, 1],
+         "ticktext": ["no", "yes"]},
+    ]
+    constant = []
+    for name in names:
+        axis = encode_gene([d.get(name) for d in run.decisions])
+        if axis is None:
+            constant.append(name)
+        else:
+            dimensions.append({"label": name, **axis})
+    for k, (name, direction) in enumerate(run.objectives.items()):
+        dimensions.append({"label": axis_title(name, direction), "values": run.values[:, k].tolist()})
+    first, direction = next(iter(run.objectives.items()))
+    fig = go.Figure(go.Parcoords(
+        dimensions=dimensions, labelangle=-30, labelside="top",
+        line={"color": run.values[:, 0].tolist(), "colorscale": "Viridis", "showscale": True,
+              "reversescale": direction == "minimize", "colorbar": {"title": {"text": first}}}))
+    fig.update_layout(template=TEMPLATE, height=520, margin={"l": 60, "r": 110, "t": 140, "b": 30})
+    return fig, constant
