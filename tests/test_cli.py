@@ -1,26 +1,17 @@
 """The CLI as a user types it: real subprocesses, real training, and the run directory checked after."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from clitools import archsearch_cli as archsearch
 
 from archsearch.results.pareto import non_dominated_mask, to_minimization
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def archsearch(*args, cwd, check=True):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
-    proc = subprocess.run([sys.executable, "-m", "archsearch.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
-    return proc
 
 
 @pytest.fixture(scope="module")

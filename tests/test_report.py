@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from clitools import archsearch_cli
 
 import archsearch
 from archsearch.results.pareto import hypervolume
@@ -22,15 +23,6 @@ from archsearch.results.pareto import hypervolume
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 THREE = {"score": "maximize", "n_params": "minimize", "cost": "minimize"}
-
-
-def archsearch_cli(*args, cwd, check=True):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
-    proc = subprocess.run([sys.executable, "-m", "archsearch.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
-    return proc
 
 
 def numbered(chooser):

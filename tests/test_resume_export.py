@@ -9,6 +9,7 @@ import time
 
 import pytest
 import torch
+from clitools import archsearch_cli as cli
 from safetensors.torch import load_file
 
 import archsearch
@@ -21,14 +22,6 @@ FAST = ["training.epochs=0.3", "latency.repeats=5", "latency.large_batch=null"]
 def small_run(tmp_path_factory):
     path = tmp_path_factory.mktemp("runs") / "run"
     return archsearch.search(space="mlp", budget=6, seed=0, executor="inline", run_dir=path, overrides=FAST)
-
-
-def cli(*args, cwd=None, check=True):
-    proc = subprocess.run([sys.executable, "-m", "archsearch.cli", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 def test_weights_are_kept_for_exactly_the_front(small_run):

@@ -1,14 +1,12 @@
 """Built-in tasks and the user's own data: shapes, seeded splits, clear errors, and real baselines."""
 
 import math
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from clitools import archsearch_cli
 
 from archsearch.evaluation.training import TrainingEvaluator, TrainingRecipe
 from archsearch.genome import BlockSpec, Genome
@@ -336,9 +334,7 @@ def test_task_from_arrays_accepts_token_ids():
 
 
 def archsearch(*args, cwd):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "archsearch.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return archsearch_cli(*args, cwd=cwd, check=False)
 
 
 @pytest.mark.parametrize("kind", ["parquet", "csv"])

@@ -49,6 +49,18 @@ def retrain_weights(run: Any, trial_id: int) -> bytes:
     return result.weights
 
 
+def trial_weights(run: Any, trial_id: int, retrain: bool) -> tuple[bytes, bool]:
+    """The trial's kept weights, or (with ``retrain``) freshly re-trained ones; and whether they were."""
+    path = run.store.weights_path(trial_id)
+    if path.exists():
+        return path.read_bytes(), False
+    if retrain:
+        return retrain_weights(run, trial_id), True
+    raise ArchsearchError(
+        f"trial {trial_id} has no kept weights (only the Pareto front's are kept); re-train it with the "
+        "run's recipe and seed: --retrain on the command line, retrain=True in Python")
+
+
 def export_model(run: Any, trial_id: int, out_dir: str | os.PathLike[str], retrain: bool = False) -> Path:
     """Write genome.json, model.safetensors, model.json and a README for one trial into ``out_dir``."""
     out = Path(out_dir)
@@ -56,15 +68,7 @@ def export_model(run: Any, trial_id: int, out_dir: str | os.PathLike[str], retra
         raise ArchsearchError(f"export directory {out} is not empty; choose a new or empty directory")
     row = run.trial_row(trial_id)
     genome = run.genome(trial_id)
-    weights_path = run.store.weights_path(trial_id)
-    if weights_path.exists():
-        data = weights_path.read_bytes()
-    elif retrain:
-        data = retrain_weights(run, trial_id)
-    else:
-        raise ArchsearchError(
-            f"trial {trial_id} has no kept weights (only the Pareto front's are kept); "
-            f"add --retrain to train it again with the run's recipe and seed")
+    data, retrained = trial_weights(run, trial_id, retrain)
     metrics = {k: v for k, v in row.items() if isinstance(v, float) and k not in ("fidelity", "duration_s")}
     out.mkdir(parents=True, exist_ok=True)
     (out / GENOME_FILE).write_text(genome.to_json() + "\n")
@@ -78,7 +82,7 @@ def export_model(run: Any, trial_id: int, out_dir: str | os.PathLike[str], retra
         "seed": run.info.get("seed"),
         "data_spec": run.info["data_spec"],
         "metrics": metrics,
-        "retrained": not weights_path.exists(),
+        "retrained": retrained,
     }
     (out / MODEL_FILE).write_text(json.dumps(description, indent=2) + "\n")
     (out / README_FILE).write_text(_readme(description, genome))

@@ -120,16 +120,9 @@ class Run:
         """The trial's trained ``nn.Module`` (eval mode): its kept weights, or re-trained if asked."""
         from safetensors.torch import load
 
-        from archsearch.results.export import build_network, retrain_weights
+        from archsearch.results.export import build_network, trial_weights
 
-        path = self.store.weights_path(trial_id)
-        if path.exists():
-            data = path.read_bytes()
-        elif retrain:
-            data = retrain_weights(self, trial_id)
-        else:
-            raise ArchsearchError(f"trial {trial_id} has no kept weights (only the Pareto front's are kept); "
-                                  "pass retrain=True to train it again with the run's recipe and seed")
+        data, _ = trial_weights(self, trial_id, retrain)
         return build_network(self.genome(trial_id), self.info["data_spec"], load(data))
 
     def export(self, trial_id: int, out_dir: str | os.PathLike[str], retrain: bool = False) -> Path:
