@@ -133,6 +133,22 @@ def test_bspline_basis_matches_pykan(grid_size, order):
     assert torch.allclose(bspline_basis(x, uniform_knots(grid_size, order, bound), order), expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("order", [0, 1, 2, 3])
+def test_bspline_closed_form_derivative_matches_autograd_through_the_recursion(order):
+    from archsearch.blocks.kan import _cox_de_boor
+
+    x = (torch.rand(300, 4, dtype=torch.float64) * 6 - 3).requires_grad_()
+    knots = uniform_knots(5, order, 2.0).double()
+    weights = torch.randn(300, 4, 5 + order, dtype=torch.float64)
+    (fast,) = torch.autograd.grad((bspline_basis(x, knots, order) * weights).sum(), x)
+    reference = _cox_de_boor(x, knots, order)[-1]
+    if order == 0:  # piecewise constant
+        assert not reference.requires_grad and fast.abs().max() == 0
+        return
+    (expected,) = torch.autograd.grad((reference * weights).sum(), x)
+    assert torch.allclose(fast, expected, atol=1e-5)
+
+
 def test_kan_bspline_layer_matches_pykan_edge_by_edge():
     pykan = _pykan_spline()
     torch.manual_seed(0)

@@ -16,7 +16,7 @@ from archsearch.config import instantiate
 from archsearch.genome import Genome
 from archsearch.space import SpaceError
 from archsearch.spaces import BlockGraphSpace
-from archsearch.spaces.variation import MUTATIONS, n_stages
+from archsearch.spaces.variation import MUTATIONS, n_stages, stage_of
 from archsearch.tasks import DataSpec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,9 +124,11 @@ def test_crossover_yields_valid_children_made_of_parent_stages(name):
         build_model(child, VECTOR)
         assert n_stages(child) in (n_stages(a), n_stages(b))
         for label, value in child.decisions.items():
-            assert value in (a.decisions.get(label), b.decisions.get(label)) or label.endswith(
-                tuple(f".{k}" for k in ("kind", "wiring", "merge", "activation", "norm_placement"))
-            ) or "." in label  # a stage's decisions come from one parent, resampled only if missing
+            if stage_of(label) is None:  # global decisions come from one parent or the other
+                assert value in (a.decisions.get(label), b.decisions.get(label)), label
+        for stage in range(n_stages(child)):  # each stage comes whole from one parent
+            labels = {k: v for k, v in child.decisions.items() if stage_of(k) == stage}
+            assert any(all(parent.decisions.get(k, v) == v for k, v in labels.items()) for parent in (a, b))
 
 
 def test_parallel_stage_structure():

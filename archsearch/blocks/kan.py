@@ -33,19 +33,46 @@ def uniform_knots(grid_size: int, order: int, bound: float) -> torch.Tensor:
     return torch.arange(-order, grid_size + order + 1, dtype=torch.float32) * h - bound
 
 
-def bspline_basis(x: torch.Tensor, knots: torch.Tensor, order: int) -> torch.Tensor:
-    """B-spline bases of ``order`` on uniform ``knots`` by the Cox-de Boor recursion: (..., len(knots)-1-order).
-
-    On a uniform grid every denominator of the recursion is ``p * h``.
-    """
-    x = x.unsqueeze(-1)
+def _cox_de_boor(x: torch.Tensor, knots: torch.Tensor, order: int) -> list[torch.Tensor]:
+    """Bases of orders 0..order on uniform ``knots``; on a uniform grid every denominator is ``p * h``."""
+    distance = x.unsqueeze(-1) - knots  # x - t_j, computed once for every level
     h = knots[1] - knots[0]
-    basis = ((x >= knots[:-1]) & (x < knots[1:])).to(x.dtype)
+    levels = [((distance[..., :-1] >= 0) & (distance[..., 1:] < 0)).to(x.dtype)]
     for p in range(1, order + 1):
-        left = (x - knots[: -(p + 1)]) * basis[..., :-1]
-        right = (knots[p + 1:] - x) * basis[..., 1:]
-        basis = (left + right) / (p * h)
-    return basis
+        lower = levels[-1]
+        left = distance[..., : -(p + 1)] * lower[..., :-1]
+        right = distance[..., p + 1:] * lower[..., 1:]  # (x - t_{j+p+1}) B_{j+1}, subtracted below
+        levels.append((left - right) / (p * h))
+    return levels
+
+
+class _BSplineBasis(torch.autograd.Function):
+    """B-spline bases with the closed-form derivative ``dB^k_j/dx = (B^{k-1}_j - B^{k-1}_{j+1}) / h``.
+
+    Autograd through the recursion would keep every level and reduce each broadcast separately; this
+    keeps one level and costs one elementwise product and one reduction backward.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, knots: torch.Tensor, order: int) -> torch.Tensor:  # type: ignore[override]
+        levels = _cox_de_boor(x, knots, order)
+        ctx.save_for_backward(levels[-2] if order > 0 else levels[-1], knots)
+        ctx.order = order
+        return levels[-1]
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:  # type: ignore[override]
+        lower, knots = ctx.saved_tensors
+        if ctx.order == 0:  # piecewise constant: zero derivative almost everywhere
+            return torch.zeros(grad.shape[:-1], dtype=grad.dtype), None, None
+        slope = (lower[..., :-1] - lower[..., 1:]) / (knots[1] - knots[0])
+        return (grad * slope).sum(-1), None, None
+
+
+def bspline_basis(x: torch.Tensor, knots: torch.Tensor, order: int) -> torch.Tensor:
+    """B-spline bases of ``order`` on uniform ``knots`` (Cox-de Boor): (..., len(knots) - 1 - order)."""
+    return _BSplineBasis.apply(x, knots, order)
 
 
 def rbf_basis(x: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:

@@ -21,19 +21,19 @@ KAT_GELU = (-1.358940e-03, 5.000000e-01, 4.083851e-01, 1.013804e-01, 4.338382e-0
             -2.509982e-06, 2.027629e-01, -5.925391e-07, -1.667491e-03)
 
 
-def _powers(x: torch.Tensor, degree: int) -> torch.Tensor:
-    """x^0 .. x^degree stacked on a new last axis (Horner would save memory, not time, at degree 5)."""
-    powers = [torch.ones_like(x), x]
-    for _ in range(degree - 1):
-        powers.append(powers[-1] * x)
-    return torch.stack(powers, dim=-1)
+def _horner(x: torch.Tensor, coefficients: list[torch.Tensor]) -> torch.Tensor:
+    """sum_i c_i x^i by Horner's rule: no stacked powers, so little memory for autograd to keep."""
+    result = coefficients[-1] * torch.ones_like(x)
+    for c in reversed(coefficients[:-1]):
+        result = result * x + c
+    return result
 
 
 def rational_safe_sum(x: torch.Tensor, numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
     """PAU form P(x) / (1 + sum_k |b_k| |x|^k) with shared coefficients (numerator: m+1, denominator: n)."""
-    p = _powers(x, numerator.shape[-1] - 1) @ numerator
-    q = 1 + _powers(x.abs(), denominator.shape[-1])[..., 1:] @ denominator.abs()
-    return p / q
+    p = _horner(x, list(numerator))
+    q = _horner(x.abs(), [torch.zeros_like(denominator[0]), *denominator.abs()])
+    return p / (1 + q)
 
 
 def rational_safe_abs(x: torch.Tensor, numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
@@ -41,8 +41,6 @@ def rational_safe_abs(x: torch.Tensor, numerator: torch.Tensor, denominator: tor
 
     ``x`` is (..., groups, group_size); ``numerator`` (groups, m+1) and ``denominator`` (groups, n).
     """
-    degree = max(numerator.shape[-1] - 1, denominator.shape[-1])
-    powers = _powers(x, degree)  # (..., groups, group_size, degree+1)
-    p = torch.einsum("...gsd,gd->...gs", powers[..., : numerator.shape[-1]], numerator)
-    q = torch.einsum("...gsd,gd->...gs", powers[..., 1 : denominator.shape[-1] + 1], denominator)
+    p = _horner(x, list(numerator.unsqueeze(-1).unbind(1)))
+    q = _horner(x, [torch.zeros_like(denominator[:, :1]), *denominator.unsqueeze(-1).unbind(1)])
     return p / (1 + q.abs())
