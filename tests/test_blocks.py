@@ -100,6 +100,14 @@ def test_rational_initializations_fit_their_targets():
     assert torch.allclose(create_activation("pau")(x), rational_safe_sum(x, coef[:6], coef[6:]))
 
 
+def test_group_rational_backward_matches_finite_differences():
+    torch.manual_seed(0)
+    x = torch.randn(3, 2, 4, 5, dtype=torch.float64, requires_grad=True)
+    coef = torch.tensor(KAT_GELU, dtype=torch.float64).repeat(4, 1) + 0.1 * torch.randn(4, 10, dtype=torch.float64)
+    numerator, denominator = coef[:, :6].clone().requires_grad_(), coef[:, 6:].clone().requires_grad_()
+    assert torch.autograd.gradcheck(rational_safe_abs, (x, numerator, denominator))
+
+
 def test_kan_rational_preserves_variance_at_init():
     torch.manual_seed(0)
     block = create_block("kan_rational", 64, expansion=2, groups=8)

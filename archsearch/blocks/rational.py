@@ -36,11 +36,60 @@ def rational_safe_sum(x: torch.Tensor, numerator: torch.Tensor, denominator: tor
     return p / (1 + q)
 
 
+def _grouped_horner(x: torch.Tensor, coefficients: torch.Tensor) -> torch.Tensor:
+    """sum_i c[g, i] x^i for x of shape (..., groups, group_size) and c of shape (groups, degree + 1)."""
+    c = coefficients.unsqueeze(-1)  # (groups, degree + 1, 1) broadcasts over (..., groups, group_size)
+    result = c[:, -1] * torch.ones_like(x)
+    for i in range(coefficients.shape[1] - 2, -1, -1):
+        result = result * x + c[:, i]
+    return result
+
+
+class _GroupRational(torch.autograd.Function):
+    """F = P(x) / (1 + |Q(x)|), Q(x) = sum_{j>=1} b_j x^j, with a hand-written backward.
+
+    Autograd would keep every Horner step for the backward pass; this keeps x, P and Q, and forms the
+    derivative in closed form: dF/dx = P'/D - sign(Q) P Q' / D^2 with D = 1 + |Q| (what KAT's CUDA
+    kernel computes in one pass).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        q_coef = torch.cat([torch.zeros_like(denominator[:, :1]), denominator], dim=1)
+        p, q = _grouped_horner(x, numerator), _grouped_horner(x, q_coef)
+        ctx.save_for_backward(x, numerator, q_coef, p, q)
+        return p / (1 + q.abs())
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # type: ignore[override]
+        x, numerator, q_coef, p, q = ctx.saved_tensors
+        degrees_p = torch.arange(1, numerator.shape[1], dtype=x.dtype)
+        degrees_q = torch.arange(1, q_coef.shape[1], dtype=x.dtype)
+        dp = _grouped_horner(x, numerator[:, 1:] * degrees_p)
+        dq = _grouped_horner(x, q_coef[:, 1:] * degrees_q)
+        denominator = 1 + q.abs()
+        u = grad / denominator  # dL/dP
+        v = -grad * p * torch.sign(q) / denominator.square()  # dL/dQ
+        grad_x = u * dp + v * dq
+        # Coefficient gradients: sum over every axis but the group axis of the upstream term times x^i.
+        u, v = u.reshape(-1, *x.shape[-2:]), v.reshape(-1, *x.shape[-2:])
+        power = torch.ones_like(u)
+        flat_x = x.reshape(u.shape)
+        grad_p = torch.empty_like(numerator)
+        grad_q = torch.empty_like(q_coef[:, 1:])
+        for i in range(max(numerator.shape[1], q_coef.shape[1])):
+            if i < numerator.shape[1]:
+                grad_p[:, i] = (u * power).sum(dim=(0, 2))
+            if 1 <= i < q_coef.shape[1]:
+                grad_q[:, i - 1] = (v * power).sum(dim=(0, 2))
+            power = power * flat_x
+        return grad_x, grad_p, grad_q
+
+
 def rational_safe_abs(x: torch.Tensor, numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
     """KAT form P(x) / (1 + |sum_k b_k x^k|), coefficients per group.
 
     ``x`` is (..., groups, group_size); ``numerator`` (groups, m+1) and ``denominator`` (groups, n).
     """
-    p = _horner(x, list(numerator.unsqueeze(-1).unbind(1)))
-    q = _horner(x, [torch.zeros_like(denominator[:, :1]), *denominator.unsqueeze(-1).unbind(1)])
-    return p / (1 + q.abs())
+    return _GroupRational.apply(x, numerator, denominator)
