@@ -4,8 +4,9 @@ Each block gets the setting of its size knob whose closed-form parameter count
 (``archsearch.blocks.block_param_count``) is closest to the baseline MLP's; blocks without such a knob
 (attention, token mixing) run at their natural size and the table says so in the params column.
 Timings are interleaved round-robin over the blocks, so drift on a shared machine hits them all
-alike; the figure is the median over rounds, on one thread, with the fastest round beside it (on a
-loaded machine the median includes preemption; the fastest round is closer to the block's own cost).
+alike, on one thread. Each step records the thread's CPU time (``time.thread_time``: what the block
+itself costs, unaffected by other processes taking the core) and the wall-clock time (which on a
+loaded machine includes preemption); the table gives the median of each over the rounds.
 
     python benchmarks/blocks.py [--dim 64] [--tokens 16] [--batch 32] [--rounds 60]
 """
@@ -67,13 +68,13 @@ def main() -> None:
         blocks[name] = create_block(name, args.dim, n_tokens=args.tokens, **params[name])
     x = torch.randn(args.batch, args.tokens, args.dim, requires_grad=True)
 
-    def step(block: torch.nn.Module) -> float:
-        start = time.perf_counter()
+    def step(block: torch.nn.Module) -> tuple[float, float]:
+        cpu, wall = time.thread_time(), time.perf_counter()
         out = block(x)
         loss = out.square().mean()
         aux = getattr(block, "aux_loss", None)
         (loss + aux if aux is not None else loss).backward()
-        elapsed = time.perf_counter() - start
+        elapsed = time.thread_time() - cpu, time.perf_counter() - wall
         block.zero_grad(set_to_none=True)
         x.grad = None
         return elapsed
@@ -81,24 +82,26 @@ def main() -> None:
     for block in blocks.values():
         for _ in range(args.warmup):
             step(block)
-    times: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    wall: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(args.rounds):
         for name in names:
-            times[name].append(step(blocks[name]))
+            c, w = step(blocks[name])
+            cpu[name].append(c)
+            wall[name].append(w)
 
-    base = statistics.median(times["mlp"])
+    base_cpu, base_wall = statistics.median(cpu["mlp"]), statistics.median(wall["mlp"])
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, 1 thread; "
           f"input ({args.batch}, {args.tokens}, {args.dim}); mlp target {target:,} params; "
           f"median of {args.rounds} interleaved rounds")
-    base_fast = min(times["mlp"])
-    print("| block | setting | params | params / mlp | median ms | time / mlp | fastest ms | fastest / mlp |")
+    print("| block | setting | params | params / mlp | CPU ms | CPU / mlp | wall ms | wall / mlp |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
-    for name in sorted(names, key=lambda n: statistics.median(times[n])):
-        median, fastest = statistics.median(times[name]), min(times[name])
+    for name in sorted(names, key=lambda n: statistics.median(cpu[n])):
+        c, w = statistics.median(cpu[name]), statistics.median(wall[name])
         count = sum(p.numel() for p in blocks[name].parameters())
         setting = ", ".join(f"{k}={v}" for k, v in params[name].items()) or "-"
-        print(f"| {name} | {setting} | {count:,} | {count / target:.2f} | {median * 1e3:.2f} | {median / base:.2f} "
-              f"| {fastest * 1e3:.2f} | {fastest / base_fast:.2f} |")
+        print(f"| {name} | {setting} | {count:,} | {count / target:.2f} | {c * 1e3:.2f} | {c / base_cpu:.2f} "
+              f"| {w * 1e3:.2f} | {w / base_wall:.2f} |")
 
 
 if __name__ == "__main__":
