@@ -38,7 +38,8 @@ CASES = [(name, params) for name, settings in BLOCK_CASES.items() for params in 
 
 
 def test_every_registered_block_has_cases():
-    assert set(BLOCK_CASES) == set(BLOCKS.names())
+    shipped = {n for n in BLOCKS.names() if BLOCKS.get(n).__module__.startswith("archsearch.")}  # not test doubles
+    assert set(BLOCK_CASES) == shipped
 
 
 @pytest.mark.parametrize("tokens", [1, 7], ids=["vector", "sequence"])
