@@ -89,18 +89,43 @@ def front_table(front: pa.Table, objectives: dict[str, str], title: str = "Paret
 
 
 def describe_architecture(genome_json: str) -> str:
-    """A one-line sketch: ``w64 | mlp(e2,gelu,pre) -> mlp(e1,relu,post) | residual``."""
+    """A one-line sketch: ``w64 | mlp(e2,gelu,pre) -> [attention(h4) | mlp(e2,gelu)] +sum | residual``.
+
+    Blocks that share their inputs (parallel branches) are bracketed and joined by ``|``; the merge node
+    after them shows as ``+sum`` or ``+concat``.
+    """
     import json
 
     data = json.loads(genome_json)
     if not isinstance(data, dict) or "nodes" not in data:
         return genome_json if len(genome_json) < 80 else genome_json[:77] + "..."
-    parts = []
+    inputs: dict[str, list[str]] = {}
+    for source, target in data.get("edges", []):
+        inputs.setdefault(target, []).append(source)
+    groups: list[list[str]] = []
+    previous_inputs = None
     for node in data["nodes"]:
         spec = node["spec"]
+        node_inputs = sorted(inputs.get(node["id"], []))
+        if spec["kind"] == "identity" and len(node_inputs) > 1:
+            groups.append([f"+{spec['merge']}"])
+            previous_inputs = None
+            continue
         params = ",".join(f"{k[0]}{v}" for k, v in sorted(spec["params"].items()))
-        inner = ",".join(p for p in (params, spec["activation"], spec["norm_placement"]) if p)
-        parts.append(f"{spec['kind']}({inner})")
+        activation = spec["activation"] if spec["activation"] != "identity" else ""
+        inner = ",".join(p for p in (params, activation, spec["norm_placement"]) if p)
+        text = f"{spec['kind']}({inner})"
+        if groups and node_inputs == previous_inputs:
+            groups[-1].append(text)
+        else:
+            groups.append([text])
+        previous_inputs = node_inputs
+    parts = []
+    for group in groups:
+        if group[0].startswith("+") and parts:
+            parts[-1] += f" {group[0]}"
+        else:
+            parts.append(group[0] if len(group) == 1 else "[" + " | ".join(group) + "]")
     residual = any(node["spec"]["residual"] for node in data["nodes"])
     width = data.get("meta", {}).get("width")
     return f"w{width} | " + " -> ".join(parts) + (" | residual" if residual else "")

@@ -23,8 +23,9 @@ INPUT = "input"
 OUTPUT = "output"
 GENOME_SCHEMA_VERSION = 1
 
-WIRINGS = ("sequential", "residual")
-NORM_PLACEMENTS = ("pre", "post", "none")
+WIRINGS = ("sequential", "residual", "parallel")
+NORM_PLACEMENTS = ("pre", "post", "peri", "mix", "none")
+TOKENIZATIONS = ("none", "features")
 MERGES = ("sum", "concat")
 
 
@@ -64,8 +65,10 @@ class BlockSpec:
         params: block-specific hyperparameters, e.g. ``{"expansion": 2}``.
         activation: registry name of the activation used inside the block.
         norm: registry name of the normalization layer (``"none"`` for no layer).
-        norm_placement: ``"pre"`` (normalize the block's input), ``"post"`` (normalize its output) or
-            ``"none"``.
+        norm_placement: ``"pre"`` (normalize the block's input), ``"post"`` (normalize its output, after
+            the residual sum), ``"peri"`` (normalize the input and the block's output before the residual
+            sum, Peri-LN), ``"mix"`` (Mix-LN: ``post`` in the first quarter of the network's blocks,
+            ``pre`` after; the builder resolves it from the block's position) or ``"none"``.
         residual: whether the block's input is added to its output (``x + f(x)``).
         merge: how a block with several incoming edges combines them: ``"sum"`` or ``"concat"``
             (concatenation followed by a linear projection back to the model width).

@@ -5,7 +5,7 @@ import torch
 from archsearch.blocks import ACTIVATIONS, NORMS, create_block
 from archsearch.blocks.mlp import MLPBlock
 from archsearch.builder import build_model, count_parameters
-from archsearch.genome import INPUT, OUTPUT, BlockSpec, Genome
+from archsearch.genome import INPUT, NORM_PLACEMENTS, OUTPUT, BlockSpec, Genome
 from archsearch.tasks import DataSpec
 
 VECTOR = DataSpec("vector", n_features=12, n_outputs=5)
@@ -28,7 +28,7 @@ def check_forward_backward(model, data):
 
 
 @pytest.mark.parametrize("data", [VECTOR, SEQUENCE], ids=["vector", "sequence"])
-@pytest.mark.parametrize("placement", ["pre", "post", "none"])
+@pytest.mark.parametrize("placement", NORM_PLACEMENTS)
 @pytest.mark.parametrize("residual", [False, True])
 @pytest.mark.parametrize("norm", NORMS.names())
 def test_wrapped_blocks_on_vector_and_sequence_inputs(data, placement, residual, norm):
@@ -89,5 +89,5 @@ def test_token_ids_are_embedded():
 
 
 def test_unknown_block_names_list_valid_ones():
-    with pytest.raises(Exception, match="unknown block 'nope'; valid: mlp"):
+    with pytest.raises(Exception, match="unknown block 'nope'; valid: attention, glu"):
         build_model(Genome.sequential([BlockSpec("nope")], {"width": 8}), VECTOR)

@@ -106,7 +106,7 @@ def test_own_space_file_in_working_directory(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["space=nope"], "unknown space 'nope'; valid spaces: mlp"),
+        (["space=nope"], "unknown space 'nope'; valid spaces: hybrid, kan, mlp, moe, transformer"),
         (["strategy=nope"], "unknown strategy 'nope'; valid strategies: random"),
         (["task=nope"], "unknown task 'nope'; valid tasks: associative_recall, breast_cancer, diabetes, digits"),
         (["budget=0"], "budget must be a positive number of candidates, got 0"),

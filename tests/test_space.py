@@ -71,14 +71,14 @@ def test_block_space_genomes_replay_and_validate():
         genome = space.sample(rng)
         assert 1 <= len(genome.blocks()) <= 5
         assert space.replay(genome.decisions).arch_id == genome.arch_id
-        residual = {spec.residual for _, spec in genome.blocks()}
-        assert len(residual) == 1  # wiring is one decision per network
+        for node, spec in genome.blocks():  # wiring is one decision per stage
+            assert spec.residual == (genome.decisions.get(f"{node}.wiring", "sequential") == "residual")
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"blocks": ["mlp", "transformerz"]}, "unknown value.*transformerz.*valid: mlp"),
+        ({"blocks": ["mlp", "transformerz"]}, "unknown value.*transformerz.*valid: attention"),
         ({"activation": ["relu", "sparkle"]}, "sparkle"),
         ({"depth": {"low": 4, "high": 2}}, "low=4 is above high=2"),
         ({"depth": {"low": 0, "high": 2}}, "at least 1"),

@@ -1,10 +1,23 @@
 """BlockGraphSpace: the space family the YAML files in ``search_spaces/`` instantiate.
 
-A genome from this family is a stack of ``depth`` blocks at a common ``width``, each with its own
-kind, activation and normalization placement, wired sequentially or residually. Every option is a
+A genome from this family is a chain of ``depth`` *stages* at a common ``width``. Each stage is wired
+one of three ways (chosen per stage):
+
+- ``sequential``: one block ``b{i}``;
+- ``residual``: one block ``b{i}`` whose input is added to its output;
+- ``parallel``: two branch blocks ``b{i}`` and ``b{i}p`` on the same input, merged with the stage's
+  input at an ``identity`` node ``b{i}m`` by ``sum`` (``x + f(x) + g(x)``, the parallel transformer
+  layer) or ``concat`` (a linear projection of ``[x, f(x), g(x)]``, Branchformer-style).
+
+Every block has its own kind, parameters, activation and normalization placement. Every option is a
 *domain*: a list is a categorical choice, ``{low, high}`` an integer (or float) range, a scalar a
 fixed value. That keeps the YAML readable and makes every field overridable
 (``space.depth.high=6``).
+
+Decision labels are ``depth``, ``width``, ``norm``, ``tokenize`` and, per stage and node,
+``b{i}.wiring``, ``b{i}.merge``, ``<node>.kind``, ``<node>.<kind>.<param>``, ``<node>.activation``,
+``<node>.norm_placement``. Mutation and crossover (:mod:`archsearch.spaces.variation`) edit these
+decisions and rebuild, so their results always replay.
 """
 
 from __future__ import annotations
@@ -12,8 +25,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from archsearch.genome import NORM_PLACEMENTS, WIRINGS, BlockSpec, Genome
-from archsearch.space import Chooser, SearchSpace, SpaceError
+import networkx as nx
+import numpy as np
+
+from archsearch.genome import (
+    INPUT,
+    MERGES,
+    NORM_PLACEMENTS,
+    OUTPUT,
+    TOKENIZATIONS,
+    WIRINGS,
+    BlockSpec,
+    Genome,
+)
+from archsearch.space import Chooser, RandomChooser, ReplayChooser, SearchSpace, SpaceError
 
 Domain = Any  # list (categorical) | {"low", "high", "step"?, "log"?} (range) | scalar (fixed)
 
@@ -78,19 +103,22 @@ def _positive_range(label: str, domain: Domain, minimum: int) -> None:
 
 
 class BlockGraphSpace(SearchSpace):
-    """Stacks of blocks with per-block activation and norm placement.
+    """Chains of stages of blocks with per-block kind, activation and norm placement.
 
     Args:
         name: the space's name (recorded in runs).
         blocks: block kinds (registry names) a block may take.
-        depth: number of blocks.
+        depth: number of stages.
         width: model width shared by all blocks.
-        wiring: ``sequential`` and/or ``residual``.
+        wiring: ``sequential``, ``residual`` and/or ``parallel``, chosen per stage.
+        merge: ``sum`` and/or ``concat``: how a parallel stage merges its branches.
         norm: normalization layer type(s), chosen once per network.
-        norm_placement: ``pre``, ``post`` and/or ``none``, chosen per block.
-        activation: activation(s), chosen per block.
+        norm_placement: ``pre``, ``post``, ``peri``, ``mix`` and/or ``none``, chosen per block.
+        activation: activation(s), chosen per block that has one.
         block_params: per block kind, domains of its own parameters (``{"mlp": {"expansion": [1, 2]}}``).
         final_norm: normalization before the head.
+        tokenize: ``none`` and/or ``features``: on vector inputs, whether each feature becomes a token
+            (choose ``features`` when the space has token mixers or experts).
         description: one line for ``archsearch list spaces``.
     """
 
@@ -100,12 +128,14 @@ class BlockGraphSpace(SearchSpace):
         blocks: Domain = ("mlp",),
         depth: Domain = None,
         width: Domain = (64,),
-        wiring: Domain = WIRINGS,
+        wiring: Domain = ("sequential", "residual"),
+        merge: Domain = MERGES,
         norm: Domain = ("layernorm",),
-        norm_placement: Domain = NORM_PLACEMENTS,
+        norm_placement: Domain = ("pre", "post", "none"),
         activation: Domain = ("relu", "gelu", "silu", "tanh"),
         block_params: Mapping[str, Mapping[str, Domain]] | None = None,
         final_norm: str = "layernorm",
+        tokenize: Domain = "none",
         description: str = "",
     ) -> None:
         self.name = name
@@ -113,11 +143,13 @@ class BlockGraphSpace(SearchSpace):
         self.depth = depth if depth is not None else {"low": 1, "high": 4}
         self.width = width
         self.wiring = wiring
+        self.merge = merge
         self.norm = norm
         self.norm_placement = norm_placement
         self.activation = activation
         self.block_params = block_params or {}
         self.final_norm = final_norm
+        self.tokenize = tokenize
         self.description = description
 
     def check(self) -> None:
@@ -130,10 +162,12 @@ class BlockGraphSpace(SearchSpace):
         check_domain("width", self.width, integer=True)
         _positive_range("width", self.width, 1)
         check_domain("wiring", self.wiring, WIRINGS)
+        check_domain("merge", self.merge, MERGES)
         check_domain("norm", self.norm, NORMS.names())
         check_domain("norm_placement", self.norm_placement, NORM_PLACEMENTS)
         check_domain("activation", self.activation, ACTIVATIONS.names())
         check_domain("final_norm", self.final_norm, NORMS.names())
+        check_domain("tokenize", self.tokenize, TOKENIZATIONS)
         if not isinstance(self.block_params, Mapping) or not all(
                 isinstance(p, Mapping) for p in self.block_params.values()):
             raise SpaceError("space option 'block_params' maps block kinds to their parameters' domains, "
@@ -149,25 +183,64 @@ class BlockGraphSpace(SearchSpace):
     def build(self, chooser: Chooser) -> Genome:
         depth = int(choose(chooser, "depth", self.depth))
         width = int(choose(chooser, "width", self.width))
-        wiring = choose(chooser, "wiring", self.wiring)
         norm = choose(chooser, "norm", self.norm)
-        specs = []
+        tokenize = choose(chooser, "tokenize", self.tokenize)
+        graph = nx.DiGraph()
+        graph.add_nodes_from([INPUT, OUTPUT])
+        previous = INPUT
         for i in range(depth):
-            kind = choose(chooser, f"b{i}.kind", self.blocks)
-            params = {
-                param: choose(chooser, f"b{i}.{kind}.{param}", domain)
-                for param, domain in sorted(self.block_params.get(kind, {}).items())
-            }
-            specs.append(BlockSpec(
-                kind=kind,
-                params=params,
-                activation=choose(chooser, f"b{i}.activation", self.activation),
-                norm=norm,
-                norm_placement=choose(chooser, f"b{i}.norm_placement", self.norm_placement),
-                residual=wiring == "residual",
-            ))
-        meta = {"width": width, "final_norm": self.final_norm}
-        return Genome.sequential(specs, meta, decisions_of(chooser))
+            node = f"b{i}"
+            wiring = choose(chooser, f"{node}.wiring", self.wiring)
+            graph.add_node(node, spec=self._block(chooser, node, norm, residual=wiring == "residual"))
+            graph.add_edge(previous, node)
+            if wiring != "parallel":
+                previous = node
+                continue
+            partner, merged = f"{node}p", f"{node}m"
+            graph.add_node(partner, spec=self._block(chooser, partner, norm, residual=False))
+            merge = choose(chooser, f"{node}.merge", self.merge)
+            graph.add_node(merged, spec=BlockSpec("identity", activation="identity", norm="none",
+                                                  norm_placement="none", merge=merge))
+            graph.add_edges_from([(previous, partner), (previous, merged), (node, merged), (partner, merged)])
+            previous = merged
+        graph.add_edge(previous, OUTPUT)
+        meta: dict[str, Any] = {"width": width, "final_norm": self.final_norm}
+        if tokenize != "none":
+            meta["tokenize"] = tokenize
+        return Genome(graph, meta, decisions_of(chooser))
+
+    def _block(self, chooser: Chooser, node: str, norm: str, residual: bool) -> BlockSpec:
+        from archsearch.blocks import uses_activation
+
+        kind = choose(chooser, f"{node}.kind", self.blocks)
+        params = {
+            param: choose(chooser, f"{node}.{kind}.{param}", domain)
+            for param, domain in sorted(self.block_params.get(kind, {}).items())
+        }
+        activation = choose(chooser, f"{node}.activation", self.activation) if uses_activation(kind) else "identity"
+        placement = choose(chooser, f"{node}.norm_placement", self.norm_placement)
+        return BlockSpec(kind=kind, params=params, activation=activation, norm=norm, norm_placement=placement,
+                         residual=residual)
+
+    def rebuild(self, decisions: Mapping[str, Any], rng: np.random.Generator) -> Genome:
+        """The genome ``decisions`` describe, sampling any decision they lack or the space no longer allows."""
+        return self.build(ReplayChooser(decisions, fallback=RandomChooser(rng)))
+
+    def mutate(self, genome: Genome, rng: np.random.Generator, operator: str | None = None) -> Genome:
+        """A valid genome one graph edit away from ``genome`` (see :data:`~archsearch.spaces.variation.MUTATIONS`).
+
+        ``operator`` forces one kind of edit; by default one applicable edit is drawn at random. The
+        result differs from ``genome`` unless the space leaves nothing to change.
+        """
+        from archsearch.spaces.variation import mutate
+
+        return mutate(self, genome, rng, operator)
+
+    def crossover(self, a: Genome, b: Genome, rng: np.random.Generator) -> Genome:
+        """A child taking each global decision and each whole stage from one parent or the other."""
+        from archsearch.spaces.variation import crossover
+
+        return crossover(self, a, b, rng)
 
 
 def decisions_of(chooser: Chooser) -> dict[str, Any]:

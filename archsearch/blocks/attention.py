@@ -1,0 +1,92 @@
+"""Token mixers: blocks that exchange information across the tokens of (batch, tokens, dim).
+
+- ``attention``: multi-head softmax attention (Vaswani et al. 2017, "Attention Is All You Need") through
+  ``torch.nn.functional.scaled_dot_product_attention``, which picks a fused kernel where one exists.
+- ``linear_attention``: Katharopoulos et al. 2020, "Transformers are RNNs": softmax replaced by the
+  feature map ``elu(x) + 1`` so attention costs O(tokens) instead of O(tokens^2).
+- ``token_mixer``: the token-mixing MLP of Tolstikhin et al. 2021, "MLP-Mixer": an MLP applied across
+  the token axis, shared by all channels. Its weights depend on the token count, so the class sets
+  ``needs_tokens = True`` and the builder passes ``n_tokens``.
+
+Attention blocks have no activation: they set ``uses_activation = False`` so spaces do not spend a
+decision on it (``create_block`` still passes one, which they ignore).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from archsearch.blocks.activations import activation_param_count, create_activation
+from archsearch.blocks.mlp import hidden_width
+
+
+def _check_heads(dim: int, heads: int) -> None:
+    if heads < 1 or dim % heads:
+        raise ValueError(f"width {dim} is not divisible into {heads} heads")
+
+
+class AttentionBlock(nn.Module):
+    """Multi-head self-attention: fused QKV projection, SDPA, output projection."""
+
+    uses_activation = False
+
+    def __init__(self, dim: int, heads: int = 4, dropout: float = 0.0, activation: str | None = None) -> None:
+        super().__init__()
+        _check_heads(dim, heads)
+        self.heads = heads
+        self.dropout = dropout
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def split_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(batch, tokens, dim) -> q, k, v each (batch, heads, tokens, head_dim)."""
+        q, k, v = self.qkv(x).unflatten(-1, (3, self.heads, -1)).permute(2, 0, 3, 1, 4)
+        return q, k, v
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.split_heads(x)
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        return self.out(y.transpose(1, 2).flatten(-2))
+
+    @staticmethod
+    def param_count(dim: int, **_: object) -> int:
+        return 4 * dim * dim + 4 * dim
+
+
+class LinearAttentionBlock(AttentionBlock):
+    """Non-causal linear attention: ``phi(Q) (phi(K)^T V) / (phi(Q) sum_n phi(K_n))``, phi = elu + 1."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.split_heads(x)
+        q, k = F.elu(q) + 1, F.elu(k) + 1
+        context = k.transpose(-2, -1) @ v  # (batch, heads, head_dim, head_dim)
+        normalizer = q @ k.sum(dim=-2, keepdim=True).transpose(-2, -1)  # (batch, heads, tokens, 1)
+        y = (q @ context) / normalizer.clamp_min(1e-6)
+        return self.out(y.transpose(1, 2).flatten(-2))
+
+
+class TokenMixerBlock(nn.Module):
+    """MLP across tokens: (b, t, d) -> transpose -> Linear(t, h) -> act -> Linear(h, t) -> transpose back.
+
+    ``expansion`` sets the hidden width relative to the token count (MLP-Mixer's D_S).
+    """
+
+    needs_tokens = True
+
+    def __init__(self, dim: int, n_tokens: int, expansion: float = 2.0, activation: str = "gelu") -> None:
+        super().__init__()
+        hidden = hidden_width(n_tokens, expansion)
+        self.fc1 = nn.Linear(n_tokens, hidden)
+        self.act = create_activation(activation, hidden)
+        self.fc2 = nn.Linear(hidden, n_tokens)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x.transpose(1, 2)))).transpose(1, 2)
+
+    @staticmethod
+    def param_count(dim: int, n_tokens: int = 1, expansion: float = 2.0, activation: str = "gelu",
+                    **_: object) -> int:
+        hidden = hidden_width(n_tokens, expansion)
+        return 2 * n_tokens * hidden + hidden + n_tokens + activation_param_count(activation, hidden)

@@ -1,0 +1,86 @@
+"""Activation-space selectable KAN (Chen et al. 2024, "Activation Space Selectable Kolmogorov-Arnold
+Networks", S-KAN).
+
+Each input node carries several activation families at once (here any of B-spline, Chebyshev, Fourier,
+Gaussian RBF) and learns a softmax mixture over them, so the layer picks the function space that suits
+the data instead of the designer fixing one. The mixture weights scale each family's basis before the
+single contraction that :class:`archsearch.blocks.kan.BasisKAN` performs, so the cost is one KAN layer
+whose basis is the concatenation of the families' bases.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from archsearch.blocks.kan import (
+    BasisKAN,
+    bspline_basis,
+    chebyshev_basis,
+    fourier_basis,
+    rbf_basis,
+    uniform_knots,
+)
+
+FAMILIES = ("bspline", "chebyshev", "fourier", "rbf")
+_SPLINE_ORDER = 3
+_BOUND = 2.0
+
+
+def family_size(family: str, basis: int) -> int:
+    """Number of basis functions a family contributes for the ``basis`` gene."""
+    return {"bspline": basis + _SPLINE_ORDER, "chebyshev": basis, "fourier": 2 * max(1, basis // 2),
+            "rbf": basis}[family]
+
+
+def parse_families(families: str) -> list[str]:
+    """``"bspline+rbf"`` -> ``["bspline", "rbf"]``; a string keeps the gene a primitive (Optuna-friendly)."""
+    names = [f for f in families.split("+") if f]
+    unknown = [f for f in names if f not in FAMILIES]
+    if unknown or not names:
+        raise ValueError(f"families {families!r}: use '+'-joined names from {', '.join(FAMILIES)}")
+    return names
+
+
+class SelectableKAN(BasisKAN):
+    """KAN layer ``dim -> dim`` whose edge functions mix several families with learned per-node weights.
+
+    Args:
+        basis: size knob per family: B-spline grid intervals (order 3), Chebyshev degree + 1, number of
+            Fourier terms (cos and sin), RBF centers.
+        families: ``+``-joined family names.
+    """
+
+    def __init__(self, dim: int, basis: int = 4, families: str = "+".join(FAMILIES),
+                 activation: str = "silu") -> None:
+        self.families = parse_families(families)
+        sizes = [family_size(f, basis) for f in self.families]
+        super().__init__(dim, sum(sizes), activation)
+        self.sizes = sizes
+        self.register_buffer("knots", uniform_knots(basis, _SPLINE_ORDER, _BOUND), persistent=False)
+        self.register_buffer("centers", torch.linspace(-_BOUND, _BOUND, basis), persistent=False)
+        self.register_buffer("frequencies", torch.arange(1, max(1, basis // 2) + 1, dtype=torch.float32),
+                             persistent=False)
+        self.chebyshev_degree = basis - 1
+        self.mixture_logits = nn.Parameter(torch.zeros(dim, len(self.families)))
+
+    def _family_basis(self, family: str, x: torch.Tensor) -> torch.Tensor:
+        if family == "bspline":
+            return bspline_basis(x, self.knots, _SPLINE_ORDER)
+        if family == "chebyshev":
+            return chebyshev_basis(x, self.chebyshev_degree)
+        if family == "fourier":
+            return fourier_basis(x, self.frequencies)
+        return rbf_basis(x, self.centers)
+
+    def basis(self, x: torch.Tensor) -> torch.Tensor:
+        mixture = torch.softmax(self.mixture_logits, dim=-1)  # (in, families)
+        parts = [self._family_basis(f, x) * mixture[:, k: k + 1] for k, f in enumerate(self.families)]
+        return torch.cat(parts, dim=-1)
+
+    @staticmethod
+    def param_count(dim: int, basis: int = 4, families: str = "+".join(FAMILIES), activation: str = "silu",
+                    **_: object) -> int:
+        names = parse_families(families)
+        n_basis = sum(family_size(f, basis) for f in names)
+        return BasisKAN._count(dim, n_basis, activation) + dim * len(names)

@@ -1,0 +1,116 @@
+"""Mixtures of experts.
+
+- ``moe_topk``: sparse token routing (Shazeer et al. 2017, "Outrageously Large Neural Networks"; Fedus
+  et al. 2021, "Switch Transformers"). Each token goes to the k experts with the highest router
+  probability; outputs are weighted by those probabilities (renormalized over the k chosen when k > 1,
+  as in GShard; the raw probability when k = 1, as in Switch, so the router still gets a gradient from
+  the task loss). The Switch load-balancing loss ``aux_weight * E * sum_e f_e P_e`` (f_e: fraction of
+  routed slots that go to expert e, P_e: its mean router probability) is left in ``self.aux_loss``
+  after each training forward pass; ``GenomeNetwork.auxiliary_loss()`` collects it into the loss.
+  Experts are any per-token block: ``mlp``, ``glu`` or a KAN, chosen by the ``expert`` gene.
+- ``moe_soft``: SMEAR (Muqeeth et al. 2023, "Soft Merging of Experts with Adaptive Routing"). Instead of
+  routing, the router's probabilities (per example, from the mean token) average the experts'
+  *parameters* into one merged MLP, which is then applied: dense, differentiable, one expert's compute.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from archsearch.blocks.activations import activation_param_count, create_activation
+from archsearch.blocks.mlp import hidden_width
+
+EXPERT_KINDS = ("mlp", "glu", "kan_bspline", "kan_rbf", "kan_fourier", "kan_chebyshev", "kan_rational",
+                "kan_selectable")
+
+
+def _expert_params(expert: str, expansion: float) -> dict[str, Any]:
+    """The ``expansion`` gene goes to experts that have one (mlp, glu, kan_rational)."""
+    from archsearch.blocks import BLOCKS
+
+    if expert not in EXPERT_KINDS:
+        raise ValueError(f"expert kind {expert!r} is not one of {', '.join(EXPERT_KINDS)}")
+    accepts = "expansion" in inspect.signature(BLOCKS.get(expert)).parameters
+    return {"expansion": expansion} if accepts else {}
+
+
+class TopKMoE(nn.Module):
+    """Top-k routed mixture of ``experts`` experts, each a block of kind ``expert``."""
+
+    def __init__(self, dim: int, experts: int = 4, k: int = 2, expert: str = "mlp", expansion: float = 1.0,
+                 aux_weight: float = 0.01, activation: str = "gelu") -> None:
+        super().__init__()
+        from archsearch.blocks import create_block
+
+        if not 1 <= k <= experts:
+            raise ValueError(f"k={k} must be between 1 and the number of experts ({experts})")
+        self.k = k
+        self.aux_weight = aux_weight
+        self.router = nn.Linear(dim, experts, bias=False)
+        params = _expert_params(expert, expansion)
+        self.experts = nn.ModuleList(
+            [create_block(expert, dim, activation=activation, **params) for _ in range(experts)])
+        self.aux_loss: torch.Tensor | None = None
+        self.last_routing: torch.Tensor | None = None  # (tokens, k) expert indices, for inspection
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = x.reshape(-1, x.shape[-1])
+        probs = torch.softmax(self.router(tokens), dim=-1)
+        top_p, top_i = probs.topk(self.k, dim=-1)
+        gates = top_p / top_p.sum(-1, keepdim=True) if self.k > 1 else top_p
+        out = torch.zeros_like(tokens)
+        for e, expert in enumerate(self.experts):
+            token_idx, slot = (top_i == e).nonzero(as_tuple=True)
+            if token_idx.numel():
+                y = expert(tokens[token_idx].unsqueeze(0)).squeeze(0)
+                out = out.index_add(0, token_idx, y * gates[token_idx, slot].unsqueeze(-1))
+        self.last_routing = top_i.detach()
+        if self.training and torch.is_grad_enabled():
+            n_experts = len(self.experts)
+            fraction = F.one_hot(top_i, n_experts).sum(1).float().mean(0) / self.k
+            self.aux_loss = self.aux_weight * n_experts * (fraction * probs.mean(0)).sum()
+        else:
+            self.aux_loss = None
+        return out.reshape(x.shape)
+
+    @staticmethod
+    def param_count(dim: int, experts: int = 4, expert: str = "mlp", expansion: float = 1.0,
+                    activation: str = "gelu", **_: object) -> int:
+        from archsearch.blocks import block_param_count
+
+        one = block_param_count(expert, dim, activation=activation, **_expert_params(expert, expansion))
+        return dim * experts + experts * one
+
+
+class SoftMergedMoE(nn.Module):
+    """SMEAR: per-example weighted average of ``experts`` MLPs' parameters, then one MLP forward."""
+
+    def __init__(self, dim: int, experts: int = 4, expansion: float = 1.0, activation: str = "gelu") -> None:
+        super().__init__()
+        hidden = hidden_width(dim, expansion)
+        self.router = nn.Linear(dim, experts)
+        self.w1 = nn.Parameter(torch.empty(experts, dim, hidden).uniform_(-1, 1) / math.sqrt(dim))
+        self.b1 = nn.Parameter(torch.empty(experts, hidden).uniform_(-1, 1) / math.sqrt(dim))
+        self.w2 = nn.Parameter(torch.empty(experts, hidden, dim).uniform_(-1, 1) / math.sqrt(hidden))
+        self.b2 = nn.Parameter(torch.empty(experts, dim).uniform_(-1, 1) / math.sqrt(hidden))
+        self.act = create_activation(activation, hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        probs = torch.softmax(self.router(x.mean(dim=1)), dim=-1)  # (batch, experts)
+        w1 = torch.einsum("be,edh->bdh", probs, self.w1)
+        w2 = torch.einsum("be,ehd->bhd", probs, self.w2)
+        hidden = self.act(torch.baddbmm((probs @ self.b1).unsqueeze(1), x, w1))
+        return torch.baddbmm((probs @ self.b2).unsqueeze(1), hidden, w2)
+
+    @staticmethod
+    def param_count(dim: int, experts: int = 4, expansion: float = 1.0, activation: str = "gelu",
+                    **_: object) -> int:
+        hidden = hidden_width(dim, expansion)
+        expert = dim * hidden + hidden + hidden * dim + dim
+        return dim * experts + experts + experts * expert + activation_param_count(activation, hidden)
