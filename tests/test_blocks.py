@@ -275,7 +275,7 @@ def test_moe_auxiliary_loss_reaches_the_training_step():
     for aux_weight in (0.0, 10.0):
         torch.manual_seed(0)
         model = build_model(_moe_genome(aux_weight), task.data_spec)
-        evaluator._train(model, torch.from_numpy(x), torch.from_numpy(y), 1, task, torch.Generator().manual_seed(0))
+        evaluator._train(model, task, 1, torch.Generator().manual_seed(0))
         models.append(model.blocks["b0"].block)
     without, with_aux = models
     assert not torch.allclose(without.router.weight, with_aux.router.weight)
