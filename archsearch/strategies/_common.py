@@ -183,6 +183,26 @@ def random_candidate(space: SearchSpace, rng: np.random.Generator) -> Candidate:
     return Candidate(space.build(chooser), dict(chooser.decisions), origin="random")
 
 
+def best_of_unseen(
+    make: Callable[[int], Candidate | None],
+    seen: set[str],
+    attempts: int,
+    k: int,
+    pick: Callable[[list[Candidate]], int],
+    allow_duplicates: bool = False,
+) -> Candidate | None:
+    """Collect up to ``k`` distinct unseen candidates from ``make(attempt)``, return the one ``pick`` chooses."""
+    found: dict[str, Candidate] = {}
+    for attempt in range(max(1, attempts)):
+        candidate = make(attempt)
+        if candidate is not None and (allow_duplicates or candidate.arch_id not in seen):
+            found.setdefault(candidate.arch_id, candidate)
+            if len(found) >= max(1, k):
+                break
+    options = list(found.values())
+    return options[pick(options)] if options else None
+
+
 def first_unseen(
     make: Callable[[int], Candidate | None], seen: set[str], attempts: int, allow_duplicates: bool = False
 ) -> Candidate | None:

@@ -2,10 +2,12 @@
 
 The tree's levels are the space's decisions in the order the space asks them, so a conditional
 decision simply lives below the choice that made it exist: any space works, a user's callable one
-included. Selection is UCT (Kocsis and Szepesvári 2006); integer and float decisions grow their
-children by progressive widening (Couëtoule et al. 2011), at most ``ceil(widening * visits **
-widening_exponent)`` values. Every proposal adds its whole path to the tree (the "rollout" is kept),
-which makes exhaustion exact: a fully expanded node whose children are all exhausted is exhausted.
+included. Selection is UCT (Kocsis and Szepesvári 2006) blended with RAVE / all-moves-as-first
+statistics (Gelly and Silver 2007): how well a value of a decision did anywhere in the tree, which is
+what lets deep levels, visited a handful of times each, choose well. Children grow by progressive
+widening (Couëtoule et al. 2011), at most ``ceil(widening * visits ** widening_exponent)``, and a new
+child is the untried value with the best RAVE statistics. Every proposal adds its whole path to the
+tree (the "rollout" is kept), which makes exhaustion exact: a fully expanded node whose children are all exhausted is exhausted.
 
 The reward of a result is its domination quantile against every result told before it (1 when nothing
 dominates it), a scale-free multi-objective reward that needs no reference point. A proposal in
@@ -47,8 +49,7 @@ class _TreeWalk(RecordingChooser):
     def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
         options = {canonical_json(c): c for c in choices}
         return self._step(name, len(options), lambda: self._draw().suggest_categorical(name, list(choices)),
-                          lambda tried: [options[k] for k in options if k not in tried], widen=False,
-                          resolve=options)
+                          lambda tried: [options[k] for k in options if k not in tried], resolve=options)
 
     def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
         size = max(0, (high - low) // step + 1) if step >= 1 else 1
@@ -73,7 +74,6 @@ class _TreeWalk(RecordingChooser):
         size: int | None,
         draw: Callable[[], Any],
         untried: Callable[[set[str]], list[Any] | None] | None,
-        widen: bool = True,
         resolve: Mapping[str, Any] | None = None,
     ) -> Any:
         nodes = self.search._nodes
@@ -83,7 +83,7 @@ class _TreeWalk(RecordingChooser):
         if node is None or node["label"] != name or node["size"] != size:
             self.on_tree = False
             return self._record(name, draw())
-        key, value = self.search._select(node, draw, untried, widen)
+        key, value = self.search._select(node, draw, untried)
         value = resolve.get(key, value) if resolve is not None else value
         child = node["children"].get(key)
         if child is None:
@@ -97,11 +97,13 @@ class _TreeWalk(RecordingChooser):
 
 
 class MCTS(Strategy):
-    """UCT over the decision sequence with progressive widening and a domination-quantile reward.
+    """UCT + RAVE over the decision sequence with progressive widening and a domination-quantile reward.
 
     Args:
         exploration: UCT constant; rewards lie in [0, 1].
-        widening: progressive-widening coefficient for integer and float decisions.
+        rave_equivalence: visits of a node at which its own mean and the RAVE mean weigh the same
+            (Silver's schedule); 0 turns RAVE off.
+        widening: progressive-widening coefficient.
         widening_exponent: progressive-widening exponent (0.5: children grow with the root of visits).
         max_retries: walks tried per ask when they end on architectures already proposed, then random
             samples tried before ``ask`` returns ``None``.
@@ -115,18 +117,21 @@ class MCTS(Strategy):
         objectives: dict[str, str] | None = None,
         seed: int = 0,
         exploration: float = 0.5,
+        rave_equivalence: float = 50.0,
         widening: float = 1.0,
         widening_exponent: float = 0.5,
         max_retries: int = 50,
     ) -> None:
         super().__init__(space, objectives, seed)
         self.exploration = exploration
+        self.rave_equivalence = rave_equivalence
         self.widening = widening
         self.widening_exponent = widening_exponent
         self.max_retries = max_retries
         self._rng: np.random.Generator | None = None
         self._nodes: list[Node] = [_root()]
         self._pending: dict[str, list[int]] = {}
+        self._rave: dict[str, dict[str, list[float]]] = {}  # label -> value key -> [count, reward sum]
         self._archive = Archive(self.objectives)
         self._seen: set[str] = set()
 
@@ -158,22 +163,20 @@ class MCTS(Strategy):
         return candidate
 
     def _select(
-        self,
-        node: Node,
-        draw: Callable[[], Any],
-        untried: Callable[[set[str]], list[Any] | None] | None,
-        widen: bool,
+        self, node: Node, draw: Callable[[], Any], untried: Callable[[set[str]], list[Any] | None] | None
     ) -> tuple[str, Any]:
-        """Key and value of the child to follow: a new value while widening allows, else the UCT best."""
+        """Key and value of the child to follow: a new value while widening allows, else the best score."""
         children: dict[str, int] = node["children"]
         open_children = [c for c in children.values() if not self._nodes[c]["done"]]
         full = node["size"] is not None and len(children) >= node["size"]
-        allowed = math.ceil(self.widening * (node["n"] + 1) ** self.widening_exponent) if widen else math.inf
+        allowed = math.ceil(self.widening * (node["n"] + 1) ** self.widening_exponent)
+        rave = self._rave.get(node["label"], {})
         if not full and (len(children) < allowed or not open_children):
             fresh = untried(set(children)) if untried is not None else None
             if fresh:
-                value = fresh[int(self.rng.integers(len(fresh)))]
-                return canonical_json(value), value
+                keys = [canonical_json(v) for v in fresh]
+                i = self._argmax([self._score(None, rave.get(k), node["n"]) for k in keys])
+                return keys[i], fresh[i]
             if fresh is None:
                 for _ in range(32):
                     value = draw()
@@ -182,16 +185,26 @@ class MCTS(Strategy):
         if not open_children:
             value = draw()
             return canonical_json(value), value
-        log_n = math.log(max(1, node["n"]))
-        scores = np.array([self._uct(self._nodes[c], log_n) for c in open_children])
-        best = np.flatnonzero(scores == scores.max())
-        child = self._nodes[open_children[int(best[int(self.rng.integers(len(best)))])]]
+        scores = [self._score(self._nodes[c], rave.get(canonical_json(self._nodes[c]["value"])), node["n"])
+                  for c in open_children]
+        child = self._nodes[open_children[self._argmax(scores)]]
         return canonical_json(child["value"]), child["value"]
 
-    def _uct(self, child: Node, log_n: float) -> float:
-        if child["n"] == 0:
+    def _score(self, child: Node | None, rave: list[float] | None, parent_n: int) -> float:
+        """UCT on the child's mean blended with its value's RAVE mean; unvisited first."""
+        n = child["n"] if child is not None else 0
+        n_rave = rave[0] if rave and self.rave_equivalence > 0 else 0
+        if n == 0 and n_rave == 0:
             return math.inf
-        return child["w"] / child["n"] + self.exploration * math.sqrt(log_n / child["n"])
+        beta = math.sqrt(self.rave_equivalence / (3 * n + self.rave_equivalence)) if n_rave else 0.0
+        mean = (1 - beta) * (child["w"] / n if n else 0.0) + beta * (rave[1] / n_rave if n_rave else 0.0)
+        visits = max(n, n_rave if n == 0 else n)
+        return mean + self.exploration * math.sqrt(math.log(max(2, parent_n)) / visits)
+
+    def _argmax(self, scores: list[float]) -> int:
+        values = np.array(scores)
+        best = np.flatnonzero(values == values.max())
+        return int(best[int(self.rng.integers(len(best)))])
 
     def _mark_done(self, index: int) -> None:
         """Mark a leaf exhausted, and every ancestor whose children are then all known and exhausted."""
@@ -212,12 +225,17 @@ class MCTS(Strategy):
         self._archive.add(candidate, result)
         for index in self._pending.pop(candidate.arch_id, []):
             self._nodes[index]["w"] += reward
+        for label, value in candidate.decisions.items():
+            stats = self._rave.setdefault(label, {}).setdefault(canonical_json(value), [0, 0.0])
+            stats[0] += 1
+            stats[1] += reward
 
     def state_dict(self) -> dict[str, Any]:
         return {
             "rng": self.rng.bit_generator.state,
             "nodes": [dict(node, children=dict(node["children"])) for node in self._nodes],
             "pending": {k: list(v) for k, v in self._pending.items()},
+            "rave": {label: {k: list(v) for k, v in stats.items()} for label, stats in self._rave.items()},
             "archive": self._archive.state_dict(),
             "seen": sorted(self._seen),
         }
@@ -226,6 +244,7 @@ class MCTS(Strategy):
         self.rng.bit_generator.state = state["rng"]
         self._nodes = [dict(node, children=dict(node["children"])) for node in state["nodes"]]
         self._pending = {k: list(v) for k, v in state["pending"].items()}
+        self._rave = {label: {k: list(v) for k, v in stats.items()} for label, stats in state["rave"].items()}
         self._archive.load_state_dict(state["archive"])
         self._seen = set(state["seen"])
 
