@@ -37,6 +37,12 @@ from archsearch.trial import COMPLETE, EvalResult
 
 ARCHSEARCH = ("random", "evolution", "local", "mcts", "bayes")
 OPTUNA = ("optuna-random", "optuna-tpe", "optuna-nsga2")
+VARIANTS = {  # ablations, by name: --runners evolution-plain local-plain mcts-plain
+    "evolution-plain": ("evolution", {"screen": 1}),
+    "local-plain": ("local", {"screen": 1}),
+    "mcts-plain": ("mcts", {"rave_equivalence": 0}),
+    "bayes-gp": ("bayes", {"sampler": "gp"}),
+}
 STEP = 5  # evaluations between hypervolume readings
 
 
@@ -140,7 +146,8 @@ PROBLEMS: dict[str, Callable[[], Problem]] = {
 # -- runners ---------------------------------------------------------------------------------------
 
 def run_archsearch(problem: Problem, name: str, seed: int, n: int) -> list[list[float]]:
-    strategy = make_strategy(name, problem.space, problem.objectives, seed)
+    name, options = VARIANTS.get(name, (name, {}))
+    strategy = make_strategy(name, problem.space, problem.objectives, seed, **options)
     values: list[list[float]] = []
     while len(values) < n:
         candidate = strategy.ask()
@@ -226,7 +233,8 @@ def _curves(rows: list[dict[str, Any]], runner: str, n: int) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=list(PROBLEMS))
-    parser.add_argument("--runners", nargs="+", default=[*ARCHSEARCH, *OPTUNA])
+    parser.add_argument("--runners", nargs="+", default=[*ARCHSEARCH, *OPTUNA],
+                        choices=[*ARCHSEARCH, *OPTUNA, *VARIANTS])
     parser.add_argument("--seeds", type=int, default=30)
     parser.add_argument("--budgets", type=int, nargs="+", default=[50, 100, 200])
     parser.add_argument("--workers", type=int, default=2)

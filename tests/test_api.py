@@ -104,7 +104,7 @@ def test_bad_candidates_do_not_stop_the_run(tmp_path):
     "kwargs, message",
     [
         ({"space": "nope"}, "unknown space 'nope'; valid spaces: mlp"),
-        ({"strategy": "genetic"}, "unknown strategy 'genetic'; valid strategies: random"),
+        ({"strategy": "genetic"}, "unknown strategy 'genetic'; valid strategies: bayes, evolution, local, mcts, random"),
         ({"task": "imagenet"}, "unknown task 'imagenet'; valid tasks: digits"),
         ({"budget": 0}, "budget must be a positive number"),
         ({"budget": -3}, "budget must be a positive number"),

@@ -198,8 +198,7 @@ class MCTS(Strategy):
             return math.inf
         beta = math.sqrt(self.rave_equivalence / (3 * n + self.rave_equivalence)) if n_rave else 0.0
         mean = (1 - beta) * (child["w"] / n if n else 0.0) + beta * (rave[1] / n_rave if n_rave else 0.0)
-        visits = max(n, n_rave if n == 0 else n)
-        return mean + self.exploration * math.sqrt(math.log(max(2, parent_n)) / visits)
+        return mean + self.exploration * math.sqrt(math.log(max(2, parent_n)) / (n or n_rave))
 
     def _argmax(self, scores: list[float]) -> int:
         values = np.array(scores)
