@@ -107,7 +107,7 @@ def test_own_space_file_in_working_directory(tmp_path):
     "args, message",
     [
         (["space=nope"], "unknown space 'nope'; valid spaces: hybrid, kan, mlp, moe, transformer"),
-        (["strategy=nope"], "unknown strategy 'nope'; valid strategies: random"),
+        (["strategy=nope"], "unknown strategy 'nope'; valid strategies: bayes, evolution, local, mcts, random"),
         (["task=nope"], "unknown task 'nope'; valid tasks: associative_recall, breast_cancer, diabetes, digits"),
         (["budget=0"], "budget must be a positive number of candidates, got 0"),
         (["budget=-4"], "budget must be a positive number of candidates, got -4"),

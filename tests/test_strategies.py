@@ -1,5 +1,7 @@
+import pytest
+
 from archsearch.space import as_space
-from archsearch.strategies import RandomSearch
+from archsearch.strategies import MCTS, Bayes, Evolution, LocalSearch, RandomSearch
 from archsearch.testing import StrategyContract, drive, toy_objectives, toy_space
 
 
@@ -8,10 +10,33 @@ class TestRandomSearchContract(StrategyContract):
         return RandomSearch(space, objectives, seed=seed)
 
 
-def test_random_search_never_repeats_an_architecture():
-    strategy = RandomSearch(as_space(toy_space), toy_objectives(), seed=0)
-    ids = [c.arch_id for c in drive(strategy, 60, in_flight=4)]
-    assert len(ids) == len(set(ids)) == 60
+class TestEvolutionContract(StrategyContract):
+    n_candidates = 20  # past the random warm-up, so children are checked too (the block toy has 24)
+
+    def make_strategy(self, space, objectives, seed):
+        return Evolution(space, objectives, seed=seed, population_size=6, sample_size=3, crossover_prob=0.2)
+
+
+class TestLocalSearchContract(StrategyContract):
+    def make_strategy(self, space, objectives, seed):
+        return LocalSearch(space, objectives, seed=seed, n_initial=4)
+
+
+class TestMCTSContract(StrategyContract):
+    def make_strategy(self, space, objectives, seed):
+        return MCTS(space, objectives, seed=seed)
+
+
+class TestBayesContract(StrategyContract):
+    def make_strategy(self, space, objectives, seed):
+        return Bayes(space, objectives, seed=seed, n_startup_trials=4)
+
+
+@pytest.mark.parametrize("cls", [RandomSearch, Evolution, LocalSearch, MCTS, Bayes])
+def test_never_repeats_an_architecture(cls):
+    strategy = cls(as_space(toy_space), toy_objectives(), seed=0)
+    ids = [c.arch_id for c in drive(strategy, 40, in_flight=4)]
+    assert len(ids) == len(set(ids)) == 40
 
 
 def test_random_search_covers_the_categorical_choices():

@@ -7,10 +7,18 @@ from typing import Any
 from archsearch._registry import Registry
 from archsearch.space import SearchSpace
 from archsearch.strategies._base import Strategy
+from archsearch.strategies.bayes import Bayes
+from archsearch.strategies.evolution import Evolution
+from archsearch.strategies.local_search import LocalSearch
+from archsearch.strategies.mcts import MCTS
 from archsearch.strategies.random_search import RandomSearch
 
 STRATEGIES: Registry[type[Strategy]] = Registry("strategy")
 STRATEGIES.register("random", "independent uniform samples; the baseline")(RandomSearch)
+STRATEGIES.register("evolution", "regularized (aging) evolution, NSGA-II selection with several objectives")(Evolution)
+STRATEGIES.register("mcts", "Monte Carlo tree search over the decision sequence (UCT, progressive widening)")(MCTS)
+STRATEGIES.register("bayes", "Optuna (TPE, GP or NSGA-II) through ask/tell, its study journaled in the run")(Bayes)
+STRATEGIES.register("local", "Pareto local search: mutate members of the current front")(LocalSearch)
 
 
 def make_strategy(name: str, space: SearchSpace, objectives: dict[str, str], seed: int, **options: Any) -> Strategy:
@@ -21,4 +29,4 @@ def make_strategy(name: str, space: SearchSpace, objectives: dict[str, str], see
         raise ValueError(f"strategy {name!r} does not take options {sorted(options)}: {exc}") from None
 
 
-__all__ = ["STRATEGIES", "RandomSearch", "Strategy", "make_strategy"]
+__all__ = ["MCTS", "STRATEGIES", "Bayes", "Evolution", "LocalSearch", "RandomSearch", "Strategy", "make_strategy"]

@@ -97,6 +97,7 @@ class StrategyContract:
         strategy = self.make_strategy(space, toy_objectives(), seed=0)
         batch = [strategy.ask() for _ in range(4)]
         assert all(c is not None for c in batch)
+        assert len({c.arch_id for c in batch}) == 4, "candidates in flight together must differ"
         for candidate in reversed(batch):  # results come back out of order under several workers
             strategy.tell(candidate, evaluate_toy(candidate))
         assert strategy.ask() is not None

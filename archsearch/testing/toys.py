@@ -43,3 +43,15 @@ def tiny_block_space() -> SearchSpace:
         name="tiny", depth={"low": 1, "high": 2}, width=[8, 16], wiring=["sequential", "residual"],
         norm_placement=["pre"], activation=["relu", "tanh"],
     )
+
+
+def zdt1_space(chooser: Chooser, n: int = 8) -> dict[str, Any]:
+    """ZDT1 (Zitzler, Deb and Thiele 2000) on an 11-level grid: a trade-off random search converges on slowly."""
+    return {"x": [chooser.suggest_int(f"x{i}", 0, 10) / 10 for i in range(n)]}
+
+
+def zdt1_evaluate(arch: dict[str, Any]) -> dict[str, float]:
+    """Both minimized; the front is x1.. = 0, where f2 = 1 - sqrt(f1)."""
+    x = arch["x"]
+    g = 1 + 9 * sum(x[1:]) / (len(x) - 1)
+    return {"f1": x[0], "f2": g * (1 - math.sqrt(x[0] / g))}
