@@ -70,8 +70,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--n-train", type=int, default=None, help="trained candidates (default 8, quick 4)")
+    parser.add_argument("--epochs", type=float, default=None, help="epochs per candidate (default 6, quick 2)")
     args = parser.parse_args()
     n_trivial, n_train, epochs = (40, 4, 2) if args.quick else (200, 8, 6)
+    n_train = args.n_train or n_train
+    epochs = args.epochs or epochs
     ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False,
              runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()}})
     with tempfile.TemporaryDirectory() as d:
