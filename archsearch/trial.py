@@ -9,8 +9,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from archsearch.genome import Genome
-from archsearch.space import architecture_id, architecture_to_json
+# Candidate imports the genome and space modules (networkx) when it needs them, so a Ray worker,
+# which only sends back EvalResults, starts without them.
 
 COMPLETE, FAILED, PRUNED, REJECTED = "complete", "failed", "pruned", "rejected"
 STATUSES = (COMPLETE, FAILED, PRUNED, REJECTED)
@@ -36,9 +36,14 @@ class Candidate:
 
     def __post_init__(self) -> None:
         if not self.arch_id:
+            from archsearch.space import architecture_id
+
             self.arch_id = architecture_id(self.architecture)
 
     def to_dict(self) -> dict[str, Any]:
+        from archsearch.genome import Genome
+        from archsearch.space import architecture_to_json
+
         return {
             "architecture": architecture_to_json(self.architecture),
             "is_genome": isinstance(self.architecture, Genome),
@@ -50,6 +55,8 @@ class Candidate:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Candidate:
+        from archsearch.genome import Genome
+
         arch = data["architecture"]
         if data.get("is_genome"):
             arch = Genome.from_dict(arch)

@@ -97,6 +97,27 @@ def test_evaluator_pickles_without_data(digits):
     assert pickle.loads(blob).evaluate(GOOD).status == "complete"
 
 
+def test_evaluator_for_workers_carries_the_loaded_data(digits):
+    import pickle
+
+    evaluator = TrainingEvaluator(TaskRef("no_such_task"), TrainingRecipe(epochs=1))
+    evaluator.use_loaded(digits)  # as the driver does; workers must never look the name up again
+    shipped = pickle.loads(pickle.dumps(evaluator.for_workers()))
+    assert shipped.load_task().x_train.shape == digits.x_train.shape
+    assert shipped.evaluate(GOOD).status == "complete"
+    assert len(pickle.dumps(evaluator)) < 2000  # the original still ships only the reference
+
+
+def test_task_arrays_from_ray_object_store_are_made_writable(digits):
+    import dataclasses
+
+    frozen = dataclasses.replace(digits, x_train=digits.x_train.copy())
+    frozen.x_train.flags.writeable = False  # as Ray hands out arrays from its object store
+    thawed = frozen.writable()
+    assert thawed.x_train.flags.writeable and np.array_equal(thawed.x_train, digits.x_train)
+    assert digits.writable() is digits  # nothing copied when nothing is read-only
+
+
 def test_function_evaluator_records_failures():
     def evaluate(arch):
         if arch == "boom":

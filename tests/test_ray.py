@@ -7,6 +7,7 @@ import time
 import pytest
 
 import archsearch
+from archsearch.api import plan_run
 from archsearch.testing.faults import CrashOnce, HangOn, SlowEvaluate, numbered_space
 
 pytestmark = pytest.mark.ray
@@ -26,6 +27,26 @@ def test_two_local_workers_train_digits(tmp_path):
     assert len(trials) == 4 and (trials.status == "complete").all()
     assert trials.worker.nunique() == 2 and trials.worker.str.startswith("ray:").all()
     assert (trials.val_accuracy > 0.5).all() and (trials.attempts == 1).all()
+
+
+def test_workers_train_on_the_drivers_data_without_the_table_file(tmp_path):
+    """The driver loads the task once and Ray shares it with the workers, so a table file need not
+    exist where they run (a cluster's other machines): here it is gone before the run starts."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from sklearn.datasets import load_wine
+
+    x, y = load_wine(return_X_y=True)
+    path = tmp_path / "wine.parquet"
+    pq.write_table(pa.table({**{f"f{i}": x[:, i] for i in range(x.shape[1])}, "label": y.astype(np.int64)}), path)
+    plan = plan_run(["task=table", f"task.path={path}", "task.target=label", "space=mlp",
+                                    "budget=2", "executor=ray", "executor.workers=2", "training.epochs=2",
+                                    f"run_dir={tmp_path / 'run'}"])
+    path.unlink()
+    trials = plan.execute().trials.to_pandas()
+    assert len(trials) == 2 and (trials.status == "complete").all(), trials.error.tolist()
+    assert (trials.val_accuracy > 1 / 3).all()
 
 
 def test_killed_worker_is_replaced_and_its_candidate_retried(tmp_path):

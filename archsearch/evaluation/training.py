@@ -85,11 +85,31 @@ class TrainingEvaluator:
         self.threads = threads
         self.constraints = constraints or Constraints()
         self._loaded: Task | None = None
+        self._ships_data = False
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_loaded"] = None  # ship the reference, not the arrays, when the task is built-in
+        if not state.get("_ships_data"):
+            state["_loaded"] = None  # ship the reference, not the arrays, when the task is built-in
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.__dict__.setdefault("_ships_data", False)
+        if self._loaded is not None:
+            self._loaded = self._loaded.writable()
+
+    def for_workers(self) -> TrainingEvaluator:
+        """A copy that carries the loaded task's arrays when pickled.
+
+        The Ray executor puts it in the object store once for all workers, so a worker neither imports
+        the task's libraries nor regenerates or re-reads its data (a table file need not exist on the
+        cluster's other machines), and every worker trains on exactly the driver's split.
+        """
+        shipped = copy.copy(self)
+        shipped._loaded = self.load_task()
+        shipped._ships_data = True
+        return shipped
 
     def load_task(self) -> Task:
         if self._loaded is None:

@@ -1,7 +1,8 @@
 """Evaluation on Ray: persistent evaluator actors, asynchronous scheduling, recovery from lost workers.
 
-Each worker is a long-lived actor holding the evaluator, so torch is imported and the task's data
-loaded once per worker, not once per candidate. A free worker gets the next candidate as soon as its
+Each worker is a long-lived actor holding the evaluator, so torch is imported once per worker, not
+once per candidate; the evaluator, with the task's data the driver already loaded, is put in Ray's
+object store once and shared by every actor. A free worker gets the next candidate as soon as its
 previous result arrives. A worker (or its whole node) that dies has its candidate resubmitted to a
 fresh worker, up to ``max_retries`` times; a candidate past ``trial_timeout_s`` has its worker killed
 and is recorded as failed. Nothing here blocks on a single worker, so a lost one cannot hang the driver.
@@ -25,16 +26,14 @@ MAX_FAILED_STARTS = 5
 
 
 class _EvaluatorWorker:
-    """The body of one Ray actor: one torch thread, the evaluator, its task loaded once."""
+    """The body of one Ray actor: one torch thread and the evaluator, with its task's data."""
 
     def __init__(self, evaluator: Evaluator, threads: int) -> None:
         os.environ["OMP_NUM_THREADS"] = str(threads)
-        try:
-            import torch
-
-            torch.set_num_threads(threads)
-        except ImportError:  # user evaluators need not use torch
-            pass
+        # Unpickling a torch evaluator has imported torch already; a user's function evaluator need not
+        # pay the second or so that importing it costs.
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
         self.evaluator = evaluator
         if hasattr(evaluator, "load_task"):
             evaluator.load_task()
@@ -102,7 +101,7 @@ class RayExecutor:
         self._queue: deque[tuple[int, Candidate, int]] = deque()
         self._ready: list[tuple[int, EvalResult]] = []
         self._started_ray = False
-        self._evaluator: Evaluator | None = None
+        self._evaluator_ref: Any = None  # the evaluator in Ray's object store, shared by every actor
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -113,7 +112,10 @@ class RayExecutor:
             raise ConfigError(f"executor.workers must be at least 1, got {self.workers}")
         if not ray.is_initialized():
             self._init_ray(ray)
-        self._evaluator = evaluator
+        # Put once, not pickled into each actor's creation: evaluators that carry their task's data
+        # (``for_workers``) would otherwise copy it once per actor and per replacement.
+        shipped = evaluator.for_workers() if hasattr(evaluator, "for_workers") else evaluator
+        self._evaluator_ref = ray.put(shipped)
         n_workers = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1) // self.cpus_per_worker))
         self.capacity = n_workers
         self._actors = [None] * n_workers
@@ -148,7 +150,7 @@ class RayExecutor:
         threads = max(1, int(self.cpus_per_worker))
         actor = actor_cls.options(
             num_cpus=self.cpus_per_worker, num_gpus=self.gpus_per_worker, max_restarts=0, max_task_retries=0
-        ).remote(self._evaluator, threads)
+        ).remote(self._evaluator_ref, threads)
         self._actors[worker] = actor
         self._starting[actor.ping.remote()] = worker
 
@@ -161,6 +163,7 @@ class RayExecutor:
             with contextlib.suppress(Exception):  # already gone with its node
                 ray.kill(actor)
         self._actors, self._running, self._starting, self._queue = [], {}, {}, deque()
+        self._evaluator_ref = None
         if self._started_ray and ray.is_initialized():
             ray.shutdown()
             self._started_ray = False

@@ -6,7 +6,7 @@ The test split is measured and recorded but never used for selection.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,7 @@ from archsearch.errors import ArchsearchError
 
 PROBLEMS = ("classification", "regression")
 INPUT_KINDS = ("vector", "sequence", "tokens")
+ARRAY_FIELDS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
 
 
 class TaskError(ArchsearchError):
@@ -84,6 +85,14 @@ class Task:
                             n_outputs=n_outputs)
         channels = int(self.x_train.shape[2]) if self.x_train.ndim == 3 else 1
         return DataSpec("sequence", seq_len=int(self.x_train.shape[1]), n_channels=channels, n_outputs=n_outputs)
+
+    def writable(self) -> Task:
+        """This task, with copies of any read-only arrays (those Ray hands out from its object store),
+        so training code may use them like any other array."""
+        arrays = {name: getattr(self, name) for name in ARRAY_FIELDS}
+        if all(a.flags.writeable for a in arrays.values()):
+            return self
+        return replace(self, **{name: a if a.flags.writeable else a.copy() for name, a in arrays.items()})
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.x_train), "val": len(self.x_val), "test": len(self.x_test)}

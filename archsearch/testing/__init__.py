@@ -1,14 +1,29 @@
-"""Contract suites and toy fixtures for people who write strategies, spaces or stores."""
+"""Contract suites and toy fixtures for people who write strategies, spaces or stores.
 
-from archsearch.testing.strategy_contract import StrategyContract, drive
-from archsearch.testing.toys import (
-    tiny_block_space,
-    toy_evaluate,
-    toy_objectives,
-    toy_space,
-    zdt1_evaluate,
-    zdt1_space,
-)
+Names are imported on first use: ``archsearch.testing.faults`` runs inside Ray workers, which should
+not import pytest and the strategies with it.
+"""
 
-__all__ = ["StrategyContract", "drive", "tiny_block_space", "toy_evaluate", "toy_objectives", "toy_space",
-           "zdt1_evaluate", "zdt1_space"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "StrategyContract": "archsearch.testing.strategy_contract",
+    "drive": "archsearch.testing.strategy_contract",
+    "tiny_block_space": "archsearch.testing.toys",
+    "toy_evaluate": "archsearch.testing.toys",
+    "toy_objectives": "archsearch.testing.toys",
+    "toy_space": "archsearch.testing.toys",
+    "zdt1_evaluate": "archsearch.testing.toys",
+    "zdt1_space": "archsearch.testing.toys",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'archsearch.testing' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
