@@ -120,6 +120,8 @@ def plan_from_config(
     strategy_name = str(cfg.strategy.get("name", "strategy"))
     strategy = config.instantiate(strategy_cfg, f"strategy {strategy_name}", space=space_obj,
                                   objectives=objs, seed=seed)
+    if hasattr(strategy, "check"):
+        strategy.check()
     executor_cfg = {k: v for k, v in config.to_container(cfg.executor).items() if k not in PLAIN_KEYS}
     from archsearch.execution import make_executor
 

@@ -79,21 +79,25 @@ def tune_trivial(n: int, workers: int, tmp: Path) -> tuple[float, float]:
     return wall, steady_interval([r.metrics["t"] for r in results])
 
 
-def training_wall(n: int, workers: int, epochs: float, tmp: Path) -> float:
-    """Wall seconds to train the same ``n`` digits candidates with ``workers`` Ray workers."""
+def training_wall(n: int, workers: int, epochs: float, tmp: Path) -> tuple[float, float, float]:
+    """(wall seconds, summed per-candidate training seconds, steady-state seconds per candidate) to
+    train the same ``n`` digits candidates with ``workers`` Ray workers. The second number shows how
+    fast the machine itself was; the third is the interval between results once the workers run."""
     start = time.perf_counter()
     run = archsearch.search(space="mlp", budget=n, seed=0, executor="ray",
                             run_dir=tmp / f"train-{workers}-{time.time_ns()}",
                             overrides=[f"executor.workers={workers}", f"training.epochs={epochs}"])
     elapsed = time.perf_counter() - start
     assert run.trials.num_rows == n
-    return elapsed
+    return (elapsed, sum(run.trials.column("train_time_s").to_pylist()),
+            steady_interval(run.trials.column("finished_at").to_pylist()))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--part", choices=["all", "overhead", "speedup"], default="all")
     parser.add_argument("--n-trivial", type=int, default=None, help="instant candidates (default 200, quick 40)")
     parser.add_argument("--n-train", type=int, default=None, help="trained candidates (default 24, quick 4)")
     parser.add_argument("--epochs", type=float, default=None, help="epochs per candidate (default 10, quick 2)")
@@ -108,10 +112,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         training_wall(1, 1, 1, tmp)  # warm-up: the driver's one-time imports
-        for _ in range(args.repeats):
+        for _ in range(args.repeats if args.part != "speedup" else 0):
             ours.append(archsearch_trivial(n_trivial, 2, tmp))
             theirs.append(tune_trivial(n_trivial, 2, tmp))
-        for _ in range(args.repeats):
+        for _ in range(args.repeats if args.part != "overhead" else 0):
             one.append(training_wall(n_train, 1, epochs, tmp))
             two.append(training_wall(n_train, 2, epochs, tmp))
     ray.shutdown()
@@ -121,17 +125,27 @@ def main() -> None:
         print(f"  {label:<24}: {statistics.median(values):8.2f} ms   (runs: {', '.join(f'{v:.2f}' for v in values)})")
         return statistics.median(values)
 
-    print(f"overhead per candidate, {n_trivial} instant evaluations, 2 workers (median of {args.repeats}):")
-    for which, title in ((0, "wall time of the whole call / candidates"), (1, "steady state (in-trial timestamps)")):
+    if ours:
+        print(f"overhead per candidate, {n_trivial} instant evaluations, 2 workers (median of {args.repeats}):")
+    for which, title in ((0, "wall time of the whole call / candidates"), (1, "steady state (in-trial timestamps)"))[
+            :2 if ours else 0]:
         print(f" {title}")
         ours_ms, theirs_ms = report("archsearch engine on Ray", ours, which), report("Ray Tune, reuse_actors", theirs, which)
         print(f"  {'ratio archsearch / Tune':<24}: {ours_ms / theirs_ms:8.3f}   (goal <= 0.25)")
-    one_s, two_s = statistics.median(one), statistics.median(two)
-    print(f"training {n_train} digits candidates, {epochs:g} epochs each (median of {args.repeats}):")
-    print(f"  1 worker : {one_s:7.2f} s   (runs: {', '.join(f'{x:.2f}' for x in one)})")
-    print(f"  2 workers: {two_s:7.2f} s   (runs: {', '.join(f'{x:.2f}' for x in two)})")
-    print(f"  speed-up : {one_s / two_s:7.2f}x  (goal >= 1.8x)")
-
+    if not one:
+        return
+    one_s, two_s = statistics.median(r[0] for r in one), statistics.median(r[0] for r in two)
+    print(f"training {n_train} digits candidates, {epochs:g} epochs each (median of {args.repeats}; "
+          "in brackets the summed training time of the candidates):")
+    for label, runs in (("1 worker ", one), ("2 workers", two)):
+        detail = ", ".join(f"{wall:.2f} [{train:.1f}]" for wall, train in runs)
+        print(f"  {label}: {statistics.median(r[0] for r in runs):7.2f} s   (runs: {detail})")
+    pairs = sorted(a[0] / b[0] for a, b in zip(one, two, strict=True))
+    print(f"  speed-up : {one_s / two_s:7.2f}x  (goal >= 1.8x; per alternating pair: "
+          f"{', '.join(f'{p:.2f}' for p in pairs)})")
+    one_steady, two_steady = statistics.median(r[2] for r in one), statistics.median(r[2] for r in two)
+    print(f"  steady state, s between results: 1 worker {one_steady:.3f}, 2 workers {two_steady:.3f} "
+          f"-> {one_steady / two_steady:.2f}x (worker start-up and the last candidate's tail excluded)")
 
 if __name__ == "__main__":
     main()

@@ -103,6 +103,24 @@ def test_own_space_file_in_working_directory(tmp_path):
     assert proc.returncode == 0
 
 
+@pytest.mark.parametrize("strategy, options", [
+    ("evolution", ["strategy.population_size=3", "strategy.screen=4"]),
+    ("mcts", []),
+    ("bayes", ["strategy.n_startup_trials=3"]),
+    ("local", ["strategy.n_initial=3", "strategy.screen=4"]),
+])
+def test_every_strategy_runs_from_the_cli_on_a_built_in_space(tmp_path, strategy, options):
+    archsearch("run", "space=mlp", f"strategy={strategy}", *options, "budget=6", "training.epochs=0.3",
+               "objectives=[val_accuracy:max,n_params:min]", "executor=inline", "run_dir=r", cwd=tmp_path)
+    info = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert info["strategy"] == strategy
+    assert info["objectives"] == {"val_accuracy": "maximize", "n_params": "minimize"}
+    trials = pq.read_table(tmp_path / "r" / "trials.parquet").to_pandas()
+    assert len(trials) == 6 and (trials.status == "complete").all() and trials.arch_id.is_unique
+    if strategy in ("evolution", "local"):  # past its random start, it proposes from what it has learnt
+        assert not trials.origin.iloc[3:].str.startswith("random").all(), trials.origin.tolist()
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -115,6 +133,10 @@ def test_own_space_file_in_working_directory(tmp_path):
         (["budget"], "malformed override 'budget': write key=value"),
         (["space.depth.high=0"], "space option 'depth'"),
         (["space.activation=[relu,sparkle]"], "sparkle"),
+        (["strategy=bayes", "strategy.sampler=cmaes"], "strategy bayes: sampler='cmaes' is not one of tpe, gp"),
+        (["strategy=evolution", "strategy.sample_size=0"], "strategy evolution: sample_size=0 must be at least 1"),
+        (["strategy=evolution", "strategy.population_size=abc"], "population_size='abc' must be an integer"),
+        (["strategy=mcts", "strategy.widening_exponent=2"], "widening_exponent=2 must lie in [0, 1]"),
     ],
 )
 def test_bad_input_is_one_line_with_exit_status_2(tmp_path, args, message):

@@ -28,8 +28,9 @@ if os.path.exists(os.path.join(run_dir, "run.json")):
     archsearch.resume(run_dir, space=numbered_space, evaluate=SlowEvaluate(0.03))
 else:
     archsearch.search(space=numbered_space, evaluate=SlowEvaluate(0.03), budget={budget}, seed=3,
-                      objectives={objectives!r}, executor="inline", run_dir=run_dir)
+                      objectives={objectives!r}, strategy={strategy!r}, executor="inline", run_dir=run_dir)
 """
+STRATEGIES = ["random", "evolution", "mcts", "bayes", "local"]
 
 
 def completed_rows(run_dir):
@@ -48,9 +49,9 @@ def completed_rows(run_dir):
     return rows
 
 
-def drive(run_dir, kill_at=None, jitter=0.0):
+def drive(run_dir, kill_at=None, jitter=0.0, strategy="random"):
     """Run the driver; with ``kill_at``, SIGKILL it once that many trials have completed (+ ``jitter`` s)."""
-    script = DRIVER.format(budget=BUDGET, objectives=OBJECTIVES)
+    script = DRIVER.format(budget=BUDGET, objectives=OBJECTIVES, strategy=strategy)
     proc = subprocess.Popen([sys.executable, "-c", script, str(run_dir)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     if kill_at is None:
@@ -65,20 +66,27 @@ def drive(run_dir, kill_at=None, jitter=0.0):
     proc.wait(timeout=30)
 
 
+def uninterrupted(path, strategy="random"):
+    return archsearch.search(space=numbered_space, evaluate=SlowEvaluate(0.03), budget=BUDGET, seed=3,
+                             objectives=OBJECTIVES, strategy=strategy, executor="inline",
+                             run_dir=path).trials.to_pandas()
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ref") / "run"
-    return archsearch.search(space=numbered_space, evaluate=SlowEvaluate(0.03), budget=BUDGET, seed=3,
-                             objectives=OBJECTIVES, executor="inline", run_dir=path).trials.to_pandas()
+    return uninterrupted(tmp_path_factory.mktemp("ref") / "run")
 
 
-def test_sigkill_of_the_driver_at_random_points(tmp_path, reference):
+@pytest.mark.parametrize("strategy", ["random", "bayes"])
+def test_sigkill_of_the_driver_at_random_points(tmp_path, strategy):
+    """``bayes`` keeps a file of its own (Optuna's journal) that a kill can leave out of step."""
+    reference = uninterrupted(tmp_path / "reference", strategy)
     rng = random.Random(7)
     run_dir = tmp_path / "run"
     seen: dict[int, dict] = {}
-    kill_points = sorted(rng.sample(range(1, BUDGET - 5), 10))
+    kill_points = sorted(rng.sample(range(1, BUDGET - 5), 10 if strategy == "random" else 6))
     for kill_at in kill_points:
-        drive(run_dir, kill_at=kill_at, jitter=rng.uniform(0.0, 0.05))
+        drive(run_dir, kill_at=kill_at, jitter=rng.uniform(0.0, 0.05), strategy=strategy)
         if run_dir.exists() and not (run_dir / "run.json").exists():
             import shutil
 
@@ -88,7 +96,7 @@ def test_sigkill_of_the_driver_at_random_points(tmp_path, reference):
         assert all(now[i] == metrics for i, metrics in seen.items()), "a completed trial was altered"
         assert len(now) < BUDGET, "the kill came after the run had finished"
         seen = now
-    drive(run_dir)
+    drive(run_dir, strategy=strategy)
     trials = archsearch.load_run(run_dir).trials.to_pandas()
     assert trials.trial_id.tolist() == list(range(BUDGET))
     assert (trials.status == "complete").all()
@@ -120,6 +128,30 @@ def test_lost_or_corrupted_strategy_state_is_rebuilt_from_the_journal(tmp_path, 
     run_dir = tmp_path / "run"
     archsearch.search(space=numbered_space, evaluate=SlowEvaluate(0.0), budget=12, seed=3, objectives=OBJECTIVES,
                       executor="inline", run_dir=run_dir)
+    damage_state(run_dir, damage)
+    run = archsearch.resume(run_dir, budget=BUDGET, space=numbered_space, evaluate=SlowEvaluate(0.0))
+    assert run.recovery["strategy_state"].startswith("rebuilt from the journal")
+    assert run.trials.column("arch_id").to_pylist() == reference.arch_id.tolist()
+
+
+@pytest.mark.parametrize("strategy", [s for s in STRATEGIES if s != "random"])
+def test_every_strategy_continues_exactly_after_losing_its_state(tmp_path, strategy):
+    """The state is rebuilt by replaying the journal into a fresh strategy, whatever the strategy."""
+    budget = 24
+    reference = archsearch.search(space=numbered_space, evaluate=SlowEvaluate(0.0), budget=budget, seed=3,
+                                  objectives=OBJECTIVES, strategy=strategy, executor="inline",
+                                  run_dir=tmp_path / "reference").trials.column("arch_id").to_pylist()
+    run_dir = tmp_path / "run"
+    archsearch.search(space=numbered_space, evaluate=SlowEvaluate(0.0), budget=10, seed=3, objectives=OBJECTIVES,
+                      strategy=strategy, executor="inline", run_dir=run_dir)
+    damage_state(run_dir, "delete")
+    run = archsearch.resume(run_dir, budget=budget, space=numbered_space, evaluate=SlowEvaluate(0.0))
+    assert run.recovery["strategy_state"].startswith("rebuilt from the journal")
+    assert run.trials.column("arch_id").to_pylist() == reference
+    assert '"replay_mismatch"' not in (run_dir / "journal.jsonl").read_text()
+
+
+def damage_state(run_dir, damage):
     state = run_dir / "strategy_state.json"
     if damage == "delete":
         state.unlink()
@@ -129,9 +161,6 @@ def test_lost_or_corrupted_strategy_state_is_rebuilt_from_the_journal(tmp_path, 
         data = json.loads(state.read_text())
         data["journal_ops"] += 5
         state.write_text(json.dumps(data))
-    run = archsearch.resume(run_dir, budget=BUDGET, space=numbered_space, evaluate=SlowEvaluate(0.0))
-    assert run.recovery["strategy_state"].startswith("rebuilt from the journal")
-    assert run.trials.column("arch_id").to_pylist() == reference.arch_id.tolist()
 
 
 def test_corrupted_parquet_tables_do_not_lose_the_run(tmp_path):
@@ -145,3 +174,31 @@ def test_corrupted_parquet_tables_do_not_lose_the_run(tmp_path):
     import pyarrow.parquet as pq
 
     assert pq.read_table(run_dir / "trials.parquet").num_rows == 7 == run.trials.num_rows
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("run_list", "run.json is corrupted: expected a JSON object"),
+    ("journal_not_object", "is corrupted at line 2: a record must be a JSON object"),
+    ("journal_missing_field", "is corrupted at line 2: trial_started record without a valid 'candidate'"),
+])
+def test_corrupted_run_files_are_one_line_errors(tmp_path, damage, message):
+    from clitools import archsearch_cli
+
+    run_dir = tmp_path / "run"
+    archsearch.search(space=numbered_space, evaluate=SlowEvaluate(0.0), budget=3, seed=3, objectives=OBJECTIVES,
+                      executor="inline", run_dir=run_dir)
+    journal = run_dir / "journal.jsonl"
+    lines = journal.read_text().splitlines(keepends=True)
+    if damage == "run_list":
+        (run_dir / "run.json").write_text("[1, 2]")
+    elif damage == "journal_not_object":
+        journal.write_text(lines[0] + "[3]\n" + "".join(lines[2:]))
+    else:
+        record = json.loads(lines[1])
+        assert record["event"] == "trial_started"
+        del record["candidate"]
+        journal.write_text(lines[0] + json.dumps(record) + "\n" + "".join(lines[2:]))
+    for command in (["show", str(run_dir)], ["resume", str(run_dir)]):
+        proc = archsearch_cli(*command, cwd=tmp_path, check=False)
+        assert proc.returncode == 2, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr, proc.stderr

@@ -25,8 +25,15 @@ def test_two_local_workers_train_digits(tmp_path):
                             overrides=["executor.workers=2", "training.epochs=1"])
     trials = run.trials.to_pandas()
     assert len(trials) == 4 and (trials.status == "complete").all()
-    assert trials.worker.nunique() == 2 and trials.worker.str.startswith("ray:").all()
+    assert trials.worker.str.startswith("ray:").all() and trials.node.str.len().gt(0).all()
     assert (trials.val_accuracy > 0.5).all() and (trials.attempts == 1).all()
+
+
+def test_two_local_workers_share_the_work(tmp_path):
+    """Candidates of one second each: whichever worker is ready first cannot take them all."""
+    trials = search(tmp_path / "run", SlowEvaluate(1.0), budget=6, workers=2).trials.to_pandas()
+    assert len(trials) == 6 and (trials.status == "complete").all()
+    assert trials.worker.nunique() == 2 and trials.worker.value_counts().min() >= 2
 
 
 def test_workers_train_on_the_drivers_data_without_the_table_file(tmp_path):

@@ -134,3 +134,8 @@ def test_ctrl_c_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert len(cut) == len(whole) == 8 and (cut.status == "complete").all()
     assert cut.arch_id.tolist() == whole.arch_id.tolist()  # the strategy continued where it stopped
     assert cut.val_accuracy.tolist() == whole.val_accuracy.tolist()  # same seed, same training
+
+    cli("resume", str(tmp_path / "cut"), "budget=10", "--quiet")  # a finished run, given more budget
+    grown = archsearch.load_run(tmp_path / "cut").trials.to_pandas()
+    assert len(grown) == 10 and grown.arch_id.is_unique and (grown.status == "complete").all()
+    assert grown.arch_id.tolist()[:8] == whole.arch_id.tolist()

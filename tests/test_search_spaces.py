@@ -172,3 +172,23 @@ def test_cli_run_on_digits(name, tmp_path):
 def test_cli_lists_the_five_spaces(tmp_path):
     listing = archsearch("list", "spaces", cwd=tmp_path).stdout
     assert all(name in listing for name in SPACES)
+
+
+@pytest.mark.parametrize("name", ["hybrid", "moe"])
+def test_token_mixers_on_vector_inputs_always_see_one_token_per_feature(name):
+    """A space offering ``tokenize: [none, features]`` never pairs attention with a single token."""
+    from archsearch.space import RandomChooser
+    from archsearch.spaces.block_graph import TOKEN_MIXERS
+
+    space = load_space(name)
+    kinds_and_tokens = []
+    for seed in range(60):
+        genome = space.build(RandomChooser(np.random.default_rng(seed)))
+        kinds = {data["spec"].kind for _, data in genome.graph.nodes(data=True) if "spec" in data}
+        kinds_and_tokens.append((bool(kinds & set(TOKEN_MIXERS)), genome.meta.get("tokenize", "none")))
+        assert space.rebuild(genome.decisions, np.random.default_rng(0)).arch_id == genome.arch_id
+        if kinds & set(TOKEN_MIXERS):
+            assert build_model(genome, VECTOR).stem.n_tokens == VECTOR.n_features
+    assert all(tokens == "features" for mixes, tokens in kinds_and_tokens if mixes)
+    if name == "hybrid":  # without a token mixer the choice is still the search's
+        assert {tokens for mixes, tokens in kinds_and_tokens if not mixes} == {"none", "features"}

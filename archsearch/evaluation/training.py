@@ -116,6 +116,15 @@ class TrainingEvaluator:
             self._loaded = self.task.load() if isinstance(self.task, TaskRef) else self.task
         return self._loaded
 
+    def warm_up(self) -> None:
+        """Pay a worker's one-time costs before its first candidate: torch's first optimizer and FLOP
+        counter import its compiler stack (seconds on a small CPU), which must not count against a
+        candidate's time limit or its ``train_time_s``."""
+        with torch_threads(self.threads):
+            model = torch.nn.Linear(2, 2)
+            make_optimizer(model.parameters(), self.recipe)
+            count_flops(model, torch.zeros(1, 2))
+
     def use_loaded(self, task: Task) -> None:
         """Reuse a task the caller already loaded (the driver validates data before a run starts)."""
         self._loaded = task

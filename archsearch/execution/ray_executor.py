@@ -37,6 +37,8 @@ class _EvaluatorWorker:
         self.evaluator = evaluator
         if hasattr(evaluator, "load_task"):
             evaluator.load_task()
+        if hasattr(evaluator, "warm_up"):
+            evaluator.warm_up()
         import ray
 
         context = ray.get_runtime_context()

@@ -39,6 +39,22 @@ PARETO_SUMMARY_FILE = "pareto.json"
 WEIGHTS_DIR = "weights"
 
 
+# What each trial event must hold for the journal to be read back (other events are informational).
+TRIAL_EVENT_FIELDS = {"trial_started": {"trial_id": int, "candidate": dict, "time": float},
+                      "trial_finished": {"trial_id": int, "result": dict, "time": float}}
+
+
+def _missing_fields(record: Any) -> str:
+    """Why a parsed journal line is not a usable record ('' when it is)."""
+    if not isinstance(record, dict):
+        return f"a record must be a JSON object, got {type(record).__name__}"
+    for name, kind in TRIAL_EVENT_FIELDS.get(record.get("event"), {}).items():
+        value = record.get(name)
+        if not isinstance(value, kind) and not (kind is float and isinstance(value, int)) or isinstance(value, bool):
+            return f"{record['event']} record without a valid {name!r}"
+    return ""
+
+
 class RunDirError(ArchsearchError):
     """A run directory that cannot be created or read; the message says why and what to do."""
 
@@ -110,9 +126,13 @@ class RunStore:
 
     def info(self) -> dict[str, Any]:
         try:
-            return json.loads((self.path / RUN_FILE).read_text())
+            info = json.loads((self.path / RUN_FILE).read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise RunDirError(f"cannot read {self.path / RUN_FILE}: {exc}") from None
+        if not isinstance(info, dict) or not isinstance(info.get("objectives", {}), dict):
+            raise RunDirError(f"{self.path / RUN_FILE} is corrupted: expected a JSON object with the run's "
+                              "schema_version, space, strategy and objectives")
+        return info
 
     def config_yaml(self) -> str:
         return (self.path / CONFIG_FILE).read_text()
@@ -148,11 +168,15 @@ class RunStore:
             lines = f.readlines()
         for number, line in enumerate(lines, 1):
             try:
-                yield json.loads(line)
+                record = json.loads(line)
             except json.JSONDecodeError:
                 if number == len(lines):
                     return
                 raise RunDirError(f"{path} is corrupted at line {number}") from None
+            missing = _missing_fields(record)
+            if missing:
+                raise RunDirError(f"{path} is corrupted at line {number}: {missing}")
+            yield record
 
     def trials(self) -> list[dict[str, Any]]:
         """One dict per trial (started ones included), merged from the journal, ordered by trial id."""
@@ -178,7 +202,11 @@ class RunStore:
         for record in self.records():
             event = record.get("event")
             if event == "trial_started":
-                candidate = Candidate.from_dict(record["candidate"])
+                try:
+                    candidate = Candidate.from_dict(record["candidate"])
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise RunDirError(f"{self.path / JOURNAL_FILE}: the candidate of trial {record['trial_id']} "
+                                      f"is malformed ({type(exc).__name__}: {exc})") from None
                 candidates[record["trial_id"]] = candidate
                 ops.append(("ask", record["trial_id"], candidate, None))
             elif event == "trial_finished" and record["trial_id"] in candidates:

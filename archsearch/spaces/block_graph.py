@@ -14,9 +14,11 @@ Every block has its own kind, parameters, activation and normalization placement
 fixed value. That keeps the YAML readable and makes every field overridable
 (``space.depth.high=6``).
 
-Decision labels are ``depth``, ``width``, ``norm``, ``tokenize`` and, per stage and node,
-``b{i}.wiring``, ``b{i}.merge``, ``<node>.kind``, ``<node>.<kind>.<param>``, ``<node>.activation``,
-``<node>.norm_placement``. Mutation and crossover (:mod:`archsearch.spaces.variation`) edit these
+Decision labels are ``depth``, ``width``, ``norm``, per stage and node ``b{i}.wiring``,
+``b{i}.merge``, ``<node>.kind``, ``<node>.<kind>.<param>``, ``<node>.activation``,
+``<node>.norm_placement``, and last ``tokenize``, which is decided only for genomes without a token
+mixer: one that has attention or token mixing gets ``features`` whenever the space allows it, since
+on vector inputs a single token would leave it nothing to mix. Mutation and crossover (:mod:`archsearch.spaces.variation`) edit these
 decisions and rebuild, so their results always replay.
 """
 
@@ -39,6 +41,8 @@ from archsearch.genome import (
     Genome,
 )
 from archsearch.space import Chooser, RandomChooser, ReplayChooser, SearchSpace, SpaceError
+
+TOKEN_MIXERS = ("attention", "linear_attention", "token_mixer")  # blocks that mix information across tokens
 
 Domain = Any  # list (categorical) | {"low", "high", "step"?, "log"?} (range) | scalar (fixed)
 
@@ -117,8 +121,8 @@ class BlockGraphSpace(SearchSpace):
         activation: activation(s), chosen per block that has one.
         block_params: per block kind, domains of its own parameters (``{"mlp": {"expansion": [1, 2]}}``).
         final_norm: normalization before the head.
-        tokenize: ``none`` and/or ``features``: on vector inputs, whether each feature becomes a token
-            (choose ``features`` when the space has token mixers or experts).
+        tokenize: ``none`` and/or ``features``: on vector inputs, whether each feature becomes a token;
+            forced to ``features`` (where listed) for genomes with a token mixer.
         description: one line for ``archsearch list spaces``.
     """
 
@@ -184,7 +188,6 @@ class BlockGraphSpace(SearchSpace):
         depth = int(choose(chooser, "depth", self.depth))
         width = int(choose(chooser, "width", self.width))
         norm = choose(chooser, "norm", self.norm)
-        tokenize = choose(chooser, "tokenize", self.tokenize)
         graph = nx.DiGraph()
         graph.add_nodes_from([INPUT, OUTPUT])
         previous = INPUT
@@ -204,6 +207,10 @@ class BlockGraphSpace(SearchSpace):
             graph.add_edges_from([(previous, partner), (previous, merged), (node, merged), (partner, merged)])
             previous = merged
         graph.add_edge(previous, OUTPUT)
+        mixes_tokens = any(data["spec"].kind in TOKEN_MIXERS for _, data in graph.nodes(data=True) if "spec" in data)
+        allowed = list(self.tokenize) if isinstance(self.tokenize, Sequence) and not isinstance(
+            self.tokenize, str) else [self.tokenize]
+        tokenize = "features" if mixes_tokens and "features" in allowed else choose(chooser, "tokenize", self.tokenize)
         meta: dict[str, Any] = {"width": width, "final_norm": self.final_norm}
         if tokenize != "none":
             meta["tokenize"] = tokenize

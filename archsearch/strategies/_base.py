@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from archsearch.errors import ConfigError
 from archsearch.space import SearchSpace
 from archsearch.trial import Candidate, EvalResult
 
@@ -33,6 +34,17 @@ class Strategy:
         self.objectives = objectives or {}
         self.seed = seed
 
+    def check(self) -> None:
+        """Refuse option values that cannot work, with what would; called when a run is planned, so a
+        bad ``strategy.*`` override stops before the run directory exists."""
+        problems = option_problems(self.options())
+        if problems:
+            raise ConfigError(f"strategy {self.name}: " + "; ".join(problems))
+
+    def options(self) -> dict[str, tuple[Any, str]]:
+        """``{option: (value, rule)}`` for :meth:`check`; rules as :func:`option_problems` reads them."""
+        return {"seed": (self.seed, "int")}
+
     def attach(self, run_dir: Path) -> None:
         """Called by the engine once, before the first ``ask``, with the run directory.
 
@@ -50,3 +62,31 @@ class Strategy:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         raise NotImplementedError
+
+
+def option_problems(options: dict[str, tuple[Any, str]]) -> list[str]:
+    """What is wrong with each ``(value, rule)``; a rule is ``bool``, ``int``, ``int>=N``, ``float>=X``,
+    ``float>X``, ``0..1`` (a probability) or ``one of a|b|c``."""
+    problems = []
+    for name, (value, rule) in options.items():
+        if rule.startswith("one of "):
+            choices = rule[len("one of "):].split("|")
+            if value not in choices:
+                problems.append(f"{name}={value!r} is not one of {', '.join(choices)}")
+            continue
+        if rule == "bool":
+            if not isinstance(value, bool):
+                problems.append(f"{name}={value!r} must be true or false")
+            continue
+        kind, _, bound = rule.partition(">")
+        is_int = isinstance(value, int) and not isinstance(value, bool)
+        is_number = is_int or isinstance(value, float)
+        if kind == "int" and not is_int or kind in ("float", "0..1") and not is_number:
+            problems.append(f"{name}={value!r} must be {'an integer' if kind == 'int' else 'a number'}")
+        elif kind == "0..1" and not 0 <= value <= 1:
+            problems.append(f"{name}={value!r} must lie in [0, 1]")
+        elif bound.startswith("=") and value < float(bound[1:]):
+            problems.append(f"{name}={value!r} must be at least {bound[1:]}")
+        elif bound and not bound.startswith("=") and value <= float(bound):
+            problems.append(f"{name}={value!r} must be greater than {bound}")
+    return problems

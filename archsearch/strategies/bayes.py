@@ -4,8 +4,9 @@ The ``optuna.Trial`` itself is the chooser handed to ``space.build``, so every s
 conditional decisions included (TPE runs ``multivariate=True, group=True`` for exactly that).
 
 Persistence: after ``attach(run_dir)`` the study lives in Optuna's JournalStorage at
-``run_dir/optuna_journal.log`` and is reloaded from there; without ``attach`` (tests, notebooks) it
-lives in memory. ``state_dict`` always carries every trial too (params, distributions, values, state,
+``run_dir/optuna_journal.log`` and is reloaded from there when it holds the saved state's trials (a
+file that a crash left out of step is set aside and rebuilt from the state); without ``attach``
+(tests, notebooks) it lives in memory. ``state_dict`` always carries every trial too (params, distributions, values, state,
 trial attributes), so it restores an in-memory study on its own.
 
 What is bit-identical on resume: the proposals, given the same finished trials. The sampler is rebuilt
@@ -71,14 +72,25 @@ class Bayes(Strategy):
         self._seen: set[str] = set()
         self._pending: dict[str, int] = {}
 
+    def options(self) -> dict[str, tuple[Any, str]]:
+        return {**super().options(), "sampler": (self.sampler, "one of " + "|".join(SAMPLERS)),
+                "n_startup_trials": (self.n_startup_trials, "int>=0"),
+                "population_size": (self.population_size, "int>=2"),
+                "allow_duplicates": (self.allow_duplicates, "bool"), "max_retries": (self.max_retries, "int>=1")}
+
     @property
     def journal_path(self) -> Path | None:
         return None if self._run_dir is None else self._run_dir / JOURNAL_FILE
 
     def attach(self, run_dir: Path) -> None:
-        """Keep the study in a journal file in ``run_dir`` (reloaded from there if it exists)."""
+        """Keep the study in a journal file in ``run_dir`` (reloaded from there if it agrees with the state).
+
+        A study already in memory is what the engine built by replaying the run's journal (a resume
+        after a crash); it moves into the file, replacing whatever Optuna had written there.
+        """
         if self._study is not None:
-            raise RuntimeError("attach() must come before the first ask(): the study already exists in memory")
+            self._saved_trials = self._trial_records()
+            self._study = None
         self._run_dir = Path(run_dir)
 
     # -- the study -------------------------------------------------------------------------------
@@ -94,19 +106,51 @@ class Bayes(Strategy):
                 raise ValueError("the bayes strategy needs at least one objective")
             if optuna.logging.get_verbosity() == optuna.logging.INFO:  # one line per trial drowns the CLI
                 optuna.logging.set_verbosity(optuna.logging.WARNING)
-            storage = None
-            if self.journal_path is not None:
-                from optuna.storages import JournalStorage
-                from optuna.storages.journal import JournalFileBackend
-
-                self.journal_path.parent.mkdir(parents=True, exist_ok=True)
-                storage = JournalStorage(JournalFileBackend(str(self.journal_path)))
+            storage = None if self.journal_path is None else self._journal_storage(self.journal_path)
             self._study = optuna.create_study(
                 storage=storage, study_name=STUDY_NAME, directions=list(self.objectives.values()),
                 sampler=optuna.samplers.RandomSampler(seed=self.seed), load_if_exists=True,
             )
             self._restore_trials()
         return self._study
+
+    def _journal_storage(self, path: Path) -> Any:
+        """Optuna's journal at ``path``, holding exactly the strategy's saved trials.
+
+        The state is saved after every ask and tell, and Optuna writes its file during them, so a driver
+        killed in between leaves the file with a trial the state (and the run's journal) never recorded.
+        Such a file is set aside as ``*.stale`` and the study rebuilt from the state.
+        """
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            storage = JournalStorage(JournalFileBackend(str(path)))
+            try:
+                n_trials = len(storage.get_all_trials(storage.get_study_id_from_name(STUDY_NAME), deepcopy=False))
+            except KeyError:  # no study in it yet
+                n_trials = 0
+            if n_trials == len(self._saved_trials):
+                return storage
+            path.replace(path.with_name(path.name + ".stale"))
+        return JournalStorage(JournalFileBackend(str(path)))
+
+    def _trial_records(self) -> list[dict[str, Any]]:
+        """The study's trials as JSON-able records (what ``state_dict`` saves and ``_restore_trials`` adds)."""
+        from optuna.distributions import distribution_to_json
+
+        return [
+            {
+                "state": t.state.name,
+                "values": t.values,
+                "params": t.params,
+                "distributions": {k: distribution_to_json(d) for k, d in t.distributions.items()},
+                "user_attrs": t.user_attrs,
+                "system_attrs": t.system_attrs,
+            }
+            for t in self._study.get_trials(deepcopy=False)
+        ]
 
     def _restore_trials(self) -> None:
         """Add saved trials the study lacks (all of them in memory; none when the journal has them)."""
@@ -180,21 +224,7 @@ class Bayes(Strategy):
     # -- state -----------------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        from optuna.distributions import distribution_to_json
-
-        trials = self._saved_trials
-        if self._study is not None:
-            trials = [
-                {
-                    "state": t.state.name,
-                    "values": t.values,
-                    "params": t.params,
-                    "distributions": {k: distribution_to_json(d) for k, d in t.distributions.items()},
-                    "user_attrs": t.user_attrs,
-                    "system_attrs": t.system_attrs,
-                }
-                for t in self._study.get_trials(deepcopy=False)
-            ]
+        trials = self._saved_trials if self._study is None else self._trial_records()
         return {
             "seed": self.seed,
             "sampler": self.sampler,

@@ -83,6 +83,13 @@ class Evolution(Strategy):
         self._n_asked = 0
         self._keys: tuple[np.ndarray, np.ndarray] | None = None
 
+    def options(self) -> dict[str, tuple[Any, str]]:
+        return {**super().options(), "population_size": (self.population_size, "int>=2"),
+                "sample_size": (self.sample_size, "int>=1"), "n_mutations": (self.n_mutations, "int>=1"),
+                "crossover_prob": (self.crossover_prob, "0..1"),
+                "graph_mutation_prob": (self.graph_mutation_prob, "0..1"), "screen": (self.screen, "int>=1"),
+                "allow_duplicates": (self.allow_duplicates, "bool"), "max_retries": (self.max_retries, "int>=1")}
+
     @property
     def rng(self) -> np.random.Generator:
         if self._rng is None:

@@ -65,6 +65,13 @@ class LocalSearch(Strategy):
         self._seen: set[str] = set()
         self._n_asked = 0
 
+    def options(self) -> dict[str, tuple[Any, str]]:
+        return {**super().options(), "n_initial": (self.n_initial, "int>=1"),
+                "n_mutations": (self.n_mutations, "int>=1"),
+                "neighbours_per_decision": (self.neighbours_per_decision, "float>0"),
+                "screen": (self.screen, "int>=1"), "allow_duplicates": (self.allow_duplicates, "bool"),
+                "max_retries": (self.max_retries, "int>=1")}
+
     @property
     def rng(self) -> np.random.Generator:
         if self._rng is None:

@@ -135,6 +135,11 @@ class MCTS(Strategy):
         self._archive = Archive(self.objectives)
         self._seen: set[str] = set()
 
+    def options(self) -> dict[str, tuple[Any, str]]:
+        return {**super().options(), "exploration": (self.exploration, "float>=0"),
+                "rave_equivalence": (self.rave_equivalence, "float>=0"), "widening": (self.widening, "float>0"),
+                "widening_exponent": (self.widening_exponent, "0..1"), "max_retries": (self.max_retries, "int>=1")}
+
     @property
     def rng(self) -> np.random.Generator:
         if self._rng is None:

@@ -38,6 +38,9 @@ class RandomSearch(Strategy):
         self._n_asked = 0
         self._n_told = 0
 
+    def options(self) -> dict[str, tuple[Any, str]]:
+        return {**super().options(), "dedupe": (self.dedupe, "bool"), "max_retries": (self.max_retries, "int>=1")}
+
     @property
     def rng(self) -> np.random.Generator:
         if self._rng is None:
