@@ -1,8 +1,10 @@
 """Forward+backward time of every block relative to ``mlp`` at (about) the same parameter count.
 
 Each block gets the setting of its size knob whose closed-form parameter count
-(``archsearch.blocks.block_param_count``) is closest to the baseline MLP's; blocks without such a knob
-(attention, token mixing) run at their natural size and the table says so in the params column.
+(``archsearch.blocks.block_param_count``) is closest to the baseline MLP's. Blocks without such a knob
+(attention, token mixing) run at their natural size and are compared instead with an MLP of their own
+parameter count (its expansion matched the same way), timed in the same rounds: the "vs" column names
+the baseline of each row.
 Timings are interleaved round-robin over the blocks, so drift on a shared machine hits them all
 alike, on one thread. Each step records the thread's CPU time (``time.thread_time``: what the block
 itself costs, unaffected by other processes taking the core) and the wall-clock time (which on a
@@ -62,10 +64,20 @@ def main() -> None:
 
     target = block_param_count("mlp", args.dim, expansion=4)
     names = [n for n in BLOCKS.names() if n != "identity"]
-    blocks, params = {}, {}
+    blocks, params, baseline = {}, {}, {}
     for name in names:
         params[name] = matched_params(name, args.dim, args.tokens, target)
         blocks[name] = create_block(name, args.dim, n_tokens=args.tokens, **params[name])
+        baseline[name] = "mlp"
+    for name in [n for n in names if n not in KNOBS]:  # natural size: an MLP of the same size is the baseline
+        own = block_param_count(name, args.dim, n_tokens=args.tokens, **params[name])
+        expansion = min((x / 64 for x in range(1, 513)),
+                        key=lambda e: abs(block_param_count("mlp", args.dim, expansion=e) - own))
+        twin = f"mlp@{name}"
+        params[twin] = {"expansion": expansion}
+        blocks[twin] = create_block("mlp", args.dim, n_tokens=args.tokens, expansion=expansion)
+        baseline[name] = baseline[twin] = twin
+    names = list(blocks)
     x = torch.randn(args.batch, args.tokens, args.dim, requires_grad=True)
 
     def step(block: torch.nn.Module) -> tuple[float, float]:
@@ -90,18 +102,22 @@ def main() -> None:
             cpu[name].append(c)
             wall[name].append(w)
 
-    base_cpu, base_wall = statistics.median(cpu["mlp"]), statistics.median(wall["mlp"])
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, 1 thread; "
           f"input ({args.batch}, {args.tokens}, {args.dim}); mlp target {target:,} params; "
           f"median of {args.rounds} interleaved rounds")
-    print("| block | setting | params | params / mlp | CPU ms | CPU / mlp | wall ms | wall / mlp |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
-    for name in sorted(names, key=lambda n: statistics.median(cpu[n])):
+    print("| block | setting | params | vs | params / vs | CPU ms | CPU / vs | wall ms | wall / vs |")
+    print("|---|---|---:|---|---:|---:|---:|---:|---:|")
+    for name in sorted(names, key=lambda n: statistics.median(cpu[n]) / statistics.median(cpu[baseline[n]])):
+        if name.startswith("mlp@"):
+            continue
+        base = baseline[name]
         c, w = statistics.median(cpu[name]), statistics.median(wall[name])
         count = sum(p.numel() for p in blocks[name].parameters())
+        base_count = sum(p.numel() for p in blocks[base].parameters())
         setting = ", ".join(f"{k}={v}" for k, v in params[name].items()) or "-"
-        print(f"| {name} | {setting} | {count:,} | {count / target:.2f} | {c * 1e3:.2f} | {c / base_cpu:.2f} "
-              f"| {w * 1e3:.2f} | {w / base_wall:.2f} |")
+        vs = base if base == "mlp" else f"mlp, expansion={params[base]['expansion']:.3g}"
+        print(f"| {name} | {setting} | {count:,} | {vs} | {count / base_count:.2f} | {c * 1e3:.2f} "
+              f"| {c / statistics.median(cpu[base]):.2f} | {w * 1e3:.2f} | {w / statistics.median(wall[base]):.2f} |")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ def steady_interval(stamps: list[float]) -> float:
     """Seconds between consecutive evaluations, from the second to the last (the first one waits for
     the workers to start on both sides)."""
     stamps = sorted(stamps)[1:]
-    return (stamps[-1] - stamps[0]) / (len(stamps) - 1)
+    return (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else float("nan")
 
 
 def archsearch_trivial(n: int, workers: int, tmp: Path) -> tuple[float, float]:
@@ -90,7 +90,7 @@ def training_wall(n: int, workers: int, epochs: float, tmp: Path) -> tuple[float
     elapsed = time.perf_counter() - start
     assert run.trials.num_rows == n
     return (elapsed, sum(run.trials.column("train_time_s").to_pylist()),
-            steady_interval(run.trials.column("finished_at").to_pylist()))
+            steady_interval([t.timestamp() for t in run.trials.column("finished_at").to_pylist()]))
 
 
 def main() -> None:
@@ -138,7 +138,7 @@ def main() -> None:
     print(f"training {n_train} digits candidates, {epochs:g} epochs each (median of {args.repeats}; "
           "in brackets the summed training time of the candidates):")
     for label, runs in (("1 worker ", one), ("2 workers", two)):
-        detail = ", ".join(f"{wall:.2f} [{train:.1f}]" for wall, train in runs)
+        detail = ", ".join(f"{wall:.2f} [{train:.1f}]" for wall, train, _ in runs)
         print(f"  {label}: {statistics.median(r[0] for r in runs):7.2f} s   (runs: {detail})")
     pairs = sorted(a[0] / b[0] for a, b in zip(one, two, strict=True))
     print(f"  speed-up : {one_s / two_s:7.2f}x  (goal >= 1.8x; per alternating pair: "

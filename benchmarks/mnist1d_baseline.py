@@ -5,8 +5,8 @@
 The paper (Greydanus & Kobak, ICML 2024) reports 68% test accuracy for its MLP (two hidden ReLU layers
 of 100 units on the 40 raw values). Here the same shape is written as a genome: the 40 values as one
 vector (``input_kind=vector``), a width-100 stem, two non-residual ``mlp`` blocks (expansion 1, ReLU,
-no normalization) and the linear head, trained by the project's evaluator with its default recipe
-(Adam, lr 3e-3, batch 64, constant schedule) at several epoch counts. Each seed changes the
+no normalization), the default final LayerNorm and the linear head, trained by the project's
+evaluator with its default recipe (Adam, lr 3e-3, batch 64, constant schedule) at several epoch counts. Each seed changes the
 train/validation split and the initialization; the 1,000 test signals are the paper's. A residual,
 layer-normalized variant of the same size shows how much the genome's two most common options add.
 """

@@ -89,6 +89,17 @@ def test_small_mlp_trains_a_sensible_baseline(name, options, epochs, check):
     assert check(result.metrics, task), result.metrics
 
 
+@pytest.mark.parametrize("kind, params", [("kan_bspline", {"grid_size": 5}), ("kan_rbf", {"grid_size": 8})])
+def test_a_kan_fits_a_kan_toy_function_to_a_low_rmse(kind, params):
+    """The KAN paper's exp(sin(pi x) + y^2), learnt by a one-block KAN (600 samples, 100 epochs)."""
+    task = load_task("kan_toy", seed=0, function="exp_sin")
+    kan = Genome.sequential([BlockSpec(kind, params, "silu", norm="none", norm_placement="none")],
+                            {"width": 16, "final_norm": "none"})
+    result = TrainingEvaluator(task, TrainingRecipe(epochs=100)).evaluate(kan)
+    assert result.status == "complete", result.error
+    assert result.metrics["val_rmse"] < 0.08 * task.y_std, result.metrics  # 2026-12-02: 0.05-0.055
+
+
 def test_modular_addition_trains_and_stays_near_chance_without_a_token_mixer():
     # Per-token MLPs cannot add two tokens mod p; the test pins the task's difficulty, not a failure.
     task = load_task("modular_addition", seed=0, p=23)
