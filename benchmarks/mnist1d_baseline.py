@@ -32,6 +32,10 @@ def plain_mlp(residual: bool = False) -> Genome:
     return Genome.sequential([block, block], {"width": WIDTH})
 
 
+def spread(values: list[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=5)
@@ -57,7 +61,6 @@ def main() -> None:
                 val.append(result.metrics["val_accuracy"])
                 test.append(result.metrics["test_accuracy"])
                 params = int(result.metrics["n_params"])
-            spread = (lambda xs: statistics.stdev(xs) if len(xs) > 1 else 0.0)
             print(f"| {label} | {params:,} | {epochs:g} | {statistics.mean(val):.3f} ± {spread(val):.3f} "
                   f"| {statistics.mean(test):.3f} ± {spread(test):.3f} | {statistics.median(seconds):.1f} |")
 
