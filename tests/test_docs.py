@@ -1,6 +1,7 @@
 """docs/run_directory.md against a real run directory: its tables name every column and key, its snippets run.
 
-Only the pyarrow and pandas snippets run here (polars and DuckDB are not dependencies).
+Every snippet runs: pyarrow, pandas and the journal on a callable-space run, polars and DuckDB (test
+extras, not dependencies of archsearch) on a trained one, whose columns they name.
 """
 
 import json
@@ -81,3 +82,16 @@ def test_pyarrow_pandas_and_journal_snippets_run(run_root, monkeypatch, capsys):
     for block in runnable:
         exec(compile(block, str(DOC), "exec"), {})
     assert "trial_id" in capsys.readouterr().out
+
+
+def test_polars_and_duckdb_snippets_run_without_archsearch(tmp_path, monkeypatch, capsys):
+    archsearch.search(space="mlp", budget=3, seed=0, executor="inline", run_dir=tmp_path / "runs" / "demo",
+                      overrides=["training.epochs=0.3"])
+    monkeypatch.chdir(tmp_path)
+    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
+    runnable = [b for b in blocks if b.startswith(("import polars", "import duckdb"))]
+    assert len(runnable) == 2
+    for block in runnable:
+        exec(compile(block, str(DOC), "exec"), {})
+    out = capsys.readouterr().out
+    assert "origin" in out and "val_accuracy" in out and "width" in out

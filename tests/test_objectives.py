@@ -21,6 +21,7 @@ def test_cheap_metrics_are_recorded(digits):
     assert m["flops"] == 2 * (64 * 16 + 16 * 16 * 2 + 16 * 10)
     assert m["memory_mb"] > 4 * m["n_params"] * 4 / 2**20  # weights, grads, moments plus activations
     assert m["latency_b64_ms"] > 0 and m["latency_ms"] > 0
+    assert 0 <= m["latency_b64_iqr_ms"] < 10 * m["latency_b64_ms"] and m["latency_iqr_ms"] >= 0
     assert m["epochs_trained"] == pytest.approx(1.0)
 
 

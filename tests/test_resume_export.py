@@ -27,6 +27,10 @@ def small_run(tmp_path_factory):
 def test_weights_are_kept_for_exactly_the_front(small_run):
     front = set(small_run.pareto().column("trial_id").to_pylist())
     assert set(small_run.store.kept_weights()) == front
+    from safetensors import safe_open
+
+    with safe_open(small_run.store.weights_path(min(front)), "pt") as weights:
+        assert weights.metadata() == {"archsearch.schema_version": "1"}
 
 
 def test_retraining_reproduces_the_kept_weights(small_run):

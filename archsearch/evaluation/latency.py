@@ -54,12 +54,13 @@ def measure_latency(model: nn.Module, example: torch.Tensor, protocol: LatencyPr
 
     Returns:
         ``{"latency_ms": median, "latency_iqr_ms": q75 - q25}`` at ``batch_size``, and
-        ``latency_b<N>_ms`` at ``large_batch`` rows when that is set.
+        ``latency_b<N>_ms`` with ``latency_b<N>_iqr_ms`` at ``large_batch`` rows when that is set.
     """
     metrics = _time_calls(model, example, protocol.batch_size, protocol)
     if protocol.large_batch and protocol.large_batch != protocol.batch_size:
         large = _time_calls(model, example, protocol.large_batch, protocol)
         metrics[f"latency_b{protocol.large_batch}_ms"] = large["latency_ms"]
+        metrics[f"latency_b{protocol.large_batch}_iqr_ms"] = large["latency_iqr_ms"]
     return metrics
 
 

@@ -260,7 +260,10 @@ def weights_to_bytes(model: torch.nn.Module) -> bytes:
     """The model's state dict in safetensors format (no pickle, so a run directory never runs code)."""
     from safetensors.torch import save
 
-    return save({name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()})
+    from archsearch.results.store import SCHEMA_VERSION
+
+    return save({name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()},
+                metadata={"archsearch.schema_version": str(SCHEMA_VERSION)})
 
 
 def _tensors(task: Task, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
