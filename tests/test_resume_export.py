@@ -114,14 +114,14 @@ def test_resume_of_a_callable_space_run_needs_the_callables(tmp_path):
 
 
 def test_ctrl_c_then_resume_matches_an_uninterrupted_run(tmp_path):
-    args = ["run", "space=mlp", "budget=8", "seed=5", "executor=inline", "training.epochs=1", "latency.repeats=5"]
+    args = ["run", "space=mlp", "budget=8", "seed=5", "executor=inline", "training.epochs=2", "latency.repeats=5"]
     proc = subprocess.Popen([sys.executable, "-m", "archsearch.cli", *args, f"run_dir={tmp_path / 'cut'}"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     journal = tmp_path / "cut" / "journal.jsonl"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        if journal.exists() and journal.read_text().count("trial_finished") >= 3:
+        if journal.exists() and journal.read_text().count("trial_finished") >= 2:
             break
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
@@ -129,7 +129,7 @@ def test_ctrl_c_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted" in err and "archsearch resume" in err
     interrupted = archsearch.load_run(tmp_path / "cut").trials.to_pandas()
-    assert 3 <= (interrupted.status == "complete").sum() < 8
+    assert 2 <= (interrupted.status == "complete").sum() < 8
 
     cli("resume", str(tmp_path / "cut"), "--quiet")
     cli(*args, f"run_dir={tmp_path / 'whole'}", "--quiet")

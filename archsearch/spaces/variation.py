@@ -152,8 +152,12 @@ def mutate(space: BlockGraphSpace, genome: Genome, rng: np.random.Generator, ope
 
 
 def crossover(space: BlockGraphSpace, a: Genome, b: Genome, rng: np.random.Generator) -> Genome:
-    """Uniform crossover over global decisions and whole stages (a stage keeps its blocks together)."""
-    parents = [dict(a.decisions), dict(b.decisions)]
+    """Uniform crossover over global decisions and whole stages (a stage keeps its blocks together).
+
+    A parent whose token mixers made its tokenization for it (no ``tokenize`` decision) donates the
+    tokenization it has, so a child without token mixers still inherits one of its parents'.
+    """
+    parents = [{"tokenize": g.meta.get("tokenize", "none"), **g.decisions} for g in (a, b)]
     depths = [n_stages(a), n_stages(b)]
     child: Decisions = {}
     global_labels = sorted({k for p in parents for k in p if stage_of(k) is None})

@@ -69,6 +69,7 @@ class Bayes(Strategy):
         self._run_dir: Path | None = None
         self._study: Any = None
         self._saved_trials: list[dict[str, Any]] = []
+        self._state_restored = False  # the saved trials, not Optuna's file, say what the study holds
         self._seen: set[str] = set()
         self._pending: dict[str, int] = {}
 
@@ -91,6 +92,7 @@ class Bayes(Strategy):
         if self._study is not None:
             self._saved_trials = self._trial_records()
             self._study = None
+            self._state_restored = True
         self._run_dir = Path(run_dir)
 
     # -- the study -------------------------------------------------------------------------------
@@ -119,13 +121,14 @@ class Bayes(Strategy):
 
         The state is saved after every ask and tell, and Optuna writes its file during them, so a driver
         killed in between leaves the file with a trial the state (and the run's journal) never recorded.
-        Such a file is set aside as ``*.stale`` and the study rebuilt from the state.
+        Once a state was restored, such a file is set aside as ``*.stale`` and the study rebuilt from
+        the state; without one (a fresh strategy attached to a run to read its study) the file is used.
         """
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():
+        if path.exists() and self._state_restored:
             storage = JournalStorage(JournalFileBackend(str(path)))
             try:
                 n_trials = len(storage.get_all_trials(storage.get_study_id_from_name(STUDY_NAME), deepcopy=False))
@@ -239,5 +242,6 @@ class Bayes(Strategy):
         self._saved_trials = list(state["trials"])
         self._seen = set(state["seen"])
         self._pending = {k: int(v) for k, v in state["pending"].items()}
+        self._state_restored = True
         if self._study is not None:
             self._restore_trials()
