@@ -18,8 +18,8 @@ Decision labels are ``depth``, ``width``, ``norm``, per stage and node ``b{i}.wi
 ``b{i}.merge``, ``<node>.kind``, ``<node>.<kind>.<param>``, ``<node>.activation``,
 ``<node>.norm_placement``, and last ``tokenize``, which is decided only for genomes without a token
 mixer: one that has attention or token mixing gets ``features`` whenever the space allows it, since
-on vector inputs a single token would leave it nothing to mix. Mutation and crossover (:mod:`archsearch.spaces.variation`) edit these
-decisions and rebuild, so their results always replay.
+on vector inputs a single token would leave it nothing to mix. Mutation and crossover
+(:mod:`archsearch.spaces.variation`) edit these decisions and rebuild, so their results always replay.
 """
 
 from __future__ import annotations
@@ -207,14 +207,18 @@ class BlockGraphSpace(SearchSpace):
             graph.add_edges_from([(previous, partner), (previous, merged), (node, merged), (partner, merged)])
             previous = merged
         graph.add_edge(previous, OUTPUT)
-        mixes_tokens = any(data["spec"].kind in TOKEN_MIXERS for _, data in graph.nodes(data=True) if "spec" in data)
-        allowed = list(self.tokenize) if isinstance(self.tokenize, Sequence) and not isinstance(
-            self.tokenize, str) else [self.tokenize]
-        tokenize = "features" if mixes_tokens and "features" in allowed else choose(chooser, "tokenize", self.tokenize)
+        tokenize = "features" if self._forces_feature_tokens(graph) else choose(chooser, "tokenize", self.tokenize)
         meta: dict[str, Any] = {"width": width, "final_norm": self.final_norm}
         if tokenize != "none":
             meta["tokenize"] = tokenize
         return Genome(graph, meta, decisions_of(chooser))
+
+    def _forces_feature_tokens(self, graph: nx.DiGraph) -> bool:
+        """Whether the graph has a token mixer and the space allows feature tokens to give it some."""
+        allowed = self.tokenize if isinstance(self.tokenize, Sequence) and not isinstance(self.tokenize, str) \
+            else [self.tokenize]
+        specs = [data["spec"] for _, data in graph.nodes(data=True) if "spec" in data]
+        return "features" in allowed and any(spec.kind in TOKEN_MIXERS for spec in specs)
 
     def _block(self, chooser: Chooser, node: str, norm: str, residual: bool) -> BlockSpec:
         from archsearch.blocks import uses_activation

@@ -6,8 +6,8 @@ conditional decisions included (TPE runs ``multivariate=True, group=True`` for e
 Persistence: after ``attach(run_dir)`` the study lives in Optuna's JournalStorage at
 ``run_dir/optuna_journal.log`` and is reloaded from there when it holds the saved state's trials (a
 file that a crash left out of step is set aside and rebuilt from the state); without ``attach``
-(tests, notebooks) it lives in memory. ``state_dict`` always carries every trial too (params, distributions, values, state,
-trial attributes), so it restores an in-memory study on its own.
+(tests, notebooks) it lives in memory. ``state_dict`` always carries every trial too (params,
+distributions, values, state, trial attributes), so it restores an in-memory study on its own.
 
 What is bit-identical on resume: the proposals, given the same finished trials. The sampler is rebuilt
 for every ask with a seed drawn from ``(seed, number of trials)``, so no hidden sampler RNG has to be
