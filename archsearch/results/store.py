@@ -50,7 +50,8 @@ def _missing_fields(record: Any) -> str:
         return f"a record must be a JSON object, got {type(record).__name__}"
     for name, kind in TRIAL_EVENT_FIELDS.get(record.get("event"), {}).items():
         value = record.get(name)
-        if not isinstance(value, kind) and not (kind is float and isinstance(value, int)) or isinstance(value, bool):
+        valid = isinstance(value, kind) or (kind is float and isinstance(value, int))
+        if not valid or isinstance(value, bool):
             return f"{record['event']} record without a valid {name!r}"
     return ""
 
