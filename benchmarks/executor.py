@@ -120,22 +120,30 @@ def main() -> None:
             two.append(training_wall(n_train, 2, epochs, tmp))
     ray.shutdown()
 
-    def report(label: str, runs: list[tuple[float, float]], which: int) -> float:
+    if ours:
+        print_overhead(ours, theirs, n_trivial, args.repeats)
+    if one:
+        print_speedup(one, two, n_train, epochs, args.repeats)
+
+
+def print_overhead(ours: list[tuple[float, float]], theirs: list[tuple[float, float]], n: int, repeats: int) -> None:
+    def median_ms(label: str, runs: list[tuple[float, float]], which: int) -> float:
         values = [r[which] * 1e3 for r in runs]
         print(f"  {label:<24}: {statistics.median(values):8.2f} ms   (runs: {', '.join(f'{v:.2f}' for v in values)})")
         return statistics.median(values)
 
-    if ours:
-        print(f"overhead per candidate, {n_trivial} instant evaluations, 2 workers (median of {args.repeats}):")
-    for which, title in ((0, "wall time of the whole call / candidates"), (1, "steady state (in-trial timestamps)"))[
-            :2 if ours else 0]:
+    print(f"overhead per candidate, {n} instant evaluations, 2 workers (median of {repeats}):")
+    for which, title in ((0, "wall time of the whole call / candidates"), (1, "steady state (in-trial timestamps)")):
         print(f" {title}")
-        ours_ms, theirs_ms = report("archsearch engine on Ray", ours, which), report("Ray Tune, reuse_actors", theirs, which)
+        ours_ms = median_ms("archsearch engine on Ray", ours, which)
+        theirs_ms = median_ms("Ray Tune, reuse_actors", theirs, which)
         print(f"  {'ratio archsearch / Tune':<24}: {ours_ms / theirs_ms:8.3f}   (goal <= 0.25)")
-    if not one:
-        return
+
+
+def print_speedup(one: list[tuple[float, float, float]], two: list[tuple[float, float, float]], n: int,
+                  epochs: float, repeats: int) -> None:
     one_s, two_s = statistics.median(r[0] for r in one), statistics.median(r[0] for r in two)
-    print(f"training {n_train} digits candidates, {epochs:g} epochs each (median of {args.repeats}; "
+    print(f"training {n} digits candidates, {epochs:g} epochs each (median of {repeats}; "
           "in brackets the summed training time of the candidates):")
     for label, runs in (("1 worker ", one), ("2 workers", two)):
         detail = ", ".join(f"{wall:.2f} [{train:.1f}]" for wall, train, _ in runs)
@@ -146,6 +154,7 @@ def main() -> None:
     one_steady, two_steady = statistics.median(r[2] for r in one), statistics.median(r[2] for r in two)
     print(f"  steady state, s between results: 1 worker {one_steady:.3f}, 2 workers {two_steady:.3f} "
           f"-> {one_steady / two_steady:.2f}x (worker start-up and the last candidate's tail excluded)")
+
 
 if __name__ == "__main__":
     main()

@@ -81,7 +81,7 @@ def option_problems(options: dict[str, tuple[Any, str]]) -> list[str]:
         kind, _, bound = rule.partition(">")
         is_int = isinstance(value, int) and not isinstance(value, bool)
         is_number = is_int or isinstance(value, float)
-        if kind == "int" and not is_int or kind in ("float", "0..1") and not is_number:
+        if (kind == "int" and not is_int) or (kind in ("float", "0..1") and not is_number):
             problems.append(f"{name}={value!r} must be {'an integer' if kind == 'int' else 'a number'}")
         elif kind == "0..1" and not 0 <= value <= 1:
             problems.append(f"{name}={value!r} must lie in [0, 1]")
