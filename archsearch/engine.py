@@ -145,7 +145,6 @@ class Engine:
         max_rejected = REJECTIONS_PER_BUDGET * max(1, self.budget.max_trials or 1_000)
         in_flight: dict[int, Candidate] = {}
         start = last_tables = time.monotonic()
-        self.strategy.attach(self.store.path)
         self.progress.start(self.budget, len(finished) - n_rejected)
         self.executor.start(self.evaluator)
         try:
