@@ -7,10 +7,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from archsearch.evaluation.base import Evaluator
 from archsearch.trial import COMPLETE, EvalResult
 
 
-class FunctionEvaluator:
+class FunctionEvaluator(Evaluator):
     """Calls ``fn(architecture)`` (or ``fn(architecture, fidelity)`` if it takes two arguments).
 
     Exceptions and non-numeric or NaN metrics make the result ``failed`` with the reason; the run goes

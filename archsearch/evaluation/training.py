@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from archsearch.builder import build_model, count_parameters
+from archsearch.evaluation.base import Evaluator
 from archsearch.evaluation.constraints import Constraints
 from archsearch.evaluation.latency import LatencyProtocol, measure_latency, torch_threads
 from archsearch.evaluation.measure import count_flops, training_memory_mb
@@ -57,7 +58,7 @@ def stable_seed(*parts: Any) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
-class TrainingEvaluator:
+class TrainingEvaluator(Evaluator):
     """Trains and measures genomes on a task.
 
     Args:
@@ -117,9 +118,10 @@ class TrainingEvaluator:
         return self._loaded
 
     def warm_up(self) -> None:
-        """Pay a worker's one-time costs before its first candidate: torch's first optimizer and FLOP
-        counter import its compiler stack (seconds on a small CPU), which must not count against a
-        candidate's time limit or its ``train_time_s``."""
+        """Pay a worker's one-time costs before its first candidate: the task's data, and torch's first
+        optimizer and FLOP counter, which import its compiler stack (seconds on a small CPU) and must not
+        count against a candidate's time limit or its ``train_time_s``."""
+        self.load_task()
         with torch_threads(self.threads):
             model = torch.nn.Linear(2, 2)
             make_optimizer(model.parameters(), self.recipe)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
+from archsearch.evaluation.base import Evaluator
 from archsearch.trial import Candidate, EvalResult
 
-
-class Evaluator(Protocol):
-    def evaluate(self, architecture: Any, fidelity: float | None = None) -> EvalResult: ...
+__all__ = ["Evaluator", "Executor"]
 
 
 class Executor(Protocol):
