@@ -21,7 +21,7 @@ import numpy as np
 
 from archsearch.budget import Budget
 from archsearch.execution._base import Evaluator, Executor
-from archsearch.results.pareto import non_dominated_mask, to_minimization
+from archsearch.pareto import non_dominated_mask, to_minimization
 from archsearch.results.store import SCHEMA_VERSION, RunStore
 from archsearch.strategies._base import Strategy
 from archsearch.trial import REJECTED, Candidate, EvalResult, objective_values

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import archsearch
-from archsearch.results.pareto import hypervolume
+from archsearch.pareto import hypervolume
 from archsearch.space import as_space
 from archsearch.strategies import STRATEGIES, make_strategy
 from archsearch.strategies.bayes import Bayes

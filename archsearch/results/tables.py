@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from archsearch.results.pareto import Normalization, front_hypervolume, non_dominated_mask, to_minimization
+from archsearch.pareto import Normalization, front_hypervolume, non_dominated_mask, to_minimization
 
 SCHEMA_VERSION = 1
 FIXED_COLUMNS = [
