@@ -22,7 +22,8 @@ import numpy as np
 from archsearch.budget import Budget
 from archsearch.execution._base import Evaluator, Executor
 from archsearch.pareto import non_dominated_mask, to_minimization
-from archsearch.results.store import SCHEMA_VERSION, RunStore
+from archsearch.results.store import RunStore
+from archsearch.schema import RUN_SCHEMA_VERSION
 from archsearch.strategies._base import Strategy
 from archsearch.trial import REJECTED, Candidate, EvalResult, objective_values
 
@@ -200,7 +201,7 @@ class Engine:
 
     def _save_state(self, durable: bool = False) -> None:
         self.store.save_strategy_state(
-            {"schema_version": SCHEMA_VERSION, "journal_ops": self._ops, "strategy": self.strategy.state_dict()},
+            {"schema_version": RUN_SCHEMA_VERSION, "journal_ops": self._ops, "strategy": self.strategy.state_dict()},
             durable=durable)
 
     def _catch_up(self) -> dict[str, Any]:

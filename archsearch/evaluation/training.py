@@ -24,6 +24,7 @@ from archsearch.evaluation.latency import LatencyProtocol, measure_latency, torc
 from archsearch.evaluation.measure import count_flops, training_memory_mb
 from archsearch.evaluation.recipe import TrainingRecipe, lr_factor, make_optimizer
 from archsearch.genome import Genome
+from archsearch.schema import RUN_SCHEMA_VERSION
 from archsearch.tasks import Task, load_task
 from archsearch.trial import COMPLETE, REJECTED, EvalResult
 
@@ -262,10 +263,8 @@ def weights_to_bytes(model: torch.nn.Module) -> bytes:
     """The model's state dict in safetensors format (no pickle, so a run directory never runs code)."""
     from safetensors.torch import save
 
-    from archsearch.results.store import SCHEMA_VERSION
-
     return save({name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()},
-                metadata={"archsearch.schema_version": str(SCHEMA_VERSION)})
+                metadata={"archsearch.schema_version": str(RUN_SCHEMA_VERSION)})
 
 
 def _tensors(task: Task, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
