@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
@@ -50,6 +50,14 @@ def _require_json_mapping(what: str, value: Any) -> None:
         canonical_json(dict(value))
     except (TypeError, ValueError) as exc:
         raise GenomeError(f"{what} must hold JSON values only: {exc}") from None
+
+
+IDENTITY_FIELDS_V1 = ("kind", "params", "activation", "norm", "norm_placement", "residual", "merge")
+"""The block spec fields of genome schema 1, hashed into ``arch_id`` whatever their value."""
+
+
+def _plain(value: Any) -> Any:
+    return dict(value) if isinstance(value, Mapping) else value
 
 
 def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -97,6 +105,18 @@ class BlockSpec:
         if self.merge not in MERGES:
             raise GenomeError(f"merge {self.merge!r} is not one of {', '.join(MERGES)}")
 
+    def identity(self) -> dict[str, Any]:
+        """What ``arch_id`` hashes: the fields genomes had at schema 1 always (so ids from then stay
+        valid), and any field added since only where it differs from its default (so adding a field
+        with a default changes no existing id)."""
+        out = {name: value for name, value in self.to_dict().items() if name in IDENTITY_FIELDS_V1}
+        for f in fields(self):
+            if f.name not in IDENTITY_FIELDS_V1:
+                default = f.default_factory() if f.default_factory is not MISSING else f.default
+                if getattr(self, f.name) != default:
+                    out[f.name] = _plain(getattr(self, f.name))
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -142,7 +162,7 @@ class Genome:
         self._graph = nx.freeze(graph)
         self._meta = _frozen(meta)
         self._decisions = MappingProxyType(dict(decisions or {}))
-        self._arch_id = content_hash(self.architecture_dict())
+        self._arch_id = content_hash(self.architecture_dict(identity=True))
 
     @classmethod
     def sequential(
@@ -185,8 +205,10 @@ class Genome:
         order = nx.lexicographical_topological_sort(self._graph)
         return [(n, self._graph.nodes[n]["spec"]) for n in order if n not in (INPUT, OUTPUT)]
 
-    def architecture_dict(self) -> dict[str, Any]:
-        nodes = [{"id": n, "spec": spec.to_dict()} for n, spec in self.blocks()]
+    def architecture_dict(self, identity: bool = False) -> dict[str, Any]:
+        """Graph and meta as JSON; with ``identity``, block specs as :meth:`BlockSpec.identity` (what
+        ``arch_id`` hashes). Meta keys are hashed as they are: a space leaves a key out at its default."""
+        nodes = [{"id": n, "spec": spec.identity() if identity else spec.to_dict()} for n, spec in self.blocks()]
         edges = sorted([list(e) for e in self._graph.edges])
         return {"nodes": nodes, "edges": edges, "meta": dict(self._meta)}
 

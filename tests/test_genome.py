@@ -81,3 +81,30 @@ def test_from_json_rejects_garbage():
         Genome.from_json("{nope")
     with pytest.raises(GenomeError, match="must be an object"):
         Genome.from_json("[1, 2]")
+
+
+PINNED_IDS = {  # computed when ids were first made stable; a change here invalidates every saved run
+    "688ed6b88cde1ce7": lambda: Genome.sequential(
+        [BlockSpec("mlp", {"expansion": 2}, "gelu", residual=True)], {"width": 64}),
+    "9aa71ac17a0e73e7": lambda: Genome.sequential(
+        [BlockSpec("kan_bspline", {"grid": 5, "order": 3}, "silu", "rmsnorm", "peri"),
+         BlockSpec("attention", {"heads": 4}, norm_placement="post", merge="concat")],
+        {"width": 32, "tokenize": "features"}),
+}
+
+
+@pytest.mark.parametrize("arch_id", sorted(PINNED_IDS))
+def test_arch_ids_are_pinned(arch_id):
+    assert PINNED_IDS[arch_id]().arch_id == arch_id
+
+
+def test_a_block_spec_field_added_with_a_default_changes_no_id():
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class SpecWithDropout(BlockSpec):
+        dropout: float = 0.0
+
+    plain = Genome.sequential([BlockSpec("mlp", {"expansion": 2})])
+    assert Genome.sequential([SpecWithDropout("mlp", {"expansion": 2})]).arch_id == plain.arch_id
+    assert Genome.sequential([SpecWithDropout("mlp", {"expansion": 2}, dropout=0.1)]).arch_id != plain.arch_id
