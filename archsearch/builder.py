@@ -145,9 +145,8 @@ class GenomeNetwork(nn.Module):
 
     @staticmethod
     def _merge_mode(genome: Genome, node: str) -> str:
-        if node == OUTPUT:
-            return str(genome.meta.get("output_merge", "sum"))
-        return genome.graph.nodes[node]["spec"].merge
+        """A block merges its inputs as its spec says; the output sums the branches that end there."""
+        return "sum" if node == OUTPUT else genome.graph.nodes[node]["spec"].merge
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         values = {INPUT: self.stem(x)}

@@ -7,3 +7,8 @@ class ArchsearchError(ValueError):
 
 class ConfigError(ArchsearchError):
     """A configuration or override that cannot be composed or instantiated."""
+
+
+def one_line(text: str, limit: int = 500) -> str:
+    """The first line of ``text``, cut to ``limit`` characters: how a failure's reason is recorded."""
+    return (text.splitlines() or [""])[0][:limit]

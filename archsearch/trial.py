@@ -92,6 +92,13 @@ class EvalResult:
     def failed(cls, error: str, metrics: dict[str, float] | None = None, **info: Any) -> EvalResult:
         return cls(FAILED, metrics or {}, error, info)
 
+    @classmethod
+    def crashed(cls, exc: BaseException, metrics: dict[str, float] | None = None, **info: Any) -> EvalResult:
+        """A failed result whose reason is the exception's type and first line."""
+        from archsearch.errors import one_line
+
+        return cls.failed(one_line(f"{type(exc).__name__}: {exc}"), metrics, **info)
+
     def to_dict(self) -> dict[str, Any]:
         return {"status": self.status, "metrics": self.metrics, "error": self.error, "info": self.info}
 

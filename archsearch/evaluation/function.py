@@ -39,7 +39,7 @@ class FunctionEvaluator(Evaluator):
         try:
             out = self.fn(architecture, fidelity) if self._wants_fidelity() else self.fn(architecture)
         except Exception as exc:
-            return EvalResult.failed(f"{type(exc).__name__}: {exc}".splitlines()[0][:500])
+            return EvalResult.crashed(exc)
         elapsed = time.perf_counter() - start
         if not isinstance(out, dict):
             return EvalResult.failed(f"evaluate returned {type(out).__name__}; it must return a dict of metrics")

@@ -155,7 +155,7 @@ class TrainingEvaluator(Evaluator):
         except MemoryError:
             return EvalResult.failed("out of memory while training", metrics, **info)
         except Exception as exc:  # a bad candidate must not stop the search
-            return EvalResult.failed(f"{type(exc).__name__}: {exc}".splitlines()[0][:500], metrics, **info)
+            return EvalResult.crashed(exc, metrics, **info)
 
     def _evaluate(self, genome: Genome, fidelity: float | None, metrics: dict[str, float],
                   info: dict[str, Any]) -> EvalResult:

@@ -33,7 +33,7 @@ class InlineExecutor:
         try:
             result = self._evaluator.evaluate(candidate.architecture, candidate.fidelity)
         except Exception as exc:  # an evaluator bug must cost one trial, not the run
-            result = EvalResult.failed(f"{type(exc).__name__}: {exc}".splitlines()[0][:500])
+            result = EvalResult.crashed(exc)
         result.info.setdefault("worker", self.worker)
         return [(trial_id, result)]
 

@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from archsearch.errors import ConfigError
+from archsearch.errors import ConfigError, one_line
 from archsearch.execution._base import Evaluator
 from archsearch.trial import Candidate, EvalResult
 
@@ -46,7 +46,7 @@ class _EvaluatorWorker:
         try:
             result = self.evaluator.evaluate(architecture, fidelity)
         except Exception as exc:  # an evaluator bug costs one trial, never the worker
-            result = EvalResult.failed(f"{type(exc).__name__}: {exc}".splitlines()[0][:500])
+            result = EvalResult.crashed(exc)
         result.info.update(worker=self.worker, node=self.node_id)
         return result.to_dict(), result.weights
 
@@ -239,7 +239,7 @@ class RayExecutor:
             result = EvalResult.failed(reason)
         except ray.exceptions.RayTaskError as exc:
             self._idle.append(running.worker)
-            result = EvalResult.failed(f"evaluation raised on the worker: {str(exc).splitlines()[0][:300]}")
+            result = EvalResult.failed("evaluation raised on the worker: " + one_line(str(exc), 300))
         else:
             self._idle.append(running.worker)
         result.info["attempts"] = running.attempt + 1
