@@ -140,7 +140,7 @@ class ReplayChooser(RecordingChooser):
         _check_int_range(name, low, high, step)
         return int(self._replay(
             name,
-            lambda v: isinstance(v, int | np.integer) and low <= v <= high and (v - low) % step == 0,
+            lambda v: isinstance(v, int | np.integer) and low <= v <= high and bool((v - low) % step == 0),
             lambda: self.fallback.suggest_int(name, low, high, step, log),  # type: ignore[union-attr]
         ))
 
@@ -181,7 +181,7 @@ class CallableSpace(SearchSpace):
 
     def __init__(self, fn: Callable[[Chooser], Any], name: str | None = None) -> None:
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", "callable")
+        self.name = name or str(getattr(fn, "__name__", "callable"))
 
     def build(self, chooser: Chooser) -> Any:
         return self.fn(chooser)

@@ -145,7 +145,7 @@ class RayExecutor:
         so its start-up never counts against a candidate's time limit."""
         import ray
 
-        actor_cls = ray.remote(_EvaluatorWorker)
+        actor_cls: Any = ray.remote(_EvaluatorWorker)  # an actor class; its typing is Ray's, not ours
         threads = max(1, int(self.cpus_per_worker))
         actor = actor_cls.options(
             num_cpus=self.cpus_per_worker, num_gpus=self.gpus_per_worker, max_restarts=0, max_task_retries=0

@@ -83,7 +83,7 @@ class ArchsearchSearcher(Searcher):
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         candidate = self.strategy.ask()
         if candidate is None:
-            return Searcher.FINISHED
+            return Searcher.FINISHED  # type: ignore[return-value]  # Ray's documented end signal, a str
         self._live[trial_id] = candidate
         return {CONFIG_KEY: architecture_to_json(candidate.architecture), "arch_id": candidate.arch_id}
 

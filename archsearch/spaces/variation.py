@@ -166,9 +166,9 @@ def crossover(space: BlockGraphSpace, a: Genome, b: Genome, rng: np.random.Gener
         child[label] = donors[int(rng.integers(len(donors)))][label]
     depth = int(child["depth"]) if "depth" in child else depths[int(rng.integers(2))]
     for stage in range(depth):
-        donors = [k for k in (0, 1) if depths[k] > stage]
-        if not donors:
+        owners = [k for k in (0, 1) if depths[k] > stage]
+        if not owners:
             break
-        donor = parents[donors[int(rng.integers(len(donors)))]]
+        donor = parents[owners[int(rng.integers(len(owners)))]]
         child.update({k: v for k, v in donor.items() if stage_of(k) == stage})
     return space.rebuild(child, rng)

@@ -86,8 +86,10 @@ class Bayes(Strategy):
                 raise ValueError("the bayes strategy needs at least one objective")
             if optuna.logging.get_verbosity() == optuna.logging.INFO:  # one line per trial drowns the CLI
                 optuna.logging.set_verbosity(optuna.logging.WARNING)
+            directions = [optuna.study.StudyDirection.MAXIMIZE if d == "maximize"
+                          else optuna.study.StudyDirection.MINIMIZE for d in self.objectives.values()]
             self._study = optuna.create_study(
-                study_name=STUDY_NAME, directions=list(self.objectives.values()),
+                study_name=STUDY_NAME, directions=directions,
                 sampler=optuna.samplers.RandomSampler(seed=self.seed),
             )
             self._restore_trials()

@@ -192,7 +192,8 @@ class MCTS(Strategy):
         if n == 0 and n_rave == 0:
             return math.inf
         beta = math.sqrt(self.rave_equivalence / (3 * n + self.rave_equivalence)) if n_rave else 0.0
-        mean = (1 - beta) * (child["w"] / n if n else 0.0) + beta * (rave[1] / n_rave if n_rave else 0.0)
+        own = child["w"] / n if child is not None and n else 0.0
+        mean = (1 - beta) * own + beta * (rave[1] / n_rave if rave and n_rave else 0.0)
         return mean + self.exploration * math.sqrt(math.log(max(2, parent_n)) / (n or n_rave))
 
     def _argmax(self, scores: list[float]) -> int:

@@ -182,7 +182,8 @@ def task_from_dataset(dataset: Any, *, max_items: int | None = None, **options: 
         items = iter(dataset)
     else:
         raise TaskError(f"expected a torch Dataset of (x, y) items, got {type(dataset).__name__}")
-    xs, ys = [], []
+    xs: list[Any] = []
+    ys: list[Any] = []
     for item in items:
         if max_items is not None and len(xs) >= max_items:
             break
