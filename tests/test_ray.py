@@ -75,11 +75,9 @@ def test_candidate_that_always_kills_its_worker_fails_after_retries(tmp_path):
 
 
 def test_candidate_past_its_time_limit_is_cancelled(tmp_path):
-    start = time.monotonic()
     run = search(tmp_path / "run", HangOn(), budget=6, workers=2, trial_timeout_s=3)
-    assert time.monotonic() - start < 120
     trials = run.trials.to_pandas()
-    hung = trials[[(__import__("json").loads(g)["x"] % 2 == 0) for g in trials.genome_json]]
+    hung = trials[[json.loads(g)["x"] % 2 == 0 for g in trials.genome_json]]
     assert len(hung) >= 1 and (hung.status == "failed").all()
     assert hung.error.str.contains("time limit of 3 s exceeded").all()
     assert (trials[~trials.index.isin(hung.index)].status == "complete").all()

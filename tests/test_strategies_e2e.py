@@ -74,7 +74,7 @@ class GraphOps:
         return a
 
 
-def test_evolution_uses_the_space_graph_operators_when_offered(monkeypatch):
+def test_evolution_uses_the_space_graph_operators_when_offered():
     from archsearch.strategies import evolution
 
     class Tagged(dict):  # what space.mutate returns needs .decisions, like a Genome
@@ -83,7 +83,6 @@ def test_evolution_uses_the_space_graph_operators_when_offered(monkeypatch):
     space = GraphOps()
     space.build = lambda chooser: Tagged(space.inner.build(chooser))
     space.replay = lambda decisions: Tagged(space.inner.replay(decisions))
-    monkeypatch.setattr(evolution, "SpaceError", Exception)
     strategy = evolution.Evolution(space, toy_objectives(), seed=0, population_size=4, crossover_prob=0.3,
                                    graph_mutation_prob=0.3, allow_duplicates=True)
     drive(strategy, 30)
