@@ -24,3 +24,11 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that start Ray run one after another on one xdist worker (``--dist loadgroup``): two local
+    Ray clusters at once on a 2-core machine would only slow both down."""
+    for item in items:
+        if item.get_closest_marker("ray") is not None:
+            item.add_marker(pytest.mark.xdist_group("ray"))

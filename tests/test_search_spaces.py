@@ -169,7 +169,7 @@ def archsearch(*args, cwd):
 @pytest.mark.parametrize("name", SPACES)
 def test_cli_run_on_digits(name, tmp_path):
     archsearch("run", f"space={name}", "task=digits", "budget=3", "training.epochs=0.3", "seed=0",
-               "run_dir=r", "--quiet", cwd=tmp_path)
+               "executor=inline", "run_dir=r", "--quiet", cwd=tmp_path)
     trials = pq.read_table(tmp_path / "r" / "trials.parquet").to_pandas()
     assert len(trials) == 3 and set(trials.status) == {"complete"}, trials.get("error")
     for genome in trials.genome_json:

@@ -21,7 +21,8 @@ def test_each_strategy_runs_from_search_with_a_callable_space(tmp_path, name):
     assert name in STRATEGIES.names()
     overrides = ["strategy.population_size=4"] if name == "evolution" else []
     run = archsearch.search(space=toy_space, evaluate=toy_evaluate, objectives=toy_objectives(), strategy=name,
-                            budget=12, seed=0, run_dir=tmp_path / "run", overrides=overrides)
+                            budget=12, seed=0, run_dir=tmp_path / "run", overrides=overrides,
+                            executor="inline")
     trials = run.trials.to_pandas()
     assert len(trials) == 12 and set(trials.status) == {"complete"} and trials.arch_id.is_unique
     json.loads((tmp_path / "run" / "strategy_state.json").read_text())
@@ -29,7 +30,8 @@ def test_each_strategy_runs_from_search_with_a_callable_space(tmp_path, name):
 
 def test_bayes_keeps_no_files_and_its_study_comes_back_from_the_saved_state(tmp_path):
     archsearch.search(space=toy_space, evaluate=toy_evaluate, objectives=toy_objectives(), strategy="bayes",
-                      budget=6, seed=0, run_dir=tmp_path / "run", overrides=["strategy.sampler=nsga2"])
+                      budget=6, seed=0, run_dir=tmp_path / "run", overrides=["strategy.sampler=nsga2"],
+                      executor="inline")
     saved = json.loads((tmp_path / "run" / "strategy_state.json").read_text())
     assert not [p.name for p in (tmp_path / "run").iterdir() if "optuna" in p.name]
     again = Bayes(as_space(toy_space), toy_objectives(), seed=0, sampler="nsga2")

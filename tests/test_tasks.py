@@ -352,7 +352,7 @@ def archsearch(*args, cwd):
 def test_cli_runs_a_search_on_a_table_file(tmp_path, kind):
     write(tmp_path, make_frame(), kind)
     proc = archsearch("run", "task=table", f"task.path=data.{kind}", "task.target=label", "budget=2",
-                      "training.epochs=1", "run_dir=runs/table", cwd=tmp_path)
+                      "training.epochs=1", "executor=inline", "run_dir=runs/table", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "Pareto front" in proc.stdout and "val_accuracy" in proc.stdout
     trials = pq.read_table(tmp_path / "runs" / "table" / "trials.parquet").to_pandas()
