@@ -23,9 +23,9 @@ from archsearch.budget import Budget
 from archsearch.execution._base import Evaluator, Executor
 from archsearch.pareto import non_dominated_mask, to_minimization
 from archsearch.results.store import RunStore
-from archsearch.schema import RUN_SCHEMA_VERSION
 from archsearch.strategies._base import Strategy
 from archsearch.trial import REJECTED, Candidate, EvalResult, objective_values
+from archsearch.versions import RUN_SCHEMA_VERSION
 
 TABLES_EVERY_S = 30.0  # rewrite the Parquet tables at most this often during a run
 REJECTIONS_PER_BUDGET = 50  # rejected candidates allowed per unit of trial budget before giving up

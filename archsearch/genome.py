@@ -18,7 +18,7 @@ from typing import Any
 import networkx as nx
 
 from archsearch.errors import ArchsearchError
-from archsearch.schema import GENOME_SCHEMA_VERSION
+from archsearch.versions import GENOME_SCHEMA_VERSION
 
 INPUT = "input"
 OUTPUT = "output"

@@ -13,7 +13,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "archsearch"
 
 LAYERS: list[set[str]] = [  # bottom first
-    {"errors", "schema", "budget", "_registry", "__version__"},
+    {"errors", "versions", "schema", "budget", "_registry", "__version__"},
     {"pareto", "genome"},
     {"space", "trial"},
     {"blocks"},

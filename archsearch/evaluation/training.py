@@ -24,9 +24,9 @@ from archsearch.evaluation.latency import LatencyProtocol, measure_latency, torc
 from archsearch.evaluation.measure import count_flops, training_memory_mb
 from archsearch.evaluation.recipe import TrainingRecipe, lr_factor, make_optimizer
 from archsearch.genome import Genome
-from archsearch.schema import RUN_SCHEMA_VERSION
 from archsearch.tasks import Task, load_task
 from archsearch.trial import COMPLETE, REJECTED, EvalResult
+from archsearch.versions import RUN_SCHEMA_VERSION
 
 __all__ = ["Diverged", "TaskRef", "TrainingEvaluator", "TrainingRecipe", "stable_seed"]
 

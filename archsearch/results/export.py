@@ -13,7 +13,7 @@ from typing import Any
 
 from archsearch.errors import ArchsearchError
 from archsearch.genome import Genome
-from archsearch.schema import EXPORT_SCHEMA_VERSION
+from archsearch.versions import EXPORT_SCHEMA_VERSION
 
 GENOME_FILE, WEIGHTS_FILE, MODEL_FILE, README_FILE = "genome.json", "model.safetensors", "model.json", "README.md"
 

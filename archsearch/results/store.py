@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from archsearch.errors import ArchsearchError
-from archsearch.schema import RUN_SCHEMA_VERSION
 from archsearch.trial import Candidate, EvalResult
+from archsearch.versions import RUN_SCHEMA_VERSION
 
 RUN_FILE = "run.json"
 CONFIG_FILE = "config.yaml"

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from archsearch.pareto import Normalization, front_hypervolume, non_dominated_mask, to_minimization
-from archsearch.schema import RUN_SCHEMA_VERSION
+from archsearch.versions import RUN_SCHEMA_VERSION
 
 FIXED_COLUMNS = [
     ("trial_id", pa.int64()),
