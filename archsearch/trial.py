@@ -75,6 +75,10 @@ class EvalResult:
         info: where and how it ran (worker, device, timings), recorded beside the metrics.
         weights: the trained model's state dict as safetensors bytes, for the run to keep if the
             candidate reaches the Pareto front; never written to the journal.
+        curve: one point per epoch trained in this evaluation, ``{"epoch": e, "val_accuracy": ...,
+            "train_loss": ...}`` (epochs counted from the trial's start, not this segment's).
+        checkpoint: bytes to continue training from (the evaluator's format; safetensors for the
+            built-in one), or ``None`` when the trial cannot be trained further; never journaled.
     """
 
     status: str
@@ -82,22 +86,29 @@ class EvalResult:
     error: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
     weights: bytes | None = field(default=None, repr=False, compare=False)  # safetensors, not journaled
+    curve: list[dict[str, float]] = field(default_factory=list)
+    checkpoint: bytes | None = field(default=None, repr=False, compare=False)  # not journaled
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"status {self.status!r} is not one of {', '.join(STATUSES)}")
         self.metrics = {k: _as_float(v) for k, v in self.metrics.items()}
+        self.curve = [{k: _as_float(v) for k, v in point.items()} for point in self.curve]
 
     @classmethod
     def failed(cls, error: str, metrics: dict[str, float] | None = None, **info: Any) -> EvalResult:
         return cls(FAILED, metrics or {}, error, info)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "metrics": self.metrics, "error": self.error, "info": self.info}
+        data = {"status": self.status, "metrics": self.metrics, "error": self.error, "info": self.info}
+        if self.curve:
+            data["curve"] = self.curve
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EvalResult:
-        return cls(data["status"], dict(data.get("metrics") or {}), data.get("error"), dict(data.get("info") or {}))
+        return cls(data["status"], dict(data.get("metrics") or {}), data.get("error"), dict(data.get("info") or {}),
+                   curve=list(data.get("curve") or []))
 
 
 def _as_float(value: Any) -> float:

@@ -8,7 +8,17 @@ from archsearch.trial import Candidate, EvalResult
 
 
 class Evaluator(Protocol):
-    def evaluate(self, architecture: Any, fidelity: float | None = None) -> EvalResult: ...
+    """Trains ``architecture`` to ``fidelity`` (from ``checkpoint``, the bytes an earlier result carried)."""
+
+    def evaluate(self, architecture: Any, fidelity: float | None = None, checkpoint: bytes | None = None) -> EvalResult: ...
+
+
+def run_evaluation(evaluator: Evaluator, architecture: Any, fidelity: float | None,
+                   checkpoint: bytes | None) -> EvalResult:
+    """Evaluate one piece of work; evaluators that predate checkpoints are called without one."""
+    if checkpoint is None:
+        return evaluator.evaluate(architecture, fidelity)
+    return evaluator.evaluate(architecture, fidelity, checkpoint)
 
 
 class Executor(Protocol):
@@ -18,7 +28,11 @@ class Executor(Protocol):
 
     def start(self, evaluator: Evaluator) -> None: ...
 
-    def submit(self, trial_id: int, candidate: Candidate) -> None: ...
+    def submit(self, trial_id: int, candidate: Candidate, checkpoint: bytes | None = None) -> None:
+        """Queue work for ``trial_id``: train ``candidate`` to its fidelity, from ``checkpoint`` if given.
+
+        Work is identified by trial id: the same architecture may be in flight twice."""
+        ...
 
     def collect(self, timeout: float | None = None) -> list[tuple[int, EvalResult]]:
         """Results that are ready, waiting up to ``timeout`` seconds for at least one."""
