@@ -173,6 +173,9 @@ class Engine:
         self._weights = weights
         self._in_flight, self._waiting = {}, deque()
         self._spent = self._restore_schedule(journaled)
+        for trial in journaled:  # a crash between a trial's end and its checkpoint's removal
+            if trial["result"] is not None:
+                self.store.drop_checkpoint(trial["trial_id"])
         start = last_tables = time.monotonic()
         self.strategy.attach(self.store.path)
         self.progress.start(self.budget, len(finished) - n_rejected)

@@ -101,6 +101,8 @@ class SuccessiveHalving(Scheduler):
         return self._rungs[rung]
 
     def record(self, trial_id: int, fidelity: float | None, result: EvalResult) -> None:
+        if result.status == PRUNED:  # replayed from the journal: its metrics are those it had at the rung
+            result = EvalResult(COMPLETE, result.metrics)
         values = objective_values(result, self.objectives)
         if values is not None:
             self._rung(self.rung_of(fidelity))[trial_id] = values
