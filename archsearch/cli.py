@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from archsearch.api import plan_run
+    from archsearch._plan import plan_run
     from archsearch.console import RichProgress, console
 
     plan = plan_run(args.overrides)

@@ -27,9 +27,10 @@ import numpy as np
 
 from archsearch.budget import Budget
 from archsearch.execution._base import Evaluator, Executor
-from archsearch.results.pareto import non_dominated_mask, to_minimization
-from archsearch.results.store import SCHEMA_VERSION, RunStore
+from archsearch.pareto import non_dominated_mask, to_minimization
+from archsearch.results.store import RunStore
 from archsearch.scheduling import FullFidelity, Scheduler
+from archsearch.schema import RUN_SCHEMA_VERSION
 from archsearch.strategies._base import Strategy
 from archsearch.trial import PRUNED, REJECTED, Candidate, EvalResult, objective_values
 
@@ -177,7 +178,6 @@ class Engine:
             if trial["result"] is not None:
                 self.store.drop_checkpoint(trial["trial_id"])
         start = last_tables = time.monotonic()
-        self.strategy.attach(self.store.path)
         self.progress.start(self.budget, len(finished) - n_rejected)
         self.executor.start(self.evaluator)
         first = self.scheduler.start_fidelity()
@@ -322,7 +322,7 @@ class Engine:
 
     def _save_state(self, durable: bool = False) -> None:
         self.store.save_strategy_state(
-            {"schema_version": SCHEMA_VERSION, "journal_ops": self._ops, "strategy": self.strategy.state_dict()},
+            {"schema_version": RUN_SCHEMA_VERSION, "journal_ops": self._ops, "strategy": self.strategy.state_dict()},
             durable=durable)
 
     def _catch_up(self) -> dict[str, Any]:

@@ -18,10 +18,10 @@ from typing import Any
 import networkx as nx
 
 from archsearch.errors import ArchsearchError
+from archsearch.schema import GENOME_SCHEMA_VERSION
 
 INPUT = "input"
 OUTPUT = "output"
-GENOME_SCHEMA_VERSION = 1
 
 WIRINGS = ("sequential", "residual", "parallel")
 NORM_PLACEMENTS = ("pre", "post", "peri", "mix", "none")

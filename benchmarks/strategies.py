@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from archsearch.results.pareto import REFERENCE_POINT_OFFSET, Normalization, hypervolume
+from archsearch.pareto import REFERENCE_POINT_OFFSET, Normalization, hypervolume
 from archsearch.space import SearchSpace, as_space
 from archsearch.strategies import make_strategy
 from archsearch.trial import COMPLETE, EvalResult

@@ -5,7 +5,7 @@ import pytest
 
 import archsearch
 from archsearch.errors import ArchsearchError
-from archsearch.results.pareto import non_dominated_mask, to_minimization
+from archsearch.pareto import non_dominated_mask, to_minimization
 
 
 def assert_front_is_non_dominated(run):

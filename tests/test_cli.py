@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from clitools import archsearch_cli as archsearch
 
-from archsearch.results.pareto import non_dominated_mask, to_minimization
+from archsearch.pareto import non_dominated_mask, to_minimization
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -118,7 +118,7 @@ def test_bad_recipe_or_constraint_overrides(tmp_path, override, message):
 
 def test_recipe_precedence_and_record(tmp_path):
     from archsearch import config
-    from archsearch.api import resolve_recipe
+    from archsearch._plan import resolve_recipe
 
     cfg = config.compose(["training.lr=0.01"])
     recipe = resolve_recipe(cfg, {"epochs": 30, "lr": 0.5})

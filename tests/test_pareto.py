@@ -1,4 +1,4 @@
-"""Tests for archsearch.results.pareto against brute-force oracles."""
+"""Tests for archsearch.pareto against brute-force oracles."""
 
 from __future__ import annotations
 
@@ -9,13 +9,12 @@ import math
 import numpy as np
 import pytest
 
-from archsearch.results.pareto import (
+from archsearch.pareto import (
     REFERENCE_POINT_OFFSET,
     Normalization,
     crowding_distance,
     front_hypervolume,
     hypervolume,
-    hypervolume_contributions,
     non_dominated_mask,
     non_dominated_sort,
     to_minimization,
@@ -50,13 +49,6 @@ def grid_cover_counts(points: np.ndarray, reference: np.ndarray, low: int) -> tu
 def grid_hypervolume(points: np.ndarray, reference: np.ndarray, low: int) -> float:
     _, covers = grid_cover_counts(points, reference, low)
     return float(covers.any(axis=1).sum())
-
-
-def grid_contributions(points: np.ndarray, reference: np.ndarray, low: int) -> np.ndarray:
-    """Cells dominated by exactly one point belong exclusively to it."""
-    _, covers = grid_cover_counts(points, reference, low)
-    single = covers.sum(axis=1) == 1
-    return covers[single].sum(axis=0).astype(float)
 
 
 def inclusion_exclusion_hv(points: np.ndarray, reference: np.ndarray) -> float:
@@ -228,45 +220,6 @@ def test_hypervolume_runs_on_100_points_in_3d():
 
 
 # --------------------------------------------------------------------------- #
-# Contributions
-# --------------------------------------------------------------------------- #
-def test_contributions_staircase_by_hand():
-    pts = [[1.0, 3.0], [2.0, 2.0], [3.0, 1.0], [3.0, 3.0]]
-    np.testing.assert_allclose(hypervolume_contributions(pts, [4.0, 4.0]), [1.0, 1.0, 1.0, 0.0])
-
-
-def test_contribution_of_single_point_is_full_hypervolume():
-    np.testing.assert_allclose(hypervolume_contributions([[1.0, 2.0]], [3.0, 3.0]), [2.0])
-
-
-def test_contributions_duplicates_and_outside_points_are_zero():
-    pts = [[1.0, 1.0], [1.0, 1.0], [0.5, 5.0], [np.nan, 0.0]]
-    np.testing.assert_allclose(hypervolume_contributions(pts, [2.0, 2.0]), [0.0, 0.0, 0.0, 0.0])
-
-
-def test_contribution_uncovers_points_dominated_only_by_removed_one():
-    # Removing (1,1) leaves (2,2) covering part of its box: 9 - 4.
-    pts = [[1.0, 1.0], [2.0, 2.0]]
-    np.testing.assert_allclose(hypervolume_contributions(pts, [4.0, 4.0]), [9.0 - 4.0, 0.0])
-
-
-@pytest.mark.parametrize("m", [1, 2, 3, 4])
-def test_contributions_match_exclusive_grid_cells(m):
-    # Exclusive regions are disjoint: each cell covered by exactly one point belongs to it.
-    rng = np.random.default_rng(500 + m)
-    side = {1: 10, 2: 8, 3: 6, 4: 5}[m]
-    for _ in range(15):
-        n = int(rng.integers(1, 10))
-        pts = rng.integers(0, side + 1, size=(n, m)).astype(float)
-        ref = np.full(m, float(side))
-        got = hypervolume_contributions(pts, ref)
-        np.testing.assert_allclose(got, grid_contributions(pts, ref, 0), atol=1e-9)
-        covered_once = grid_contributions(pts, ref, 0).sum()
-        assert got.sum() == pytest.approx(covered_once, abs=1e-9)
-        assert got.sum() <= hypervolume(pts, ref) + 1e-9
-
-
-# --------------------------------------------------------------------------- #
 # Normalization
 # --------------------------------------------------------------------------- #
 def _example_norm() -> tuple[Normalization, np.ndarray]:
@@ -368,7 +321,6 @@ def test_front_hypervolume_skips_non_finite_rows():
         (lambda: hypervolume([[1.0, 2.0]], [3.0]), r"reference must have shape \(2,\)"),
         (lambda: hypervolume([[1.0, 2.0]], [3.0, np.nan]), "finite"),
         (lambda: hypervolume([[-np.inf, 2.0]], [3.0, 3.0]), "unbounded"),
-        (lambda: hypervolume_contributions([[1.0]], [[1.0]]), "reference"),
         (
             lambda: Normalization(("a", "b"), ("minimize",), (0.0, 0.0), (1.0, 1.0), (False, False)),
             "directions",

@@ -110,7 +110,7 @@ OVERRIDE_VALUES = st.sampled_from(["mlp", "kan", "random", "0", "-1", "3", "1.5"
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(OVERRIDE_KEYS, OVERRIDE_VALUES), max_size=3) | st.lists(st.text(max_size=12), max_size=2))
 def test_overrides_are_valid_or_refused(pairs):
-    from archsearch.api import plan_run
+    from archsearch._plan import plan_run
 
     overrides = [f"{k}={v}" for k, v in pairs] if pairs and isinstance(pairs[0], tuple) else list(pairs)
     try:

@@ -7,7 +7,7 @@ import time
 import pytest
 
 import archsearch
-from archsearch.api import plan_run
+from archsearch._plan import plan_run
 from archsearch.testing.faults import CrashOnce, HangOn, SlowEvaluate, numbered_space
 
 pytestmark = pytest.mark.ray

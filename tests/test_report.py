@@ -18,7 +18,7 @@ import pytest
 from clitools import archsearch_cli
 
 import archsearch
-from archsearch.results.pareto import hypervolume
+from archsearch.pareto import hypervolume
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")

@@ -4,8 +4,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from archsearch.pareto import non_dominated_mask, to_minimization
 from archsearch.results import RunDirError, RunStore, load_run
-from archsearch.results.pareto import non_dominated_mask, to_minimization
 from archsearch.trial import Candidate, EvalResult
 
 OBJECTIVES = {"score": "maximize", "cost": "minimize"}

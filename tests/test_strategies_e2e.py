@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 import archsearch
-from archsearch.results.pareto import hypervolume
+from archsearch.pareto import hypervolume
 from archsearch.space import as_space
 from archsearch.strategies import STRATEGIES, make_strategy
-from archsearch.strategies.bayes import JOURNAL_FILE, Bayes
+from archsearch.strategies.bayes import Bayes
 from archsearch.testing import drive, toy_evaluate, toy_objectives, toy_space, zdt1_evaluate, zdt1_space
 from archsearch.trial import COMPLETE, EvalResult
 
@@ -27,13 +27,15 @@ def test_each_strategy_runs_from_search_with_a_callable_space(tmp_path, name):
     json.loads((tmp_path / "run" / "strategy_state.json").read_text())
 
 
-def test_bayes_keeps_its_journal_in_the_run_dir_and_reloads_it(tmp_path):
+def test_bayes_keeps_no_files_and_its_study_comes_back_from_the_saved_state(tmp_path):
     archsearch.search(space=toy_space, evaluate=toy_evaluate, objectives=toy_objectives(), strategy="bayes",
                       budget=6, seed=0, run_dir=tmp_path / "run", overrides=["strategy.sampler=nsga2"])
-    assert (tmp_path / "run" / JOURNAL_FILE).stat().st_size > 0
-    again = Bayes(as_space(toy_space), toy_objectives(), seed=0)
-    again.attach(tmp_path / "run")
-    assert len(again.study().trials) >= 6
+    saved = json.loads((tmp_path / "run" / "strategy_state.json").read_text())
+    assert not [p.name for p in (tmp_path / "run").iterdir() if "optuna" in p.name]
+    again = Bayes(as_space(toy_space), toy_objectives(), seed=0, sampler="nsga2")
+    again.load_state_dict(saved["strategy"])
+    trials = again.study().trials
+    assert len(trials) >= 6 and sum(t.state.name == "COMPLETE" for t in trials) == 6
 
 
 @pytest.mark.parametrize("sampler", ["gp", "nsga2", "random"])

@@ -18,10 +18,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from archsearch.evaluation.base import Evaluator
 from archsearch.trial import COMPLETE, EvalResult
 
 
-class FunctionEvaluator:
+class FunctionEvaluator(Evaluator):
     """Calls ``fn(architecture)``, passing ``fidelity``, ``checkpoint`` and ``report`` if it takes them.
 
     Exceptions and non-numeric or NaN metrics make the result ``failed`` with the reason; the run goes

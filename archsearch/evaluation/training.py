@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from archsearch.builder import build_model, count_parameters
+from archsearch.evaluation.base import Evaluator
 from archsearch.evaluation.checkpoint import Checkpoint, LoopState, restore
 from archsearch.evaluation.checkpoint import decode as decode_checkpoint
 from archsearch.evaluation.checkpoint import encode as encode_checkpoint
@@ -26,6 +27,7 @@ from archsearch.evaluation.latency import LatencyProtocol, measure_latency, torc
 from archsearch.evaluation.measure import count_flops, training_memory_mb
 from archsearch.evaluation.recipe import TrainingRecipe, lr_factor, make_optimizer
 from archsearch.genome import Genome
+from archsearch.schema import RUN_SCHEMA_VERSION
 from archsearch.tasks import Task, load_task
 from archsearch.trial import COMPLETE, REJECTED, EvalResult
 
@@ -60,7 +62,7 @@ def stable_seed(*parts: Any) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
-class TrainingEvaluator:
+class TrainingEvaluator(Evaluator):
     """Trains and measures genomes on a task.
 
     Args:
@@ -120,9 +122,10 @@ class TrainingEvaluator:
         return self._loaded
 
     def warm_up(self) -> None:
-        """Pay a worker's one-time costs before its first candidate: torch's first optimizer and FLOP
-        counter import its compiler stack (seconds on a small CPU), which must not count against a
-        candidate's time limit or its ``train_time_s``."""
+        """Pay a worker's one-time costs before its first candidate: the task's data, and torch's first
+        optimizer and FLOP counter, which import its compiler stack (seconds on a small CPU) and must not
+        count against a candidate's time limit or its ``train_time_s``."""
+        self.load_task()
         with torch_threads(self.threads):
             model = torch.nn.Linear(2, 2)
             make_optimizer(model.parameters(), self.recipe)
@@ -315,10 +318,8 @@ def weights_to_bytes(model: torch.nn.Module) -> bytes:
     """The model's state dict in safetensors format (no pickle, so a run directory never runs code)."""
     from safetensors.torch import save
 
-    from archsearch.results.store import SCHEMA_VERSION
-
     return save({name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()},
-                metadata={"archsearch.schema_version": str(SCHEMA_VERSION)})
+                metadata={"archsearch.schema_version": str(RUN_SCHEMA_VERSION)})
 
 
 def _tensors(task: Task, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from archsearch.evaluation.base import Evaluator
 from archsearch.trial import Candidate, EvalResult
 
-
-class Evaluator(Protocol):
-    """Trains ``architecture`` to ``fidelity`` (from ``checkpoint``, the bytes an earlier result carried)."""
-
-    def evaluate(self, architecture: Any, fidelity: float | None = None, checkpoint: bytes | None = None) -> EvalResult: ...
+__all__ = ["Evaluator", "Executor", "run_evaluation"]
 
 
 def run_evaluation(evaluator: Evaluator, architecture: Any, fidelity: float | None,

@@ -35,10 +35,7 @@ class _EvaluatorWorker:
         if "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(threads)
         self.evaluator = evaluator
-        if hasattr(evaluator, "load_task"):
-            evaluator.load_task()
-        if hasattr(evaluator, "warm_up"):
-            evaluator.warm_up()
+        evaluator.warm_up()
         import ray
 
         context = ray.get_runtime_context()
@@ -118,7 +115,7 @@ class RayExecutor:
             self._init_ray(ray)
         # Put once, not pickled into each actor's creation: evaluators that carry their task's data
         # (``for_workers``) would otherwise copy it once per actor and per replacement.
-        shipped = evaluator.for_workers() if hasattr(evaluator, "for_workers") else evaluator
+        shipped = evaluator.for_workers()
         self._evaluator_ref = ray.put(shipped)
         n_workers = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1) // self.cpus_per_worker))
         self.capacity = n_workers

@@ -18,8 +18,8 @@ import numpy as np
 import pyarrow as pa
 
 from archsearch.errors import ArchsearchError
+from archsearch.pareto import Normalization, front_hypervolume, non_dominated_mask
 from archsearch.results.history import common_normalization
-from archsearch.results.pareto import Normalization, front_hypervolume, non_dominated_mask
 from archsearch.results.run import Run, load_run
 from archsearch.results.tables import metric_column, objective_matrix
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from archsearch.errors import ArchsearchError
 from archsearch.genome import Genome
+from archsearch.schema import EXPORT_SCHEMA_VERSION
 
-EXPORT_SCHEMA_VERSION = 1
 GENOME_FILE, WEIGHTS_FILE, MODEL_FILE, README_FILE = "genome.json", "model.safetensors", "model.json", "README.md"
 
 
@@ -31,17 +31,16 @@ def build_network(genome: Genome, data_spec: dict[str, Any], weights: dict[str, 
 
 def retrain_weights(run: Any, trial_id: int) -> bytes:
     """Train the trial again with the run's recorded recipe and seed: the same weights it had in the run."""
-    from omegaconf import OmegaConf
+    import yaml
 
-    from archsearch.api import _training_evaluator
+    from archsearch.evaluation.assemble import evaluator_for_saved_run
 
     info = run.info
     if info.get("user_evaluate") or info.get("user_task"):
         raise ArchsearchError(
             f"run {run.path} trained with your own task or evaluate function; archsearch cannot re-train "
             "its candidates by itself (export a trial whose weights were kept instead)")
-    cfg = OmegaConf.load(run.path / "config.yaml")
-    evaluator, _ = _training_evaluator(cfg, None, int(cfg.seed))
+    evaluator = evaluator_for_saved_run(yaml.safe_load((run.path / "config.yaml").read_text(encoding="utf-8")))
     row = run.trial_row(trial_id)
     result = evaluator.evaluate(run.genome(trial_id), row["fidelity"])
     if result.weights is None:

@@ -24,7 +24,7 @@ import pyarrow as pa
 from plotly.subplots import make_subplots
 
 from archsearch.console import describe_architecture, format_value
-from archsearch.results.pareto import Normalization, non_dominated_mask, to_minimization
+from archsearch.pareto import Normalization, non_dominated_mask, to_minimization
 from archsearch.results.tables import metric_column, objective_matrix, pareto_rows
 
 TEMPLATE = "plotly_white"

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from archsearch.results.pareto import REFERENCE_POINT_OFFSET, Normalization, hypervolume, non_dominated_mask
+from archsearch.pareto import REFERENCE_POINT_OFFSET, Normalization, hypervolume, non_dominated_mask
 from archsearch.results.tables import objective_matrix, run_normalization
 from archsearch.trial import COMPLETE
 

@@ -20,8 +20,8 @@ from archsearch.results.tables import metric_column
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from archsearch.pareto import Normalization
     from archsearch.results.figures import RunPoints
-    from archsearch.results.pareto import Normalization
     from archsearch.results.run import Run
 
 

@@ -13,9 +13,9 @@ import pyarrow.compute as pc
 
 from archsearch.errors import ArchsearchError
 from archsearch.genome import Genome
+from archsearch.pareto import Normalization
 from archsearch.results.history import finish_order
 from archsearch.results.history import hypervolume_history as _hypervolume_history
-from archsearch.results.pareto import Normalization
 from archsearch.results.store import RunStore
 from archsearch.results.tables import (
     objective_matrix,

@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from archsearch.errors import ArchsearchError
+from archsearch.schema import RUN_SCHEMA_VERSION
 from archsearch.trial import Candidate, EvalResult
 
-SCHEMA_VERSION = 1
 RUN_FILE = "run.json"
 CONFIG_FILE = "config.yaml"
 JOURNAL_FILE = "journal.jsonl"
@@ -111,9 +111,9 @@ class RunStore:
                                       "(no run.json); delete it or choose another run_dir")
                 raise RunDirError(f"run_dir {store.path} is not empty; choose a new or empty directory")
         store.path.mkdir(parents=True, exist_ok=True)
-        info = {"schema_version": SCHEMA_VERSION, "created": time.time(), **run_info}
+        info = {"schema_version": RUN_SCHEMA_VERSION, "created": time.time(), **run_info}
         atomic_write_text(store.path / CONFIG_FILE, config_yaml)
-        store.append({"event": "run_created", "schema_version": SCHEMA_VERSION})
+        store.append({"event": "run_created", "schema_version": RUN_SCHEMA_VERSION})
         atomic_write_json(store.path / RUN_FILE, info)  # last: its presence marks a complete run directory
         return store
 
@@ -124,9 +124,9 @@ class RunStore:
         if not run_file.exists():
             raise RunDirError(f"{store.path} is not an archsearch run directory (no {RUN_FILE})")
         version = store.info().get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version != RUN_SCHEMA_VERSION:
             raise RunDirError(
-                f"{store.path} has schema_version {version}; this archsearch reads {SCHEMA_VERSION}. "
+                f"{store.path} has schema_version {version}; this archsearch reads {RUN_SCHEMA_VERSION}. "
                 "Use the archsearch version that wrote it, or upgrade."
             )
         return store

@@ -14,9 +14,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from archsearch.results.pareto import Normalization, front_hypervolume, non_dominated_mask, to_minimization
+from archsearch.pareto import Normalization, front_hypervolume, non_dominated_mask, to_minimization
+from archsearch.schema import RUN_SCHEMA_VERSION
 
-SCHEMA_VERSION = 1
 FIXED_COLUMNS = [
     ("trial_id", pa.int64()),
     ("arch_id", pa.string()),
@@ -125,7 +125,7 @@ def trials_table(trials: list[dict[str, Any]], objectives: dict[str, str]) -> pa
         pa.field(metric_column(m), pa.float64()) for m in ordered_metrics
     ]
     metadata = {
-        "archsearch.schema_version": str(SCHEMA_VERSION),
+        "archsearch.schema_version": str(RUN_SCHEMA_VERSION),
         "archsearch.objectives": json.dumps(objectives),
     }
     return pa.Table.from_pydict(columns, schema=pa.schema(fields, metadata=metadata))
@@ -164,7 +164,7 @@ def pareto_summary(table: pa.Table, objectives: dict[str, str]) -> dict[str, Any
     values, _ = objective_matrix(table, objectives)
     counts = Counter(table.column("status").to_pylist()) if table.num_rows else Counter()
     summary: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": RUN_SCHEMA_VERSION,
         "objectives": objectives,
         "n_trials": table.num_rows,
         "status_counts": dict(sorted(counts.items())),

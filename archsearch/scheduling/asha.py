@@ -25,7 +25,7 @@ import math
 import numpy as np
 
 from archsearch.errors import ConfigError
-from archsearch.results.pareto import crowding_distance, non_dominated_sort, to_minimization
+from archsearch.pareto import crowding_distance, non_dominated_sort, to_minimization
 from archsearch.scheduling._base import Decision, Scheduler
 from archsearch.trial import COMPLETE, PRUNED, EvalResult, objective_values
 

@@ -6,15 +6,18 @@ workers (the engine does), which is what lets resume, Ray and Pareto bookkeeping
 
 from __future__ import annotations
 
-from pathlib import Path
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import Any
+
+import numpy as np
 
 from archsearch.errors import ConfigError
 from archsearch.space import SearchSpace
 from archsearch.trial import Candidate, EvalResult
 
 
-class Strategy:
+class Strategy(ABC):
     """Base class: ``ask`` proposes, ``tell`` reports back, ``state_dict`` saves everything needed to resume.
 
     Args:
@@ -24,15 +27,24 @@ class Strategy:
 
     Contract (checked by :mod:`archsearch.testing`): ``ask`` may be called several times before any
     ``tell`` (several workers), returns ``None`` when it has nothing to propose, and ``state_dict()`` is
-    JSON-able and restores the strategy exactly, including its random state.
+    JSON-able and restores the strategy exactly, including its random state. Strategies keep no files:
+    the engine saves ``state_dict()`` in the run directory and replays the journal into it on resume.
+
+    The base keeps what every strategy needs: a lazily seeded ``rng``, the ``arch_id`` of every
+    architecture proposed or told (to avoid training one twice), the number of proposals, and seeds
+    derived from ``(seed, n)`` for helpers (surrogates, samplers) that must not carry hidden state.
+    Subclasses save their own state through :meth:`_own_state` / :meth:`_load_own_state`.
     """
 
     name = "strategy"
 
     def __init__(self, space: SearchSpace, objectives: dict[str, str] | None = None, seed: int = 0) -> None:
         self.space = space
-        self.objectives = objectives or {}
+        self.objectives = dict(objectives or {})
         self.seed = seed
+        self._rng: np.random.Generator | None = None
+        self._seen: set[str] = set()
+        self._n_asked = 0
 
     def check(self) -> None:
         """Refuse option values that cannot work, with what would; called when a run is planned, so a
@@ -45,23 +57,54 @@ class Strategy:
         """``{option: (value, rule)}`` for :meth:`check`; rules as :func:`option_problems` reads them."""
         return {"seed": (self.seed, "int")}
 
-    def attach(self, run_dir: Path) -> None:
-        """Called by the engine once, before the first ``ask``, with the run directory.
-
-        Strategies that keep files of their own (Optuna's journal) put them there; the default keeps none.
-        """
-
+    @abstractmethod
     def ask(self) -> Candidate | None:
-        raise NotImplementedError
+        """The next candidate to evaluate, or ``None`` when there is nothing left to propose."""
 
+    @abstractmethod
     def tell(self, candidate: Candidate, result: EvalResult) -> None:
-        raise NotImplementedError
+        """Learn from the result of a candidate this strategy (or a replayed journal) proposed."""
+
+    # -- shared bookkeeping ------------------------------------------------------------------------
+
+    @property
+    def rng(self) -> np.random.Generator:
+        if self._rng is None:
+            self._rng = np.random.default_rng(self.seed)
+        return self._rng
+
+    def _propose(self, candidate: Candidate | None) -> Candidate | None:
+        """Book a proposal (its architecture is now seen) and hand it out; ``None`` passes through."""
+        if candidate is not None:
+            self._seen.add(candidate.arch_id)
+            self._n_asked += 1
+        return candidate
+
+    def _derived_seed(self, n: int) -> int:
+        """A seed for the ``n``-th use of a helper: proposals depend on the history, not on hidden RNG."""
+        return int(np.random.SeedSequence([self.seed, n]).generate_state(1)[0])
+
+    # -- state ---------------------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """Everything needed to continue exactly (JSON-able)."""
+        return {"rng": self.rng.bit_generator.state, "seen": sorted(self._seen), "n_asked": self._n_asked,
+                **self._own_state()}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        raise NotImplementedError
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if "rng" in state:
+            self.rng.bit_generator.state = state["rng"]
+        self._seen = set(state.get("seen", ()))
+        self._n_asked = int(state.get("n_asked", 0))
+        self._load_own_state(state)
+
+    def _own_state(self) -> dict[str, Any]:
+        """A subclass's own JSON-able state, merged into :meth:`state_dict` (keys other than the base's)."""
+        return {}
+
+    def _load_own_state(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`_own_state` saved."""
+        return None
 
 
 def option_problems(options: dict[str, tuple[Any, str]]) -> list[str]:

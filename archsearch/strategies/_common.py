@@ -1,7 +1,7 @@
 """Pieces the model-free strategies share: the archive of results, mutation by replay, unique proposals.
 
 Kept apart from the strategies so that evolution, local search and MCTS judge results the same way
-(non-dominated sorting in minimization space, from :mod:`archsearch.results.pareto`) and mutate the
+(non-dominated sorting in minimization space, from :mod:`archsearch.pareto`) and mutate the
 same way (a parent's decisions replayed with a few labels dropped and re-sampled).
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from archsearch.genome import canonical_json
-from archsearch.results.pareto import (
+from archsearch.pareto import (
     crowding_distance,
     non_dominated_mask,
     non_dominated_sort,

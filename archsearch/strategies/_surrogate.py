@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from archsearch.genome import canonical_json
-from archsearch.results.pareto import hypervolume, non_dominated_mask
+from archsearch.pareto import hypervolume, non_dominated_mask
 from archsearch.strategies._common import Archive, domination_quantile
 
 MISSING = -1e9

@@ -3,11 +3,11 @@
 The ``optuna.Trial`` itself is the chooser handed to ``space.build``, so every space works unchanged,
 conditional decisions included (TPE runs ``multivariate=True, group=True`` for exactly that).
 
-Persistence: after ``attach(run_dir)`` the study lives in Optuna's JournalStorage at
-``run_dir/optuna_journal.log`` and is reloaded from there when it holds the saved state's trials (a
-file that a crash left out of step is set aside and rebuilt from the state); without ``attach``
-(tests, notebooks) it lives in memory. ``state_dict`` always carries every trial too (params,
-distributions, values, state, trial attributes), so it restores an in-memory study on its own.
+Persistence: the study lives in memory and ``state_dict`` carries every trial (params,
+distributions, values, state, trial attributes); ``load_state_dict`` rebuilds the study from them. The
+strategy keeps no file of its own, so the engine's saved state and journal are the whole truth and a
+resume continues exactly after a kill at any instant (finished trials are immutable in Optuna, so their
+records are built once and reused).
 
 What is bit-identical on resume: the proposals, given the same finished trials. The sampler is rebuilt
 for every ask with a seed drawn from ``(seed, number of trials)``, so no hidden sampler RNG has to be
@@ -21,16 +21,12 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from archsearch.space import SearchSpace
 from archsearch.strategies._base import Strategy
 from archsearch.trial import PRUNED, Candidate, EvalResult, objective_values
 
-JOURNAL_FILE = "optuna_journal.log"
 STUDY_NAME = "archsearch"
 SAMPLERS = ("tpe", "gp", "nsga2", "random")
 
@@ -66,11 +62,9 @@ class Bayes(Strategy):
         self.population_size = population_size
         self.allow_duplicates = allow_duplicates
         self.max_retries = max_retries
-        self._run_dir: Path | None = None
         self._study: Any = None
         self._saved_trials: list[dict[str, Any]] = []
-        self._state_restored = False  # the saved trials, not Optuna's file, say what the study holds
-        self._seen: set[str] = set()
+        self._finished_records: list[dict[str, Any]] = []  # a prefix of the study's trials, all finished
         self._pending: dict[str, int] = {}
 
     def options(self) -> dict[str, tuple[Any, str]]:
@@ -79,26 +73,10 @@ class Bayes(Strategy):
                 "population_size": (self.population_size, "int>=2"),
                 "allow_duplicates": (self.allow_duplicates, "bool"), "max_retries": (self.max_retries, "int>=1")}
 
-    @property
-    def journal_path(self) -> Path | None:
-        return None if self._run_dir is None else self._run_dir / JOURNAL_FILE
-
-    def attach(self, run_dir: Path) -> None:
-        """Keep the study in a journal file in ``run_dir`` (reloaded from there if it agrees with the state).
-
-        A study already in memory is what the engine built by replaying the run's journal (a resume
-        after a crash); it moves into the file, replacing whatever Optuna had written there.
-        """
-        if self._study is not None:
-            self._saved_trials = self._trial_records()
-            self._study = None
-            self._state_restored = True
-        self._run_dir = Path(run_dir)
-
     # -- the study -------------------------------------------------------------------------------
 
     def study(self) -> Any:
-        """The ``optuna.Study`` (created on first use, in the journal if attached)."""
+        """The ``optuna.Study`` (created in memory on first use, holding the saved trials)."""
         if self._study is None:
             import optuna
 
@@ -108,43 +86,27 @@ class Bayes(Strategy):
                 raise ValueError("the bayes strategy needs at least one objective")
             if optuna.logging.get_verbosity() == optuna.logging.INFO:  # one line per trial drowns the CLI
                 optuna.logging.set_verbosity(optuna.logging.WARNING)
-            storage = None if self.journal_path is None else self._journal_storage(self.journal_path)
             self._study = optuna.create_study(
-                storage=storage, study_name=STUDY_NAME, directions=list(self.objectives.values()),
-                sampler=optuna.samplers.RandomSampler(seed=self.seed), load_if_exists=True,
+                study_name=STUDY_NAME, directions=list(self.objectives.values()),
+                sampler=optuna.samplers.RandomSampler(seed=self.seed),
             )
             self._restore_trials()
         return self._study
 
-    def _journal_storage(self, path: Path) -> Any:
-        """Optuna's journal at ``path``, holding exactly the strategy's saved trials.
-
-        The state is saved after every ask and tell, and Optuna writes its file during them, so a driver
-        killed in between leaves the file with a trial the state (and the run's journal) never recorded.
-        Once a state was restored, such a file is set aside as ``*.stale`` and the study rebuilt from
-        the state; without one (a fresh strategy attached to a run to read its study) the file is used.
-        """
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists() and self._state_restored:
-            storage = JournalStorage(JournalFileBackend(str(path)))
-            try:
-                n_trials = len(storage.get_all_trials(storage.get_study_id_from_name(STUDY_NAME), deepcopy=False))
-            except KeyError:  # no study in it yet
-                n_trials = 0
-            if n_trials == len(self._saved_trials):
-                return storage
-            path.replace(path.with_name(path.name + ".stale"))
-        return JournalStorage(JournalFileBackend(str(path)))
-
     def _trial_records(self) -> list[dict[str, Any]]:
-        """The study's trials as JSON-able records (what ``state_dict`` saves and ``_restore_trials`` adds)."""
+        """The study's trials as JSON-able records (what ``state_dict`` saves and ``_restore_trials`` adds).
+
+        Records of finished trials are cached: Optuna never changes a finished trial, and rebuilding
+        every record at every save would make a long run's saves quadratic.
+        """
         from optuna.distributions import distribution_to_json
 
-        return [
-            {
+        records = []
+        for t in self._study.get_trials(deepcopy=False):
+            if t.number < len(self._finished_records):
+                records.append(self._finished_records[t.number])
+                continue
+            record = {
                 "state": t.state.name,
                 "values": t.values,
                 "params": t.params,
@@ -152,11 +114,13 @@ class Bayes(Strategy):
                 "user_attrs": t.user_attrs,
                 "system_attrs": t.system_attrs,
             }
-            for t in self._study.get_trials(deepcopy=False)
-        ]
+            if t.state.is_finished() and t.number == len(self._finished_records):
+                self._finished_records.append(record)
+            records.append(record)
+        return records
 
     def _restore_trials(self) -> None:
-        """Add saved trials the study lacks (all of them in memory; none when the journal has them)."""
+        """Add the saved trials to a study built afresh."""
         from optuna.distributions import json_to_distribution
         from optuna.trial import TrialState, create_trial
 
@@ -175,7 +139,7 @@ class Bayes(Strategy):
         """A sampler seeded by (seed, trials so far): proposals depend on the history, not on hidden RNG."""
         import optuna
 
-        seed = int(np.random.SeedSequence([self.seed, n_trials]).generate_state(1)[0])
+        seed = self._derived_seed(n_trials)
         samplers = optuna.samplers
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -205,9 +169,8 @@ class Bayes(Strategy):
                 raise
             candidate = Candidate(architecture, dict(trial.params), origin=f"{self.sampler} trial {trial.number}")
             if self.allow_duplicates or candidate.arch_id not in self._seen:
-                self._seen.add(candidate.arch_id)
                 self._pending[candidate.arch_id] = trial.number
-                return candidate
+                return self._propose(candidate)
             study.tell(trial, state=TrialState.FAIL)  # a duplicate: never evaluated, ignored by samplers
         return None
 
@@ -226,22 +189,13 @@ class Bayes(Strategy):
 
     # -- state -----------------------------------------------------------------------------------
 
-    def state_dict(self) -> dict[str, Any]:
+    def _own_state(self) -> dict[str, Any]:
         trials = self._saved_trials if self._study is None else self._trial_records()
-        return {
-            "seed": self.seed,
-            "sampler": self.sampler,
-            "journal": JOURNAL_FILE if self._run_dir is not None else None,
-            "trials": trials,
-            "seen": sorted(self._seen),
-            "pending": dict(self._pending),
-        }
+        return {"seed": self.seed, "sampler": self.sampler, "trials": trials, "pending": dict(self._pending)}
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+    def _load_own_state(self, state: Mapping[str, Any]) -> None:
         self.seed = int(state["seed"])
         self._saved_trials = list(state["trials"])
-        self._seen = set(state["seen"])
         self._pending = {k: int(v) for k, v in state["pending"].items()}
-        self._state_restored = True
-        if self._study is not None:
-            self._restore_trials()
+        self._study = None  # rebuilt from the saved trials at the next use
+        self._finished_records = []

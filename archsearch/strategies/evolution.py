@@ -76,11 +76,8 @@ class Evolution(Strategy):
         self.screen = screen
         self.allow_duplicates = allow_duplicates
         self.max_retries = max_retries
-        self._rng: np.random.Generator | None = None
         self._population = Archive(self.objectives)  # oldest first
         self._history = Archive(self.objectives)  # every complete result: the surrogate's data
-        self._seen: set[str] = set()
-        self._n_asked = 0
         self._keys: tuple[np.ndarray, np.ndarray] | None = None
 
     def options(self) -> dict[str, tuple[Any, str]]:
@@ -90,12 +87,6 @@ class Evolution(Strategy):
                 "graph_mutation_prob": (self.graph_mutation_prob, "0..1"), "screen": (self.screen, "int>=1"),
                 "allow_duplicates": (self.allow_duplicates, "bool"), "max_retries": (self.max_retries, "int>=1")}
 
-    @property
-    def rng(self) -> np.random.Generator:
-        if self._rng is None:
-            self._rng = np.random.default_rng(self.seed)
-        return self._rng
-
     def ask(self) -> Candidate | None:
         candidate = None
         if self._n_asked >= self.population_size and len(self._population):
@@ -104,14 +95,10 @@ class Evolution(Strategy):
         if candidate is None:
             candidate = first_unseen(lambda _: random_candidate(self.space, self.rng), self._seen,
                                      self.max_retries, self.allow_duplicates)
-        if candidate is not None:
-            self._seen.add(candidate.arch_id)
-            self._n_asked += 1
-        return candidate
+        return self._propose(candidate)
 
     def _pick(self, children: list[Candidate]) -> int:
-        seed = (self.seed * 1_000_003 + len(self._history)) % 2**32
-        return pick_by_surrogate(self._history, [c.decisions for c in children], seed)
+        return pick_by_surrogate(self._history, [c.decisions for c in children], self._derived_seed(len(self._history)))
 
     def _child(self, attempt: int) -> Candidate:
         parent = self._tournament()
@@ -161,19 +148,10 @@ class Evolution(Strategy):
             self._population.pop_oldest()
         self._keys = None
 
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "rng": self.rng.bit_generator.state,
-            "population": self._population.state_dict(),
-            "history": self._history.state_dict(),
-            "seen": sorted(self._seen),
-            "n_asked": self._n_asked,
-        }
+    def _own_state(self) -> dict[str, Any]:
+        return {"population": self._population.state_dict(), "history": self._history.state_dict()}
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.rng.bit_generator.state = state["rng"]
+    def _load_own_state(self, state: Mapping[str, Any]) -> None:
         self._population.load_state_dict(state["population"])
         self._history.load_state_dict(state["history"])
-        self._seen = set(state["seen"])
-        self._n_asked = int(state["n_asked"])
         self._keys = None

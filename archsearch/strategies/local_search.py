@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
 from archsearch.space import SearchSpace
 from archsearch.strategies._base import Strategy
 from archsearch.strategies._common import Archive, best_of_unseen, first_unseen, mutate, random_candidate
@@ -58,12 +56,9 @@ class LocalSearch(Strategy):
         self.screen = screen
         self.allow_duplicates = allow_duplicates
         self.max_retries = max_retries
-        self._rng: np.random.Generator | None = None
         self._archive = Archive(self.objectives)
         self._expanded: dict[str, int] = {}
         self._parent: dict[str, str] = {}  # neighbour -> the member it came from, during one ask
-        self._seen: set[str] = set()
-        self._n_asked = 0
 
     def options(self) -> dict[str, tuple[Any, str]]:
         return {**super().options(), "n_initial": (self.n_initial, "int>=1"),
@@ -71,12 +66,6 @@ class LocalSearch(Strategy):
                 "neighbours_per_decision": (self.neighbours_per_decision, "float>0"),
                 "screen": (self.screen, "int>=1"), "allow_duplicates": (self.allow_duplicates, "bool"),
                 "max_retries": (self.max_retries, "int>=1")}
-
-    @property
-    def rng(self) -> np.random.Generator:
-        if self._rng is None:
-            self._rng = np.random.default_rng(self.seed)
-        return self._rng
 
     def ask(self) -> Candidate | None:
         candidate = None
@@ -89,10 +78,7 @@ class LocalSearch(Strategy):
         if candidate is None:
             candidate = first_unseen(lambda _: random_candidate(self.space, self.rng), self._seen,
                                      self.max_retries, self.allow_duplicates)
-        if candidate is not None:
-            self._seen.add(candidate.arch_id)
-            self._n_asked += 1
-        return candidate
+        return self._propose(candidate)
 
     def _neighbour(self, attempt: int) -> Candidate | None:
         """A mutation of the least-explored unexplored front member; ``None`` when all are explored."""
@@ -117,8 +103,7 @@ class LocalSearch(Strategy):
         self._expanded[arch_id] = self._expanded.get(arch_id, 0) + 1
 
     def _pick(self, neighbours: list[Candidate]) -> int:
-        seed = (self.seed * 1_000_003 + len(self._archive)) % 2**32
-        return pick_by_surrogate(self._archive, [c.decisions for c in neighbours], seed)
+        return pick_by_surrogate(self._archive, [c.decisions for c in neighbours], self._derived_seed(len(self._archive)))
 
     def _limit(self, member: int) -> float:
         return max(1.0, self.neighbours_per_decision * len(self._archive.decisions[member]))
@@ -127,18 +112,9 @@ class LocalSearch(Strategy):
         self._seen.add(candidate.arch_id)
         self._archive.add(candidate, result)
 
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "rng": self.rng.bit_generator.state,
-            "archive": self._archive.state_dict(),
-            "expanded": self._expanded,
-            "seen": sorted(self._seen),
-            "n_asked": self._n_asked,
-        }
+    def _own_state(self) -> dict[str, Any]:
+        return {"archive": self._archive.state_dict(), "expanded": self._expanded}
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.rng.bit_generator.state = state["rng"]
+    def _load_own_state(self, state: Mapping[str, Any]) -> None:
         self._archive.load_state_dict(state["archive"])
         self._expanded = {k: int(v) for k, v in state["expanded"].items()}
-        self._seen = set(state["seen"])
-        self._n_asked = int(state["n_asked"])

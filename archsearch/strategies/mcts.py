@@ -128,31 +128,21 @@ class MCTS(Strategy):
         self.widening = widening
         self.widening_exponent = widening_exponent
         self.max_retries = max_retries
-        self._rng: np.random.Generator | None = None
         self._nodes: list[Node] = [_root()]
         self._pending: dict[str, list[int]] = {}
         self._rave: dict[str, dict[str, list[float]]] = {}  # label -> value key -> [count, reward sum]
         self._archive = Archive(self.objectives)
-        self._seen: set[str] = set()
 
     def options(self) -> dict[str, tuple[Any, str]]:
         return {**super().options(), "exploration": (self.exploration, "float>=0"),
                 "rave_equivalence": (self.rave_equivalence, "float>=0"), "widening": (self.widening, "float>0"),
                 "widening_exponent": (self.widening_exponent, "0..1"), "max_retries": (self.max_retries, "int>=1")}
 
-    @property
-    def rng(self) -> np.random.Generator:
-        if self._rng is None:
-            self._rng = np.random.default_rng(self.seed)
-        return self._rng
-
     def ask(self) -> Candidate | None:
         candidate = first_unseen(self._walk, self._seen, self.max_retries)
         if candidate is None and not self._nodes[0]["done"]:
             candidate = first_unseen(lambda _: random_candidate(self.space, self.rng), self._seen, self.max_retries)
-        if candidate is not None:
-            self._seen.add(candidate.arch_id)
-        return candidate
+        return self._propose(candidate)
 
     def _walk(self, attempt: int) -> Candidate | None:
         if self._nodes[0]["done"]:
@@ -234,23 +224,19 @@ class MCTS(Strategy):
             stats[0] += 1
             stats[1] += reward
 
-    def state_dict(self) -> dict[str, Any]:
+    def _own_state(self) -> dict[str, Any]:
         return {
-            "rng": self.rng.bit_generator.state,
             "nodes": [dict(node, children=dict(node["children"])) for node in self._nodes],
             "pending": {k: list(v) for k, v in self._pending.items()},
             "rave": {label: {k: list(v) for k, v in stats.items()} for label, stats in self._rave.items()},
             "archive": self._archive.state_dict(),
-            "seen": sorted(self._seen),
         }
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.rng.bit_generator.state = state["rng"]
+    def _load_own_state(self, state: Mapping[str, Any]) -> None:
         self._nodes = [dict(node, children=dict(node["children"])) for node in state["nodes"]]
         self._pending = {k: list(v) for k, v in state["pending"].items()}
         self._rave = {label: {k: list(v) for k, v in stats.items()} for label, stats in state["rave"].items()}
         self._archive.load_state_dict(state["archive"])
-        self._seen = set(state["seen"])
 
 
 def _root() -> Node:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
-
-import numpy as np
 
 from archsearch.space import RandomChooser, SearchSpace
 from archsearch.strategies._base import Strategy
@@ -33,44 +32,25 @@ class RandomSearch(Strategy):
         super().__init__(space, objectives, seed)
         self.dedupe = dedupe
         self.max_retries = max_retries
-        self._rng: np.random.Generator | None = None
-        self._seen: set[str] = set()
-        self._n_asked = 0
         self._n_told = 0
 
     def options(self) -> dict[str, tuple[Any, str]]:
         return {**super().options(), "dedupe": (self.dedupe, "bool"), "max_retries": (self.max_retries, "int>=1")}
-
-    @property
-    def rng(self) -> np.random.Generator:
-        if self._rng is None:
-            self._rng = np.random.default_rng(self.seed)
-        return self._rng
 
     def ask(self) -> Candidate | None:
         for _ in range(self.max_retries if self.dedupe else 1):
             chooser = RandomChooser(self.rng)
             candidate = Candidate(self.space.build(chooser), dict(chooser.decisions), origin="random")
             if not self.dedupe or candidate.arch_id not in self._seen:
-                self._seen.add(candidate.arch_id)
-                self._n_asked += 1
-                return candidate
+                return self._propose(candidate)
         return None
 
     def tell(self, candidate: Candidate, result: EvalResult) -> None:
         self._seen.add(candidate.arch_id)
         self._n_told += 1
 
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "rng": self.rng.bit_generator.state,
-            "seen": sorted(self._seen),
-            "n_asked": self._n_asked,
-            "n_told": self._n_told,
-        }
+    def _own_state(self) -> dict[str, Any]:
+        return {"n_told": self._n_told}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.rng.bit_generator.state = state["rng"]
-        self._seen = set(state["seen"])
-        self._n_asked = int(state["n_asked"])
+    def _load_own_state(self, state: Mapping[str, Any]) -> None:
         self._n_told = int(state["n_told"])

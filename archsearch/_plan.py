@@ -1,0 +1,208 @@
+"""The composition root: a composed (or saved) config -> every part of a run, validated.
+
+The one place that turns configuration into objects (space, strategy, evaluator, executor, store), so
+``archsearch.search(...)``, ``archsearch run`` and ``resume`` build runs the same way. Nothing below
+this layer imports it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from archsearch import config
+from archsearch.budget import Budget, parse_budget
+from archsearch.engine import KEEP_WEIGHTS, Engine, Progress, SilentProgress
+from archsearch.errors import ConfigError
+from archsearch.evaluation.assemble import PLAIN_KEYS
+from archsearch.results.run import Run, load_run
+from archsearch.results.store import RunStore
+from archsearch.space import SearchSpace, as_space
+from archsearch.strategies._base import Strategy
+
+
+@dataclass
+class RunPlan:
+    """Everything a run needs, resolved and validated before anything is written to disk."""
+
+    space: SearchSpace
+    strategy: Strategy
+    evaluator: Any
+    executor: Any
+    objectives: dict[str, str]
+    budget: Budget
+    run_dir: Path
+    run_info: dict[str, Any]
+    config_yaml: str
+    keep_weights: str = "front"
+    scheduler: Any = None  # the fidelity policy (archsearch.scheduling); None: full
+
+    def execute(self, progress: Progress | None = None, store: RunStore | None = None) -> Run:
+        """Run the search; with ``store`` (an existing run) it resumes that run instead of creating one."""
+        if store is None:
+            store = RunStore.create(self.run_dir, self.run_info, self.config_yaml)
+        engine = Engine(self.strategy, self.evaluator, self.executor, store, self.budget,
+                        progress or SilentProgress(), self.keep_weights)
+        if self.scheduler is not None:
+            engine.scheduler = self.scheduler
+        engine.run()
+        return load_run(self.run_dir)
+
+
+def default_run_dir(space: str, strategy: str, base: Path = Path("runs")) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = base / f"{stamp}-{space}-{strategy}"
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = base / f"{stamp}-{space}-{strategy}-{suffix}"
+    return path
+
+
+def plan_run(
+    overrides: Sequence[str] = (),
+    *,
+    space: SearchSpace | Callable[..., Any] | None = None,
+    task: Any = None,
+    evaluate: Callable[..., dict[str, Any]] | None = None,
+    objectives: dict[str, str] | None = None,
+) -> RunPlan:
+    """Compose the config for ``overrides`` and build every part of the run from it.
+
+    Objects given here (a space, a task, an evaluate function, objectives) take the place of the
+    config's named ones.
+    """
+    return plan_from_config(config.compose(overrides), space=space, task=task, evaluate=evaluate,
+                            objectives=objectives)
+
+
+def plan_from_config(
+    cfg: Any,
+    *,
+    space: SearchSpace | Callable[..., Any] | None = None,
+    task: Any = None,
+    evaluate: Callable[..., dict[str, Any]] | None = None,
+    objectives: dict[str, str] | None = None,
+) -> RunPlan:
+    """Build a run from a composed (or saved) config; fills the config in with what it resolved."""
+    config.validate(cfg)
+    seed = int(cfg.seed)
+    budget = parse_budget(cfg.budget)
+    keep_weights = str(cfg.get("keep_weights", "front"))
+    if keep_weights not in KEEP_WEIGHTS:
+        raise ConfigError(f"keep_weights {keep_weights!r} is not one of {', '.join(KEEP_WEIGHTS)}")
+
+    space_obj = as_space(space) if space is not None else config.instantiate(cfg.space, "space " + str(cfg.space.name))
+    if hasattr(space_obj, "check"):
+        space_obj.check()
+    builds_genomes = space is None or not _is_callable_space(space)
+
+    data_spec = None
+    if evaluate is not None:
+        from archsearch.evaluation.function import FunctionEvaluator
+
+        evaluator: Any = FunctionEvaluator(evaluate)
+        objs = config.parse_objectives(objectives if objectives is not None else cfg.objectives)
+        if objs is None:
+            raise ConfigError("with evaluate=, say what to optimize: objectives={'metric': 'maximize', ...}")
+        task_name = getattr(evaluate, "__name__", "evaluate")
+    else:
+        if not builds_genomes:
+            raise ConfigError("a callable space returns your own architecture format: pass evaluate= to score it")
+        evaluator, task_name = _training_evaluator(cfg, task, seed)
+        objs = config.parse_objectives(objectives if objectives is not None else cfg.objectives)
+        objs = objs or evaluator.objectives_default()
+        data_spec = asdict(evaluator.load_task().data_spec)
+
+    strategy_cfg = {k: v for k, v in config.to_container(cfg.strategy).items() if k not in PLAIN_KEYS}
+    strategy_name = str(cfg.strategy.get("name", "strategy"))
+    strategy = config.instantiate(strategy_cfg, f"strategy {strategy_name}", space=space_obj,
+                                  objectives=objs, seed=seed)
+    if hasattr(strategy, "check"):
+        strategy.check()
+    executor_cfg = {k: v for k, v in config.to_container(cfg.executor).items() if k not in PLAIN_KEYS}
+    from archsearch.execution import make_executor
+
+    executor = make_executor(str(cfg.executor.name), **executor_cfg)
+    from archsearch.scheduling.plan import scheduler_from_config
+
+    fidelity_cfg = config.to_container(cfg.fidelity) if cfg.get("fidelity") is not None else None
+    scheduler = scheduler_from_config(fidelity_cfg, objs, evaluator, budget)
+    if getattr(evaluator, "recipe", None) is not None and cfg.get("training") is not None:
+        cfg.training.epochs = evaluator.recipe.epochs  # asha: the recipe spans the run's maximum fidelity
+
+    run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(space_obj.name, strategy_name)
+    cfg.run_dir = os.fspath(run_dir)
+    cfg.objectives = objs
+    run_info = {
+        "space": space_obj.name,
+        "strategy": strategy_name,
+        "task": task_name,
+        "executor": str(cfg.executor.name),
+        "objectives": objs,
+        "seed": seed,
+        "budget": budget.to_json(),
+        "fidelity": scheduler.describe(),
+        "user_space": space is not None,
+        "user_task": task is not None,
+        "user_evaluate": evaluate is not None,
+        "data_spec": data_spec,
+        "archsearch_version": _version(),
+    }
+    return RunPlan(space_obj, strategy, evaluator, executor, objs, budget, run_dir, run_info,
+                   config.to_yaml(cfg), keep_weights, scheduler)
+
+
+def _is_callable_space(space: Any) -> bool:
+    from archsearch.space import CallableSpace
+
+    return isinstance(as_space(space), CallableSpace)
+
+
+def _training_evaluator(cfg: Any, task: Any, seed: int) -> tuple[Any, str]:
+    from archsearch.evaluation.assemble import TASK_RECIPE_KEY, task_options, training_evaluator
+    from archsearch.evaluation.training import TaskRef
+    from archsearch.tasks import Task, task_from_arrays
+
+    section = config.to_container(cfg.task) if task is None else {}
+    task_recipe = section.get(TASK_RECIPE_KEY) or {}
+    if task is None:
+        options = task_options(section)
+        if "path" in options:
+            cfg.task.path = options["path"]
+        task_obj: Any = TaskRef(str(cfg.task.name), seed, options)
+        loaded = task_obj.load()  # fail on bad data now, before a run directory exists
+    elif isinstance(task, Task):
+        task_obj = loaded = task
+    elif isinstance(task, tuple) and len(task) == 2:
+        task_obj = loaded = task_from_arrays(*task, seed=seed)
+    else:
+        raise ConfigError(f"task must be a task name, a Task or an (x, y) pair of arrays, got {type(task).__name__}")
+    recipe = resolve_recipe(cfg, task_recipe)
+    sections = {"seed": seed, "latency": config.to_container(cfg.latency),
+                "constraints": config.to_container(cfg.constraints)}
+    evaluator = training_evaluator(sections, task_obj, recipe)
+    evaluator.use_loaded(loaded)
+    return evaluator, loaded.name
+
+
+def resolve_recipe(cfg: Any, task_recipe: dict[str, Any]) -> Any:
+    """Built-in defaults <- the task's recipe <- the user's ``training.*``; written back into ``cfg``."""
+    from dataclasses import asdict
+
+    from archsearch.evaluation.recipe import TrainingRecipe
+
+    user = {k: v for k, v in config.to_container(cfg.training).items() if v is not None}
+    recipe = TrainingRecipe.from_options({**task_recipe, **user})
+    cfg.training = asdict(recipe)
+    return recipe
+
+
+def _version() -> str:
+    from archsearch import __version__
+
+    return __version__

@@ -1,0 +1,40 @@
+"""The evaluator protocol: what executors call, and the hooks that let workers start ready."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from archsearch.trial import EvalResult
+
+
+class Evaluator(ABC):
+    """Turns an architecture into an :class:`EvalResult`; executors call nothing else.
+
+    Evaluators are picklable: the Ray executor ships :meth:`for_workers` once to every worker, and each
+    worker calls :meth:`warm_up` before its first candidate.
+    """
+
+    @abstractmethod
+    def evaluate(self, architecture: Any, fidelity: float | None = None, checkpoint: bytes | None = None) -> EvalResult:
+        """Build, train (to ``fidelity`` epochs where given, continuing from ``checkpoint``, the bytes an
+        earlier result of the same trial carried) and measure one architecture.
+
+        A result may carry per-epoch points (``curve``) and a ``checkpoint`` to continue from; a
+        continued trial must equal one trained straight through (a schedule defined over the run's
+        maximum fidelity, random states restored). Evaluators written before checkpoints may leave the
+        argument out: executors pass it only when there is one.
+        """
+
+    def supports_fidelity(self) -> bool:
+        """Whether a reduced fidelity means anything to this evaluator (fidelity schedulers need it)."""
+        return True
+
+    def for_workers(self) -> Evaluator:
+        """What is shipped to workers (e.g. a copy that carries data the driver already loaded)."""
+        return self
+
+    def warm_up(self) -> None:
+        """Pay one-time costs (data, library imports) before the first candidate, so that they count
+        against no candidate's time limit."""
+        return None
