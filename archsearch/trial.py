@@ -26,6 +26,9 @@ class Candidate:
         fidelity: training budget in epochs; ``None`` lets the evaluator use its default.
         origin: how the strategy made it (``"random"``, ``"mutation of 12"``), recorded for analysis.
         arch_id: content hash of the architecture, filled in from ``architecture``.
+        proposal: the strategy's count of proposals before this one (its trial identity: equal to the
+            engine's ``trial_id``), set when the strategy hands the candidate out; -1 before. Two trials
+            of one architecture share ``arch_id`` but never ``proposal``.
     """
 
     architecture: Any
@@ -33,6 +36,7 @@ class Candidate:
     fidelity: float | None = None
     origin: str = ""
     arch_id: str = ""
+    proposal: int = -1
 
     def __post_init__(self) -> None:
         if not self.arch_id:
@@ -51,6 +55,7 @@ class Candidate:
             "fidelity": self.fidelity,
             "origin": self.origin,
             "arch_id": self.arch_id,
+            "proposal": self.proposal,
         }
 
     @classmethod
@@ -60,7 +65,8 @@ class Candidate:
         arch = data["architecture"]
         if data.get("is_genome"):
             arch = Genome.from_dict(arch)
-        return cls(arch, dict(data["decisions"]), data.get("fidelity"), data.get("origin", ""), data["arch_id"])
+        return cls(arch, dict(data["decisions"]), data.get("fidelity"), data.get("origin", ""), data["arch_id"],
+                   int(data.get("proposal", -1)))
 
 
 @dataclass

@@ -156,3 +156,23 @@ def test_torch_is_untouched_by_a_checkpointed_evaluation(digits):
     part = evaluator.evaluate(SMALL, 1)
     evaluator.evaluate(SMALL, 2, part.checkpoint)
     assert torch.equal(before, torch.get_rng_state())
+
+
+def test_one_architecture_in_flight_in_two_trials_is_told_apart():
+    """Trial identity: with duplicates allowed, results of two trials of one architecture reach their own
+    Optuna trials, whatever order they come back in."""
+    from optuna.trial import TrialState
+
+    from archsearch.space import CallableSpace
+    from archsearch.strategies.bayes import Bayes
+
+    space = CallableSpace(lambda c: {"x": c.suggest_categorical("x", [0, 1])}, name="two")
+    strategy = Bayes(space, {"score": "maximize"}, seed=0, allow_duplicates=True, sampler="random")
+    batch = [strategy.ask() for _ in range(6)]
+    assert len({c.arch_id for c in batch}) < len(batch) and [c.proposal for c in batch] == list(range(6))
+    for candidate in reversed(batch):
+        strategy.tell(candidate, EvalResult("complete", {"score": float(candidate.proposal)}))
+    trials = strategy.study().get_trials(deepcopy=False)
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert sorted(t.values[0] for t in trials) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    assert all(t.params["x"] == batch[int(t.values[0])].architecture["x"] for t in trials)
