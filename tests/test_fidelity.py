@@ -176,3 +176,18 @@ def test_one_architecture_in_flight_in_two_trials_is_told_apart():
     assert all(t.state == TrialState.COMPLETE for t in trials)
     assert sorted(t.values[0] for t in trials) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
     assert all(t.params["x"] == batch[int(t.values[0])].architecture["x"] for t in trials)
+
+
+@pytest.mark.ray
+def test_asha_on_ray_continues_trials_from_checkpoints(tmp_path):
+    run = archsearch.search(space=numbered_space, evaluate=EpochEvaluate(0.01), budget=12, seed=3,
+                            objectives=OBJECTIVES, executor="ray", run_dir=tmp_path / "run",
+                            overrides=["fidelity=asha", "fidelity.max_epochs=9", "executor.workers=2"])
+    trials = run.trials.to_pandas()
+    assert trials.trial_id.tolist() == list(range(12)) and set(trials.status) <= {"complete", "pruned"}
+    assert trials.worker.str.startswith("ray:").all()
+    records = [json.loads(line) for line in (tmp_path / "run" / "journal.jsonl").read_text().splitlines()]
+    continued = [r for r in records if r["event"] == "trial_continued"]
+    assert continued and all(r["from_checkpoint"] for r in continued)
+    curves = run.curves.to_pandas()
+    assert (curves.groupby("trial_id").epoch.max().loc[trials.trial_id].to_numpy() == trials.fidelity.to_numpy()).all()

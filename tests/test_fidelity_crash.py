@@ -95,3 +95,45 @@ def test_sigkill_mid_asha_loses_no_rung_and_retrains_only_the_interrupted_segmen
     assert twice <= kills * 6, "more than the segment in flight at each kill was trained again"
     assert len(epochs_logged(log)) - twice == total_epochs
     assert not list((run_dir / "checkpoints").glob("*.ckpt"))
+
+
+class InterruptOnContinuation:
+    """Wraps the training evaluator; Ctrl-C arrives while the ``n``-th continued segment trains."""
+
+    def __init__(self, inner, n: int = 1) -> None:
+        self.inner, self.n, self.seen = inner, n, 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def evaluate(self, architecture, fidelity=None, checkpoint=None):
+        if checkpoint is not None:
+            self.seen += 1
+            if self.seen == self.n:
+                raise KeyboardInterrupt
+        return self.inner.evaluate(architecture, fidelity, checkpoint)
+
+
+def test_a_paused_trial_resumes_from_its_checkpoint_with_the_weights_of_a_straight_run(tmp_path):
+    """Real training: the run stops while a promoted trial continues; resume trains it again from the
+    checkpoint saved at its rung, and every trial ends as in a run never stopped."""
+    import pytest
+
+    from archsearch._plan import plan_run
+
+    overrides = ["space=mlp", "space.depth.high=1", "space.width=[16,32]", "task=digits", "budget=6", "seed=2",
+                 "executor=inline", "fidelity=asha", "fidelity.max_epochs=3", "training.schedule=cosine",
+                 "latency.repeats=3", "latency.large_batch=null", "objectives={val_accuracy:max,n_params:min}"]
+    reference = plan_run([*overrides, f"run_dir={tmp_path / 'reference'}"]).execute().trials.to_pandas()
+    plan = plan_run([*overrides, f"run_dir={tmp_path / 'run'}"])
+    plan.evaluator = InterruptOnContinuation(plan.evaluator)
+    with pytest.raises(KeyboardInterrupt):
+        plan.execute()
+    paused = list((tmp_path / "run" / "checkpoints").glob("*.ckpt"))
+    assert len(paused) == 1
+    run = archsearch.resume(tmp_path / "run")
+    assert run.recovery["in_flight_again"] == 1
+    trials = run.trials.to_pandas()
+    columns = ["trial_id", "arch_id", "status", "rung", "fidelity", "val_accuracy", "n_params"]
+    assert trials[columns].equals(reference[columns])
+    assert not list((tmp_path / "run" / "checkpoints").glob("*.ckpt"))
