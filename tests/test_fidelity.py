@@ -100,6 +100,8 @@ def test_asha_run_prunes_with_rung_keeps_curves_and_fronts_only_full_trials(tmp_
     assert (per_trial.loc[trials.trial_id].to_numpy() == trials.fidelity.to_numpy()).all()
     assert not frame.duplicated(["trial_id", "epoch"]).any()
     assert not list((tmp_path / "run" / "checkpoints").glob("*.ckpt"))  # nothing left to continue
+    page = run.report().read_text()
+    assert "Learning curves" in page and "pruned trials in light grey" in page
 
 
 def test_epoch_budget_is_spent_not_exceeded(tmp_path):
