@@ -264,6 +264,8 @@ class Engine:
         result.info["segment_epochs"] = segment
         decision = self.scheduler.decide(trial_id, reached, result)
         result.info.update(rung=decision.rung, fidelity=reached)
+        if decision.next_fidelity is not None and result.info.get("stopped_early"):
+            return self._finish(trial_id, work, result, result.status)  # early stopping ended its training
         if decision.next_fidelity is not None:
             resume_from = reached if result.checkpoint is not None and reached is not None else 0.0
             extra = self._cost(decision.next_fidelity, resume_from)

@@ -193,3 +193,12 @@ def test_asha_on_ray_continues_trials_from_checkpoints(tmp_path):
     assert continued and all(r["from_checkpoint"] for r in continued)
     curves = run.curves.to_pandas()
     assert (curves.groupby("trial_id").epoch.max().loc[trials.trial_id].to_numpy() == trials.fidelity.to_numpy()).all()
+
+
+def test_a_trial_that_stopped_early_is_not_promoted(digits):
+    """Early stopping ends a trial's training: at a rung it has no checkpoint to continue from, and the
+    engine records it as it is instead of training it again from scratch."""
+    recipe = TrainingRecipe(epochs=40, early_stopping_patience=1, lr=0.05)
+    result = TrainingEvaluator(digits, recipe, seed=0).evaluate(SMALL, 30)
+    assert result.info["stopped_early"] and result.checkpoint is None
+    assert result.metrics["epochs_trained"] < 30
