@@ -39,6 +39,7 @@ class RunPlan:
     run_info: dict[str, Any]
     config_yaml: str
     keep_weights: str = "front"
+    scheduler: Any = None  # the fidelity policy (archsearch.scheduling); None: full
 
     def execute(self, progress: Progress | None = None, store: RunStore | None = None) -> Run:
         """Run the search; with ``store`` (an existing run) it resumes that run instead of creating one."""
@@ -46,6 +47,8 @@ class RunPlan:
             store = RunStore.create(self.run_dir, self.run_info, self.config_yaml)
         engine = Engine(self.strategy, self.evaluator, self.executor, store, self.budget,
                         progress or SilentProgress(), self.keep_weights)
+        if self.scheduler is not None:
+            engine.scheduler = self.scheduler
         engine.run()
         return load_run(self.run_dir)
 
@@ -125,6 +128,12 @@ def plan_from_config(
     from archsearch.execution import make_executor
 
     executor = make_executor(str(cfg.executor.name), **executor_cfg)
+    from archsearch.scheduling.plan import scheduler_from_config
+
+    fidelity_cfg = config.to_container(cfg.fidelity) if cfg.get("fidelity") is not None else None
+    scheduler = scheduler_from_config(fidelity_cfg, objs, evaluator, budget)
+    if getattr(evaluator, "recipe", None) is not None and cfg.get("training") is not None:
+        cfg.training.epochs = evaluator.recipe.epochs  # asha: the recipe spans the run's maximum fidelity
 
     run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(space_obj.name, strategy_name)
     cfg.run_dir = os.fspath(run_dir)
@@ -137,6 +146,7 @@ def plan_from_config(
         "objectives": objs,
         "seed": seed,
         "budget": budget.to_json(),
+        "fidelity": scheduler.describe(),
         "user_space": space is not None,
         "user_task": task is not None,
         "user_evaluate": evaluate is not None,
@@ -144,7 +154,7 @@ def plan_from_config(
         "archsearch_version": _version(),
     }
     return RunPlan(space_obj, strategy, evaluator, executor, objs, budget, run_dir, run_info,
-                   config.to_yaml(cfg), keep_weights)
+                   config.to_yaml(cfg), keep_weights, scheduler)
 
 
 def _is_callable_space(space: Any) -> bool:

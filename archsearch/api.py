@@ -42,7 +42,8 @@ def search(
             JSON-able architecture (then ``evaluate`` is required).
         task: a built-in task name, a :class:`~archsearch.tasks.Task`, or an ``(x, y)`` pair of arrays.
         strategy: a strategy name (``strategies/NAME.yaml``).
-        budget: number of candidates to evaluate, or a duration such as ``"10m"``.
+        budget: number of candidates to evaluate, training epochs (``"300 epochs"``), or a duration
+            such as ``"10m"``. Choose a fidelity scheduler with ``overrides=["fidelity=asha"]``.
         seed: seeds the split, the strategy and every initialization.
         executor: ``"ray"`` (local Ray, or a cluster with ``overrides=["executor.address=auto"]``) or
             ``"inline"`` (in this process, for debugging).

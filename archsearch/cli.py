@@ -21,7 +21,8 @@ overrides are key=value pairs, for example:
   archsearch run space=mlp task=digits budget=20 seed=0 executor=inline run_dir=runs/demo
   archsearch run space=mlp budget=10m space.depth.high=6 training.epochs=5
   archsearch run objectives={val_accuracy:max,n_params:min}
-budget is a number of candidates or a duration (90s, 10m, 2h).
+budget is a number of candidates, training epochs (300epochs) or a duration (90s, 10m, 2h).
+fidelity=asha stops the hopeless early: fidelity.min_epochs=1 fidelity.max_epochs=9 fidelity.eta=3.
 `archsearch list spaces` and `archsearch list strategies` show the options.
 """
 
@@ -143,6 +144,10 @@ def _print_result(run: Any) -> None:
     from archsearch.console import front_table, out
 
     out.print(front_table(run.pareto(), run.objectives))
+    from archsearch.scheduling.summary import rung_lines
+
+    for line in rung_lines(run.trials):
+        out.print(line)
     summary = run.summary()
     hv = summary["hypervolume"]
     out.print(f"hypervolume {hv:.4f}  ·  {summary['status_counts']}")

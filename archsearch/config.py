@@ -20,8 +20,10 @@ SOURCE_ROOT = Path(__file__).parent.parent
 
 # CLI key -> directory of its config group. Keys whose directory differs are composed with a package
 # override (`search_spaces@space=kan`), so users type `space=kan`.
-GROUPS = {"space": "search_spaces", "strategy": "strategies", "task": "task", "executor": "executor"}
-PLURALS = {"space": "spaces", "strategy": "strategies", "task": "tasks", "executor": "executors"}
+GROUPS = {"space": "search_spaces", "strategy": "strategies", "task": "task", "executor": "executor",
+          "fidelity": "fidelity"}
+PLURALS = {"space": "spaces", "strategy": "strategies", "task": "tasks", "executor": "executors",
+           "fidelity": "fidelity policies"}
 
 DIRECTION_ALIASES = {"max": "maximize", "maximize": "maximize", "min": "minimize", "minimize": "minimize"}
 

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from archsearch.budget import Budget
-from archsearch.trial import COMPLETE, Candidate, EvalResult, objective_values
+from archsearch.trial import COMPLETE, PRUNED, Candidate, EvalResult, objective_values
 
 console = Console(stderr=True)
 out = Console()
@@ -52,7 +52,9 @@ class RichProgress:
         console.print(describe_recovery(recovery))
 
     def trial_done(self, trial_id: int, candidate: Candidate, result: EvalResult) -> None:
-        if result.status != COMPLETE:
+        if result.status == PRUNED:
+            self.pruned = getattr(self, "pruned", 0) + 1
+        elif result.status != COMPLETE:
             self.failed += 1
         values = objective_values(result, self.objectives)
         if values is not None:
@@ -62,7 +64,8 @@ class RichProgress:
                 if better:
                     self.best[name] = value
         best = "  ".join(f"{n}={format_value(n, v)}" for n, v in self.best.items())
-        status = f"{best}  failed={self.failed}" if self.failed else best
+        status = best + (f"  pruned={self.pruned}" if getattr(self, "pruned", 0) else "") + (
+            f"  failed={self.failed}" if self.failed else "")
         if self._bar is not None:
             self._bar.update(self._task, advance=1, status=status)
 

@@ -1,4 +1,4 @@
-"""The one search loop: ask -> submit -> collect -> tell -> store.
+"""The one search loop: ask -> schedule -> submit -> collect -> tell -> store.
 
 Strategies, executors and stores never loop themselves; this module is the only place that decides
 when to propose, when to wait and what to write, so resume and distributed execution work the same
@@ -9,12 +9,18 @@ Every call to the strategy is mirrored by a journal record (``trial_started`` fo
 says how many of those records it has absorbed, so on resume the engine replays the rest: asks again
 (proposals are deterministic given the state) and tells again. The strategy therefore continues exactly
 where it stopped, whatever instant the previous driver died at.
+
+Work is identified by ``trial_id``: a trial may come back several times (a fidelity scheduler continues
+it from its checkpoint, rung after rung), and the same architecture may be in flight in two trials.
+Between rungs a trial is journaled as ``trial_reported`` with its checkpoint saved first, so a resumed
+run continues it from there; the strategy hears about the trial once, when it stops.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -23,8 +29,9 @@ from archsearch.budget import Budget
 from archsearch.execution._base import Evaluator, Executor
 from archsearch.pareto import non_dominated_mask, to_minimization
 from archsearch.results.store import RunStore
+from archsearch.scheduling import FullFidelity, Scheduler
 from archsearch.strategies._base import Strategy
-from archsearch.trial import REJECTED, Candidate, EvalResult, objective_values
+from archsearch.trial import PRUNED, REJECTED, Candidate, EvalResult, objective_values
 from archsearch.versions import RUN_SCHEMA_VERSION
 
 TABLES_EVERY_S = 30.0  # rewrite the Parquet tables at most this often during a run
@@ -95,6 +102,20 @@ class FrontWeights:
 
 
 @dataclass
+class _Work:
+    """One segment of a trial's training: the strategy's candidate, from ``start`` to ``target``."""
+
+    candidate: Candidate
+    target: float | None  # fidelity to train to; None: the evaluator's default (full)
+    start: float = 0.0  # fidelity the segment continues from (0: from scratch)
+    checkpoint: bytes | None = None
+    last: EvalResult | None = None  # the result at ``start`` (a continuation waiting for a worker)
+
+    def submitted(self) -> Candidate:
+        return replace(self.candidate, fidelity=self.target)
+
+
+@dataclass
 class Engine:
     """Runs (or resumes) one search until its budget is spent or the strategy has nothing left.
 
@@ -103,8 +124,9 @@ class Engine:
         evaluator: turns an architecture into an :class:`EvalResult` (runs wherever the executor puts it).
         executor: runs evaluations; ``capacity`` candidates are kept in flight.
         store: the run directory; every start and finish is journaled before it is acted on.
-        budget: candidates or seconds.
+        budget: candidates, epochs or seconds.
         keep_weights: ``front`` (weights of the current Pareto front), ``all`` or ``none``.
+        scheduler: the fidelity policy; ``full`` (one shot per trial) by default.
     """
 
     strategy: Strategy
@@ -114,9 +136,14 @@ class Engine:
     budget: Budget
     progress: Progress = field(default_factory=SilentProgress)
     keep_weights: str = "front"
+    scheduler: Scheduler = field(default_factory=FullFidelity)
     stop_reason: str = ""
     _ops: int = field(default=0, init=False)  # journal records (asks and tells) the strategy has absorbed
     recovery: dict[str, Any] = field(default_factory=dict, init=False)  # what a resume found and did
+    _in_flight: dict[int, _Work] = field(default_factory=dict, init=False)  # trial id -> segment running
+    _waiting: deque[tuple[int, _Work]] = field(default_factory=deque, init=False)  # continuations queued
+    _spent: float = field(default=0.0, init=False)  # training epochs spent (segments that came back)
+    _weights: FrontWeights | None = field(default=None, init=False, repr=False)
 
     def run(self) -> str:
         """Run the loop; returns why it stopped (``"budget"``, ``"exhausted"``, ``"time"``,
@@ -144,52 +171,59 @@ class Engine:
             if report is not None:
                 report(self.recovery)
         max_rejected = REJECTIONS_PER_BUDGET * max(1, self.budget.max_trials or 1_000)
-        in_flight: dict[int, Candidate] = {}
+        self._weights = weights
+        self._in_flight, self._waiting = {}, deque()
+        self._spent = self._restore_schedule(journaled)
+        for trial in journaled:  # a crash between a trial's end and its checkpoint's removal
+            if trial["result"] is not None:
+                self.store.drop_checkpoint(trial["trial_id"])
         start = last_tables = time.monotonic()
         self.progress.start(self.budget, len(finished) - n_rejected)
         self.executor.start(self.evaluator)
+        first = self.scheduler.start_fidelity()
         try:
-            for trial in unfinished:  # in flight when the last driver stopped: evaluate them again
-                candidate = Candidate.from_dict(trial["candidate"])
-                self.store.append({"event": "trial_resubmitted", "trial_id": trial["trial_id"]}, durable=False)
-                self.executor.submit(trial["trial_id"], candidate)
-                in_flight[trial["trial_id"]] = candidate
+            for trial in unfinished:  # in flight or paused when the last driver stopped: go on with them
+                self._resume_trial(trial)
             while True:
                 exhausted = False
-                while (len(in_flight) < self.executor.capacity and n_rejected < max_rejected
-                       and self.budget.allows(n_started, time.monotonic() - start)):
+                while len(self._in_flight) < self.executor.capacity:
+                    elapsed = time.monotonic() - start
+                    if self._waiting:
+                        trial_id, work = self._waiting.popleft()
+                        if self.budget.max_seconds is not None and elapsed >= self.budget.max_seconds:
+                            assert work.last is not None
+                            self._finish(trial_id, work, work.last, PRUNED, stopped_by="budget")
+                        else:
+                            self._submit(trial_id, work)
+                        continue
+                    cost = self._cost(first, 0.0)
+                    if not (n_rejected < max_rejected
+                            and self.budget.allows(n_started, elapsed, self._spent + self._committed() + cost)):
+                        break
                     candidate = self.strategy.ask()
                     if candidate is None:
                         exhausted = True
                         break
-                    self.store.trial_started(next_id, candidate)
+                    self.store.trial_started(next_id, candidate, first)
                     self._ops += 1
                     self._save_state()
-                    self.executor.submit(next_id, candidate)
-                    in_flight[next_id] = candidate
+                    self._submit(next_id, _Work(candidate, first))
                     next_id += 1
                     n_started += 1
-                if not in_flight:
+                if not self._in_flight and not self._waiting:
                     self.stop_reason = "exhausted" if exhausted else "constraints" if (
-                        n_rejected >= max_rejected) else "budget" if self.budget.max_trials is not None else "time"
+                        n_rejected >= max_rejected) else "time" if self.budget.max_seconds is not None else "budget"
                     break
                 for trial_id, result in self.executor.collect(timeout=1.0):
-                    candidate = in_flight.pop(trial_id)
-                    if result.status == REJECTED:
+                    if self._after_result(trial_id, result) == REJECTED:
                         n_started -= 1
                         n_rejected += 1
-                    self.store.trial_finished(trial_id, result)
-                    self._ops += 1
-                    weights.update(trial_id, result)
-                    self.strategy.tell(candidate, result)
-                    self._save_state()
-                    self.progress.trial_done(trial_id, candidate, result)
                 if time.monotonic() - last_tables > TABLES_EVERY_S:
                     self.store.write_tables()
                     last_tables = time.monotonic()
         except KeyboardInterrupt:
             self.stop_reason = "interrupted"
-            self.store.append({"event": "run_interrupted", "in_flight": sorted(in_flight)})
+            self.store.append({"event": "run_interrupted", "in_flight": sorted(self._in_flight)})
             raise
         finally:
             self.executor.close()
@@ -198,6 +232,95 @@ class Engine:
             self.store.write_tables()
         self.store.append({"event": "run_finished", "reason": self.stop_reason})
         return self.stop_reason
+
+    # -- trials with a life: segments, rungs, checkpoints --------------------------------------------
+
+    def _cost(self, target: float | None, start: float) -> float:
+        """Epochs a segment trains (the maximum fidelity when the evaluator decides it)."""
+        end = target if target is not None else self.scheduler.max_fidelity()
+        return max(0.0, (end or 0.0) - start)
+
+    def _committed(self) -> float:
+        return sum(self._cost(w.target, w.start) for w in self._in_flight.values())
+
+    def _submit(self, trial_id: int, work: _Work) -> None:
+        if work.start:
+            self.store.append({"event": "trial_continued", "trial_id": trial_id, "from_fidelity": work.start,
+                               "fidelity": work.target, "from_checkpoint": work.checkpoint is not None},
+                              durable=False)
+        self.executor.submit(trial_id, work.submitted(), work.checkpoint)
+        work.checkpoint, work.last = None, None  # the executor holds the bytes now
+        self._in_flight[trial_id] = work
+
+    def _after_result(self, trial_id: int, result: EvalResult) -> str:
+        """Ask the scheduler about a segment's result: journal the rung and queue the continuation, or
+        finish the trial. Returns the result's status."""
+        work = self._in_flight.pop(trial_id)
+        trained = result.metrics.get("epochs_trained")
+        segment = max(0.0, trained - work.start) if trained is not None else (
+            0.0 if result.status == REJECTED else self._cost(work.target, work.start))
+        self._spent += segment
+        reached = work.target if work.target is not None else trained
+        result.info["segment_epochs"] = segment
+        decision = self.scheduler.decide(trial_id, reached, result)
+        result.info.update(rung=decision.rung, fidelity=reached)
+        if decision.next_fidelity is not None and result.info.get("stopped_early"):
+            return self._finish(trial_id, work, result, result.status)  # early stopping ended its training
+        if decision.next_fidelity is not None:
+            resume_from = reached if result.checkpoint is not None and reached is not None else 0.0
+            extra = self._cost(decision.next_fidelity, resume_from)
+            if self.budget.allows_epochs(self._spent + self._committed() + extra):
+                if result.checkpoint is not None:
+                    self.store.save_checkpoint(trial_id, result.checkpoint)
+                self.store.trial_reported(trial_id, decision.rung, reached, decision.next_fidelity, result)
+                self._waiting.append((trial_id, _Work(work.candidate, decision.next_fidelity, resume_from,
+                                                      result.checkpoint, result)))
+                return result.status
+            return self._finish(trial_id, work, result, PRUNED, stopped_by="budget")
+        return self._finish(trial_id, work, result, decision.status)
+
+    def _finish(self, trial_id: int, work: _Work, result: EvalResult, status: str, **info: Any) -> str:
+        if status != result.status:
+            result = EvalResult(status, result.metrics, result.error, {**result.info, **info},
+                                weights=result.weights, curve=result.curve)
+        self.store.trial_finished(trial_id, result)
+        self.store.drop_checkpoint(trial_id)
+        self._ops += 1
+        if self._weights is not None:
+            self._weights.update(trial_id, result)
+        self.strategy.tell(work.candidate, result)
+        self._save_state()
+        self.progress.trial_done(trial_id, work.candidate, result)
+        return status
+
+    def _restore_schedule(self, journaled: list[dict[str, Any]]) -> float:
+        """Record every journaled rung result in the scheduler again; returns the epochs spent so far."""
+        spent = 0.0
+        for trial in journaled:
+            results = [(r["fidelity"], r["result"]) for r in trial.get("reports", [])]
+            if trial["result"] is not None:
+                results.append(((trial["result"].get("info") or {}).get("fidelity"), trial["result"]))
+            for fidelity, data in results:
+                result = EvalResult.from_dict(data)
+                spent += float(result.info.get("segment_epochs") or 0.0)
+                if result.status != REJECTED and "rung" in result.info:
+                    self.scheduler.record(trial["trial_id"], fidelity, result)
+        return spent
+
+    def _resume_trial(self, trial: dict[str, Any]) -> None:
+        """A trial without a final result: continue it from its last rung's checkpoint, or start it again."""
+        trial_id = trial["trial_id"]
+        candidate = Candidate.from_dict(trial["candidate"])
+        reports = trial.get("reports", [])
+        if not reports:
+            self.store.append({"event": "trial_resubmitted", "trial_id": trial_id}, durable=False)
+            self._submit(trial_id, _Work(candidate, trial.get("fidelity")))
+            return
+        last = reports[-1]
+        checkpoint = self.store.load_checkpoint(trial_id)
+        start = float(last["fidelity"]) if checkpoint is not None else 0.0
+        self._waiting.append((trial_id, _Work(candidate, last["next_fidelity"], start, checkpoint,
+                                              EvalResult.from_dict(last["result"]))))
 
     def _save_state(self, durable: bool = False) -> None:
         self.store.save_strategy_state(

@@ -26,6 +26,9 @@ class Candidate:
         fidelity: training budget in epochs; ``None`` lets the evaluator use its default.
         origin: how the strategy made it (``"random"``, ``"mutation of 12"``), recorded for analysis.
         arch_id: content hash of the architecture, filled in from ``architecture``.
+        proposal: the strategy's count of proposals before this one (its trial identity: equal to the
+            engine's ``trial_id``), set when the strategy hands the candidate out; -1 before. Two trials
+            of one architecture share ``arch_id`` but never ``proposal``.
     """
 
     architecture: Any
@@ -33,6 +36,7 @@ class Candidate:
     fidelity: float | None = None
     origin: str = ""
     arch_id: str = ""
+    proposal: int = -1
 
     def __post_init__(self) -> None:
         if not self.arch_id:
@@ -51,6 +55,7 @@ class Candidate:
             "fidelity": self.fidelity,
             "origin": self.origin,
             "arch_id": self.arch_id,
+            "proposal": self.proposal,
         }
 
     @classmethod
@@ -60,7 +65,8 @@ class Candidate:
         arch = data["architecture"]
         if data.get("is_genome"):
             arch = Genome.from_dict(arch)
-        return cls(arch, dict(data["decisions"]), data.get("fidelity"), data.get("origin", ""), data["arch_id"])
+        return cls(arch, dict(data["decisions"]), data.get("fidelity"), data.get("origin", ""), data["arch_id"],
+                   int(data.get("proposal", -1)))
 
 
 @dataclass
@@ -75,6 +81,10 @@ class EvalResult:
         info: where and how it ran (worker, device, timings), recorded beside the metrics.
         weights: the trained model's state dict as safetensors bytes, for the run to keep if the
             candidate reaches the Pareto front; never written to the journal.
+        curve: one point per epoch trained in this evaluation, ``{"epoch": e, "val_accuracy": ...,
+            "train_loss": ...}`` (epochs counted from the trial's start, not this segment's).
+        checkpoint: bytes to continue training from (the evaluator's format; safetensors for the
+            built-in one), or ``None`` when the trial cannot be trained further; never journaled.
     """
 
     status: str
@@ -82,11 +92,14 @@ class EvalResult:
     error: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
     weights: bytes | None = field(default=None, repr=False, compare=False)  # safetensors, not journaled
+    curve: list[dict[str, float]] = field(default_factory=list)
+    checkpoint: bytes | None = field(default=None, repr=False, compare=False)  # not journaled
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"status {self.status!r} is not one of {', '.join(STATUSES)}")
         self.metrics = {k: _as_float(v) for k, v in self.metrics.items()}
+        self.curve = [{k: _as_float(v) for k, v in point.items()} for point in self.curve]
 
     @classmethod
     def failed(cls, error: str, metrics: dict[str, float] | None = None, **info: Any) -> EvalResult:
@@ -100,11 +113,15 @@ class EvalResult:
         return cls.failed(one_line(f"{type(exc).__name__}: {exc}"), metrics, **info)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "metrics": self.metrics, "error": self.error, "info": self.info}
+        data = {"status": self.status, "metrics": self.metrics, "error": self.error, "info": self.info}
+        if self.curve:
+            data["curve"] = self.curve
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EvalResult:
-        return cls(data["status"], dict(data.get("metrics") or {}), data.get("error"), dict(data.get("info") or {}))
+        return cls(data["status"], dict(data.get("metrics") or {}), data.get("error"), dict(data.get("info") or {}),
+                   curve=list(data.get("curve") or []))
 
 
 def _as_float(value: Any) -> float:

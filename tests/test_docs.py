@@ -78,7 +78,7 @@ def test_pyarrow_pandas_and_journal_snippets_run(run_root, monkeypatch, capsys):
     monkeypatch.chdir(run_root)
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
     runnable = [b for b in blocks if b.startswith(("# pyarrow", "# pandas")) or "journal.jsonl" in b]
-    assert len(runnable) == 3
+    assert len(runnable) == 4
     for block in runnable:
         exec(compile(block, str(DOC), "exec"), {})
     assert "trial_id" in capsys.readouterr().out

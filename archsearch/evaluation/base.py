@@ -16,8 +16,19 @@ class Evaluator(ABC):
     """
 
     @abstractmethod
-    def evaluate(self, architecture: Any, fidelity: float | None = None) -> EvalResult:
-        """Build, train (to ``fidelity`` epochs where given) and measure one architecture."""
+    def evaluate(self, architecture: Any, fidelity: float | None = None, checkpoint: bytes | None = None) -> EvalResult:
+        """Build, train (to ``fidelity`` epochs where given, continuing from ``checkpoint``, the bytes an
+        earlier result of the same trial carried) and measure one architecture.
+
+        A result may carry per-epoch points (``curve``) and a ``checkpoint`` to continue from; a
+        continued trial must equal one trained straight through (a schedule defined over the run's
+        maximum fidelity, random states restored). Evaluators written before checkpoints may leave the
+        argument out: executors pass it only when there is one.
+        """
+
+    def supports_fidelity(self) -> bool:
+        """Whether a reduced fidelity means anything to this evaluator (fidelity schedulers need it)."""
+        return True
 
     def for_workers(self) -> Evaluator:
         """What is shipped to workers (e.g. a copy that carries data the driver already loaded)."""

@@ -1,8 +1,19 @@
-"""Evaluator for a user's own ``evaluate(architecture) -> dict of metrics`` function."""
+"""Evaluator for a user's own ``evaluate(architecture) -> dict of metrics`` function.
+
+A function that takes more can take part in multi-fidelity scheduling, as with ``optuna.Trial.report``:
+
+- ``fidelity`` (or a second positional argument): the epochs to train to, counted from the trial's start;
+- ``checkpoint``: a file path; if the file exists, continue from it; whatever the function leaves there
+  is the trial's checkpoint (its format is the function's own business);
+- ``report``: call ``report(epoch, val_accuracy=..., train_loss=...)`` once per epoch for the learning
+  curve.
+"""
 
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +23,7 @@ from archsearch.trial import COMPLETE, EvalResult
 
 
 class FunctionEvaluator(Evaluator):
-    """Calls ``fn(architecture)`` (or ``fn(architecture, fidelity)`` if it takes two arguments).
+    """Calls ``fn(architecture)``, passing ``fidelity``, ``checkpoint`` and ``report`` if it takes them.
 
     Exceptions and non-numeric or NaN metrics make the result ``failed`` with the reason; the run goes
     on. ``eval_time_s`` is recorded beside the user's metrics.
@@ -22,33 +33,61 @@ class FunctionEvaluator(Evaluator):
         self.fn = fn
         self.takes_fidelity = takes_fidelity
 
-    def _wants_fidelity(self) -> bool:
-        if self.takes_fidelity is not None:
-            return self.takes_fidelity
+    def _parameters(self) -> dict[str, Any]:
         import inspect
 
         try:
-            params = inspect.signature(self.fn).parameters.values()
+            return dict(inspect.signature(self.fn).parameters)
         except (TypeError, ValueError):
-            return False
-        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        return len(positional) >= 2
+            return {}
 
-    def evaluate(self, architecture: Any, fidelity: float | None = None) -> EvalResult:
-        start = time.perf_counter()
-        try:
-            out = self.fn(architecture, fidelity) if self._wants_fidelity() else self.fn(architecture)
-        except Exception as exc:
-            return EvalResult.crashed(exc)
-        elapsed = time.perf_counter() - start
+    def _wants_fidelity(self) -> bool:
+        if self.takes_fidelity is not None:
+            return self.takes_fidelity
+        params = self._parameters()
+        positional = [p for p in params.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        return len(positional) >= 2 or "fidelity" in params
+
+    def supports_fidelity(self) -> bool:
+        """Whether the function can be run at a reduced fidelity (a scheduler other than ``full`` needs it)."""
+        return self._wants_fidelity()
+
+    def evaluate(self, architecture: Any, fidelity: float | None = None, checkpoint: bytes | None = None) -> EvalResult:
+        params = self._parameters()
+        curve: list[dict[str, float]] = []
+        kwargs: dict[str, Any] = {}
+        if "report" in params:
+            kwargs["report"] = lambda epoch, **values: curve.append({"epoch": float(epoch), **values})
+        with tempfile.TemporaryDirectory(prefix="archsearch-ckpt-") as folder:
+            path = os.path.join(folder, "checkpoint")
+            if "checkpoint" in params:
+                if checkpoint is not None:
+                    with open(path, "wb") as f:
+                        f.write(checkpoint)
+                kwargs["checkpoint"] = path
+            start = time.perf_counter()
+            try:
+                args = (architecture, fidelity) if self._wants_fidelity() and "fidelity" not in params else (
+                    architecture,)
+                if "fidelity" in params:
+                    kwargs["fidelity"] = fidelity
+                out = self.fn(*args, **kwargs)
+            except Exception as exc:
+                return EvalResult.crashed(exc)
+            elapsed = time.perf_counter() - start
+            saved = None
+            if "checkpoint" in params and os.path.exists(path):
+                with open(path, "rb") as f:
+                    saved = f.read()
         if not isinstance(out, dict):
             return EvalResult.failed(f"evaluate returned {type(out).__name__}; it must return a dict of metrics")
         try:
             metrics = {str(k): float(v) for k, v in out.items()}
+            result_curve = [{str(k): float(v) for k, v in point.items()} for point in curve]
         except (TypeError, ValueError) as exc:
-            return EvalResult.failed(f"evaluate returned a non-numeric metric: {exc}")
+            return EvalResult.failed(f"evaluate returned or reported a non-numeric metric: {exc}")
         bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
         metrics.setdefault("eval_time_s", elapsed)
         if bad:
             return EvalResult.failed(f"non-finite metric values for {', '.join(bad)}", metrics)
-        return EvalResult(COMPLETE, metrics)
+        return EvalResult(COMPLETE, metrics, curve=result_curve, checkpoint=saved)

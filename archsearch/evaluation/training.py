@@ -19,6 +19,9 @@ import torch.nn.functional as F
 
 from archsearch.builder import build_model, count_parameters
 from archsearch.evaluation.base import Evaluator
+from archsearch.evaluation.checkpoint import Checkpoint, LoopState, restore
+from archsearch.evaluation.checkpoint import decode as decode_checkpoint
+from archsearch.evaluation.checkpoint import encode as encode_checkpoint
 from archsearch.evaluation.constraints import Constraints
 from archsearch.evaluation.latency import LatencyProtocol, measure_latency, torch_threads
 from archsearch.evaluation.measure import count_flops, training_memory_mb
@@ -136,9 +139,11 @@ class TrainingEvaluator(Evaluator):
         task = self.load_task()
         return {task.metric: task.metric_direction, "n_params": "minimize", "latency_ms": "minimize"}
 
-    def evaluate(self, genome: Genome, fidelity: float | None = None) -> EvalResult:
-        """Measure, check constraints, train for ``fidelity`` and score ``genome``.
+    def evaluate(self, genome: Genome, fidelity: float | None = None, checkpoint: bytes | None = None) -> EvalResult:
+        """Measure, check constraints, train to ``fidelity`` epochs (from ``checkpoint`` if given) and score.
 
+        The result carries the per-epoch learning curve of this segment and, when the trial can still be
+        trained further (below the recipe's epochs, the run's maximum), a checkpoint to continue from.
         Any failure becomes a ``failed`` result with its reason and the metrics measured so far.
         """
         metrics: dict[str, float] = {}
@@ -147,7 +152,7 @@ class TrainingEvaluator(Evaluator):
             # One seed for initialization, dropout and shuffling; the caller's RNG state is restored.
             with torch_threads(self.threads), torch.random.fork_rng(devices=[]):
                 torch.manual_seed(stable_seed(self.seed, genome.arch_id))
-                return self._evaluate(genome, fidelity, metrics, info)
+                return self._evaluate(genome, fidelity, checkpoint, metrics, info)
         except Diverged as exc:
             return EvalResult.failed(f"diverged: {exc}", metrics, **info)
         except OverTime as exc:
@@ -157,88 +162,42 @@ class TrainingEvaluator(Evaluator):
         except Exception as exc:  # a bad candidate must not stop the search
             return EvalResult.crashed(exc, metrics, **info)
 
-    def _evaluate(self, genome: Genome, fidelity: float | None, metrics: dict[str, float],
-                  info: dict[str, Any]) -> EvalResult:
+    def _evaluate(self, genome: Genome, fidelity: float | None, checkpoint: bytes | None,
+                  metrics: dict[str, float], info: dict[str, Any]) -> EvalResult:
         task = self.load_task()
         seed = stable_seed(self.seed, genome.arch_id)
         model = build_model(genome, task.data_spec)
         x_train, y_train = _tensors(task, task.x_train, task.y_train)
-        metrics["n_params"] = count_parameters(model)
-        metrics["flops"] = count_flops(model, x_train[:1])
-        batch = slice(0, min(self.recipe.batch_size, len(x_train)))
-        metrics["memory_mb"] = training_memory_mb(model, x_train[batch], lambda out: _loss(out, y_train[batch], task))
-        metrics.update(measure_latency(model, x_train[:1], self.latency))
-        violations = self.constraints.violations(metrics)
-        if violations:
-            return EvalResult(REJECTED, metrics, "violates " + "; ".join(violations))
+        saved = decode_checkpoint(checkpoint) if checkpoint is not None else None
+        if saved is None:
+            metrics["n_params"] = count_parameters(model)
+            metrics["flops"] = count_flops(model, x_train[:1])
+            batch = slice(0, min(self.recipe.batch_size, len(x_train)))
+            metrics["memory_mb"] = training_memory_mb(model, x_train[batch],
+                                                      lambda out: _loss(out, y_train[batch], task))
+            metrics.update(measure_latency(model, x_train[:1], self.latency))
+            violations = self.constraints.violations(metrics)
+            if violations:
+                return EvalResult(REJECTED, metrics, "violates " + "; ".join(violations))
+        else:
+            metrics.update(saved.loop.measured)  # measured before the first segment; not measured again
 
-        start = time.perf_counter()
-        info.update(self._train(model, task, fidelity, torch.Generator().manual_seed(seed)))
-        metrics["train_time_s"] = time.perf_counter() - start
-        metrics["epochs_trained"] = info.pop("epochs_trained")
+        run = _TrainingRun(self.recipe, model, task, torch.Generator().manual_seed(seed), saved)
+        run.loop.measured = dict(metrics) if saved is None else run.loop.measured
+        curve = run.train_to(fidelity, self._epoch_end)
+        metrics["train_time_s"] = run.loop.train_time_s
+        metrics["epochs_trained"] = run.epochs_trained()
+        info.update(best_epoch=run.loop.best_epoch or None, stopped_early=run.loop.stopped_early)
+        next_checkpoint = run.checkpoint() if run.can_continue() else None
+        run.keep_best()
         metrics.update(self._score(model, task, "val", task.x_val, task.y_val))
         metrics.update(self._score(model, task, "test", task.x_test, task.y_test))
-        return EvalResult(COMPLETE, metrics, info=info, weights=weights_to_bytes(model))
+        return EvalResult(COMPLETE, metrics, info=info, weights=weights_to_bytes(model), curve=curve,
+                          checkpoint=next_checkpoint)
 
-    def _train(self, model, task: Task, fidelity: float | None, generator: torch.Generator) -> dict[str, Any]:
-        """Mini-batch training to the fidelity; returns what happened (epochs, best epoch, stop reason)."""
-        recipe = self.recipe
-        x, y = _tensors(task, task.x_train, task.y_train)
-        n = len(x)
-        batch = min(recipe.batch_size, n)
-        steps_per_epoch = math.ceil(n / batch)
-        if recipe.steps is not None:
-            total_steps = int(fidelity) if fidelity is not None else recipe.steps
-        else:
-            total_steps = round((recipe.epochs if fidelity is None else fidelity) * steps_per_epoch)
-        total_steps = max(1, total_steps)
-        optimizer = make_optimizer(model.parameters(), recipe)
-        patience = recipe.early_stopping_patience
-        best_score, best_state, best_epoch, stale = -math.inf, None, 0, 0
-        start = time.perf_counter()
-        model.train()
-        step = epoch = 0
-        while step < total_steps:
-            order = torch.randperm(n, generator=generator)
-            for begin in range(0, n, batch):
-                for group in optimizer.param_groups:
-                    group["lr"] = recipe.lr * lr_factor(step, total_steps, recipe)
-                idx = order[begin:begin + batch]
-                loss = _loss(model(x[idx]), y[idx], task)
-                aux = model.auxiliary_loss()
-                if aux is not None:
-                    loss = loss + aux
-                if not torch.isfinite(loss):
-                    raise Diverged(f"loss became {loss.item()} at step {step + 1} of {total_steps}")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                step += 1
-                if recipe.time_limit_s is not None and time.perf_counter() - start > recipe.time_limit_s:
-                    raise OverTime(f"training time limit of {recipe.time_limit_s:g} s exceeded at step "
-                                   f"{step} of {total_steps}")
-                if step >= total_steps:
-                    break
-            epoch += 1
-            if patience is not None:
-                score = self._selection_score(model, task)
-                if score > best_score:
-                    best_score, best_epoch, stale = score, epoch, 0
-                    best_state = copy.deepcopy(model.state_dict())
-                else:
-                    stale += 1
-                    if stale >= patience:
-                        break
-        if best_state is not None:
-            model.load_state_dict(best_state)
-        trained = step / steps_per_epoch
-        return {"epochs_trained": trained, "best_epoch": best_epoch or None,
-                "stopped_early": patience is not None and step < total_steps}
-
-    def _selection_score(self, model, task: Task) -> float:
-        """The validation metric as higher-is-better, for early stopping."""
-        metric = self._score(model, task, "val", task.x_val, task.y_val)[task.metric]
-        return metric if task.metric_direction == "maximize" else -metric
+    def _epoch_end(self, model, task: Task) -> dict[str, float]:
+        """The validation metric after an epoch (a learning-curve point, and what early stopping reads)."""
+        return self._score(model, task, "val", task.x_val, task.y_val)
 
     def _score(self, model, task: Task, split: str, x_np: np.ndarray, y_np: np.ndarray) -> dict[str, float]:
         x, y = _tensors(task, x_np, y_np)
@@ -257,6 +216,102 @@ class TrainingEvaluator(Evaluator):
     def describe(self) -> dict[str, Any]:
         return {"recipe": asdict(self.recipe), "latency": asdict(self.latency), "seed": self.seed,
                 "constraints": self.constraints.to_dict()}
+
+
+class _TrainingRun:
+    """One candidate's mini-batch training, in segments that continue each other exactly.
+
+    Steps are counted against the schedule's horizon, the recipe's epochs (the run's maximum
+    fidelity) or a larger requested fidelity, never against the segment's own end, so training to 3
+    epochs and continuing to 9 takes the same steps at the same learning rates as 9 straight.
+    """
+
+    def __init__(self, recipe: TrainingRecipe, model, task: Task, shuffle: torch.Generator,
+                 saved: Checkpoint | None) -> None:
+        self.recipe, self.model, self.task, self.shuffle = recipe, model, task, shuffle
+        self.x, self.y = _tensors(task, task.x_train, task.y_train)
+        self.n = len(self.x)
+        self.batch = min(recipe.batch_size, self.n)
+        self.steps_per_epoch = math.ceil(self.n / self.batch)
+        self.optimizer = make_optimizer(model.parameters(), recipe)
+        self.loop = LoopState()
+        self.best: dict[str, torch.Tensor] | None = None
+        if saved is not None:
+            restore(saved, model, self.optimizer, shuffle)
+            self.loop, self.best = saved.loop, saved.best
+        self.horizon = self._steps(None)
+
+    def _steps(self, fidelity: float | None) -> int:
+        if self.recipe.steps is not None:
+            return max(1, int(fidelity) if fidelity is not None else self.recipe.steps)
+        return max(1, round((self.recipe.epochs if fidelity is None else fidelity) * self.steps_per_epoch))
+
+    def epochs_trained(self) -> float:
+        return self.loop.step / self.steps_per_epoch
+
+    def can_continue(self) -> bool:
+        return self.loop.step < self.horizon and not self.loop.stopped_early
+
+    def train_to(self, fidelity: float | None, epoch_end) -> list[dict[str, float]]:
+        """Train until ``fidelity`` (epochs, or steps); returns a learning-curve point per completed epoch."""
+        recipe, loop, model = self.recipe, self.loop, self.model
+        target = self._steps(fidelity)
+        horizon = max(self.horizon, target)
+        patience = recipe.early_stopping_patience
+        curve: list[dict[str, float]] = []
+        start = time.perf_counter()
+        model.train()
+        while loop.step < target and not loop.stopped_early:
+            if loop.position == 0 or loop.order is None:
+                loop.order = torch.randperm(self.n, generator=self.shuffle)
+            for group in self.optimizer.param_groups:
+                group["lr"] = recipe.lr * lr_factor(loop.step, horizon, recipe)
+            idx = loop.order[loop.position:loop.position + self.batch]
+            loss = _loss(model(self.x[idx]), self.y[idx], self.task)
+            aux = model.auxiliary_loss()
+            if aux is not None:
+                loss = loss + aux
+            if not torch.isfinite(loss):
+                raise Diverged(f"loss became {loss.item()} at step {loop.step + 1} of {target}")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            loop.step += 1
+            loop.position += self.batch
+            loop.loss_sum += loss.item()
+            loop.batches += 1
+            if recipe.time_limit_s is not None and loop.train_time_s + time.perf_counter() - start > recipe.time_limit_s:
+                raise OverTime(f"training time limit of {recipe.time_limit_s:g} s exceeded at step "
+                               f"{loop.step} of {target}")
+            if loop.position >= self.n:
+                curve.append(self._end_epoch(epoch_end, patience))
+        loop.train_time_s += time.perf_counter() - start
+        return curve
+
+    def _end_epoch(self, epoch_end, patience: int | None) -> dict[str, float]:
+        loop = self.loop
+        loop.epoch += 1
+        point = {"epoch": float(loop.epoch), "train_loss": loop.loss_sum / max(1, loop.batches),
+                 **epoch_end(self.model, self.task)}
+        loop.position, loop.loss_sum, loop.batches, loop.order = 0, 0.0, 0, None
+        if patience is not None:
+            metric = point[self.task.metric]
+            score = metric if self.task.metric_direction == "maximize" else -metric
+            if score > loop.best_score:
+                loop.best_score, loop.best_epoch, loop.stale = score, loop.epoch, 0
+                self.best = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            else:
+                loop.stale += 1
+                loop.stopped_early = loop.stale >= patience
+        return point
+
+    def checkpoint(self) -> bytes:
+        return encode_checkpoint(self.model, self.optimizer, self.loop, self.shuffle, self.best)
+
+    def keep_best(self) -> None:
+        """Early stopping keeps the best epoch's weights (after the checkpoint kept the current ones)."""
+        if self.best is not None:
+            self.model.load_state_dict(self.best)
 
 
 def weights_to_bytes(model: torch.nn.Module) -> bytes:

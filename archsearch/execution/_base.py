@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from archsearch.evaluation.base import Evaluator
 from archsearch.trial import Candidate, EvalResult
 
-__all__ = ["Evaluator", "Executor"]
+__all__ = ["Evaluator", "Executor", "run_evaluation"]
+
+
+def run_evaluation(evaluator: Evaluator, architecture: Any, fidelity: float | None,
+                   checkpoint: bytes | None) -> EvalResult:
+    """Evaluate one piece of work; evaluators that predate checkpoints are called without one."""
+    if checkpoint is None:
+        return evaluator.evaluate(architecture, fidelity)
+    return evaluator.evaluate(architecture, fidelity, checkpoint)
 
 
 class Executor(Protocol):
@@ -17,7 +25,11 @@ class Executor(Protocol):
 
     def start(self, evaluator: Evaluator) -> None: ...
 
-    def submit(self, trial_id: int, candidate: Candidate) -> None: ...
+    def submit(self, trial_id: int, candidate: Candidate, checkpoint: bytes | None = None) -> None:
+        """Queue work for ``trial_id``: train ``candidate`` to its fidelity, from ``checkpoint`` if given.
+
+        Work is identified by trial id: the same architecture may be in flight twice."""
+        ...
 
     def collect(self, timeout: float | None = None) -> list[tuple[int, EvalResult]]:
         """Results that are ready, waiting up to ``timeout`` seconds for at least one."""

@@ -6,7 +6,7 @@ import os
 import socket
 from collections import deque
 
-from archsearch.execution._base import Evaluator
+from archsearch.execution._base import Evaluator, run_evaluation
 from archsearch.trial import Candidate, EvalResult
 
 
@@ -17,21 +17,21 @@ class InlineExecutor:
 
     def __init__(self) -> None:
         self._evaluator: Evaluator | None = None
-        self._queue: deque[tuple[int, Candidate]] = deque()
+        self._queue: deque[tuple[int, Candidate, bytes | None]] = deque()
         self.worker = f"inline:{socket.gethostname()}:{os.getpid()}"
 
     def start(self, evaluator: Evaluator) -> None:
         self._evaluator = evaluator
 
-    def submit(self, trial_id: int, candidate: Candidate) -> None:
-        self._queue.append((trial_id, candidate))
+    def submit(self, trial_id: int, candidate: Candidate, checkpoint: bytes | None = None) -> None:
+        self._queue.append((trial_id, candidate, checkpoint))
 
     def collect(self, timeout: float | None = None) -> list[tuple[int, EvalResult]]:
         if not self._queue or self._evaluator is None:
             return []
-        trial_id, candidate = self._queue.popleft()
+        trial_id, candidate, checkpoint = self._queue.popleft()
         try:
-            result = self._evaluator.evaluate(candidate.architecture, candidate.fidelity)
+            result = run_evaluation(self._evaluator, candidate.architecture, candidate.fidelity, checkpoint)
         except Exception as exc:  # an evaluator bug must cost one trial, not the run
             result = EvalResult.crashed(exc)
         result.info.setdefault("worker", self.worker)

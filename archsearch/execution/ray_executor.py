@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from archsearch.errors import ConfigError, one_line
-from archsearch.execution._base import Evaluator
+from archsearch.execution._base import Evaluator, run_evaluation
 from archsearch.trial import Candidate, EvalResult
 
 MAX_FAILED_STARTS = 5
@@ -42,13 +42,14 @@ class _EvaluatorWorker:
         self.node_id = context.get_node_id()
         self.worker = f"ray:{ray.util.get_node_ip_address()}:{os.getpid()}"
 
-    def evaluate(self, architecture: Any, fidelity: float | None) -> tuple[dict[str, Any], bytes | None]:
+    def evaluate(self, architecture: Any, fidelity: float | None,
+                 checkpoint: bytes | None) -> tuple[dict[str, Any], bytes | None, bytes | None]:
         try:
-            result = self.evaluator.evaluate(architecture, fidelity)
+            result = run_evaluation(self.evaluator, architecture, fidelity, checkpoint)
         except Exception as exc:  # an evaluator bug costs one trial, never the worker
             result = EvalResult.crashed(exc)
         result.info.update(worker=self.worker, node=self.node_id)
-        return result.to_dict(), result.weights
+        return result.to_dict(), result.weights, result.checkpoint
 
     def ping(self) -> str:
         return self.worker
@@ -58,6 +59,7 @@ class _EvaluatorWorker:
 class _Running:
     trial_id: int
     candidate: Candidate
+    checkpoint: bytes | None
     worker: int
     started: float
     attempt: int
@@ -97,7 +99,7 @@ class RayExecutor:
         self._running: dict[Any, _Running] = {}  # ObjectRef -> what it computes
         self._starting: dict[Any, int] = {}  # ping ObjectRef -> worker slot whose actor is starting
         self._failed_starts = 0  # consecutive actors that died before answering
-        self._queue: deque[tuple[int, Candidate, int]] = deque()
+        self._queue: deque[tuple[int, Candidate, bytes | None, int]] = deque()  # trial, work, from, attempt
         self._ready: list[tuple[int, EvalResult]] = []
         self._started_ray = False
         self._evaluator_ref: Any = None  # the evaluator in Ray's object store, shared by every actor
@@ -169,23 +171,23 @@ class RayExecutor:
 
     # -- scheduling -------------------------------------------------------------------------------
 
-    def submit(self, trial_id: int, candidate: Candidate) -> None:
-        self._queue.append((trial_id, candidate, 0))
+    def submit(self, trial_id: int, candidate: Candidate, checkpoint: bytes | None = None) -> None:
+        self._queue.append((trial_id, candidate, checkpoint, 0))
         self._dispatch()
 
     def _dispatch(self) -> None:
         while self._queue and self._idle:
-            trial_id, candidate, attempt = self._queue.popleft()
+            trial_id, candidate, checkpoint, attempt = self._queue.popleft()
             worker = self._idle.popleft()
-            ref = self._actors[worker].evaluate.remote(candidate.architecture, candidate.fidelity)
-            self._running[ref] = _Running(trial_id, candidate, worker, time.monotonic(), attempt)
+            ref = self._actors[worker].evaluate.remote(candidate.architecture, candidate.fidelity, checkpoint)
+            self._running[ref] = _Running(trial_id, candidate, checkpoint, worker, time.monotonic(), attempt)
 
     def collect(self, timeout: float | None = None) -> list[tuple[int, EvalResult]]:
         import ray
 
         if self._queue and not any(actor is not None for actor in self._actors):
             while self._queue:  # every worker slot was retired with its node: nothing can run these
-                trial_id, _, attempt = self._queue.popleft()
+                trial_id, _, _, attempt = self._queue.popleft()
                 self._ready.append((trial_id, EvalResult.failed("no Ray workers left in the cluster",
                                                                 attempts=attempt + 1)))
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -216,7 +218,7 @@ class RayExecutor:
                 self._actors[worker] = None
                 reason = f"Ray workers fail to start: {str(exc).strip().splitlines()[-1][:300]}"
                 while self._queue:
-                    trial_id, _, attempt = self._queue.popleft()
+                    trial_id, _, _, attempt = self._queue.popleft()
                     self._ready.append((trial_id, EvalResult.failed(reason, attempts=attempt + 1)))
                 return
             self._replace_worker(worker)  # died while starting (a lost node, say)
@@ -227,13 +229,13 @@ class RayExecutor:
     def _finish(self, ref: Any, ray: Any) -> None:
         running = self._running.pop(ref)
         try:
-            data, weights = ray.get(ref)
+            data, weights, checkpoint = ray.get(ref)
             result = EvalResult.from_dict(data)
-            result.weights = weights
+            result.weights, result.checkpoint = weights, checkpoint
         except _lost_worker_errors(ray) as exc:
             self._replace_worker(running.worker)
             if running.attempt < self.max_retries:
-                self._queue.appendleft((running.trial_id, running.candidate, running.attempt + 1))
+                self._queue.appendleft((running.trial_id, running.candidate, running.checkpoint, running.attempt + 1))
                 return
             reason = f"worker lost {running.attempt + 1} times ({type(exc).__name__})"
             result = EvalResult.failed(reason)

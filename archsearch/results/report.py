@@ -31,6 +31,7 @@ def write_report(run: Run, path: Path) -> Path:
 
 
 def render_report(run: Run) -> str:
+    from archsearch.results.curves_section import curves_section
     from archsearch.results.figures import RunPoints
 
     points = RunPoints.from_table(run.trials, run.objectives, label=run.path.name)
@@ -47,6 +48,7 @@ def render_report(run: Run) -> str:
         "recorded them, on the run's final normalization (the one in pareto.json), so the curve only rises. "
         "Failed trials count as evaluations.</p>",
         _hypervolume_plot([(run.path.name, history)]),
+        curves_section(run),
         "<h2>Genes against objectives</h2>",
         _parallel_plot(points),
         f"<h2>The front ({len(summary['pareto_trial_ids'])} trials)</h2>",

@@ -46,6 +46,13 @@ class Run:
         """One row per trial (``.to_pandas()`` for a DataFrame)."""
         return trials_table(self.store.trials(), self.objectives)
 
+    @cached_property
+    def curves(self) -> pa.Table:
+        """Learning curves: one row per trial and epoch (``trial_id``, ``epoch``, one column per metric)."""
+        from archsearch.results.curves import curves_table
+
+        return curves_table(self.store.trials())
+
     def pareto(self) -> pa.Table:
         """The non-dominated complete trials over the run's objectives, best first in the first one."""
         return pareto_table(self.trials, self.objectives)

@@ -8,9 +8,12 @@ Layout of ``RUN_DIR``::
     strategy_state.json   the strategy's state after the last ask or tell, with how many journal
                           records it has seen (atomic replace)
     weights/              trial_<id>.safetensors for the trials on the Pareto front (kept_weights=front)
+    checkpoints/          trial_<id>.ckpt: where a trial paused at a rung continues from (removed once
+                          the trial stops); safetensors with the loop state as JSON in its header
     trials.parquet        one row per trial, rebuilt from the journal (atomic replace)
     pareto.parquet        the non-dominated complete trials over the run's objectives
     pareto.json           hypervolume of that front with its normalization and reference point
+    curves.parquet        one row per trial and epoch: the learning curves
 
 Every write that replaces a file goes through a temporary file and ``os.replace``, so a reader (or a
 crash) never sees half a table.
@@ -37,11 +40,14 @@ TRIALS_FILE = "trials.parquet"
 PARETO_FILE = "pareto.parquet"
 PARETO_SUMMARY_FILE = "pareto.json"
 WEIGHTS_DIR = "weights"
+CHECKPOINTS_DIR = "checkpoints"
+CURVES_FILE = "curves.parquet"
 
 
 # What each trial event must hold for the journal to be read back (other events are informational).
 TRIAL_EVENT_FIELDS = {"trial_started": {"trial_id": int, "candidate": dict, "time": float},
-                      "trial_finished": {"trial_id": int, "result": dict, "time": float}}
+                      "trial_finished": {"trial_id": int, "result": dict, "time": float},
+                      "trial_reported": {"trial_id": int, "result": dict, "time": float, "rung": int}}
 
 
 def _missing_fields(record: Any) -> str:
@@ -152,10 +158,19 @@ class RunStore:
             if durable:
                 os.fsync(f.fileno())
 
-    def trial_started(self, trial_id: int, candidate: Candidate) -> None:
+    def trial_started(self, trial_id: int, candidate: Candidate, fidelity: float | None = None) -> None:
+        """``fidelity``: what the trial is first trained to, when a scheduler decides (``None``: full)."""
         # Not fsync'd: a start lost in a crash only means the candidate is proposed again on resume.
-        self.append({"event": "trial_started", "trial_id": trial_id, "candidate": candidate.to_dict()},
-                    durable=False)
+        record = {"event": "trial_started", "trial_id": trial_id, "candidate": candidate.to_dict()}
+        if fidelity is not None:
+            record["fidelity"] = fidelity
+        self.append(record, durable=False)
+
+    def trial_reported(self, trial_id: int, rung: int, fidelity: float | None, next_fidelity: float,
+                       result: EvalResult) -> None:
+        """A trial reached ``rung`` and goes on to ``next_fidelity`` (its checkpoint is saved before this)."""
+        self.append({"event": "trial_reported", "trial_id": trial_id, "rung": rung, "fidelity": fidelity,
+                     "next_fidelity": next_fidelity, "result": result.to_dict()})
 
     def trial_finished(self, trial_id: int, result: EvalResult) -> None:
         self.append({"event": "trial_finished", "trial_id": trial_id, "result": result.to_dict()})
@@ -189,9 +204,14 @@ class RunStore:
                     "trial_id": record["trial_id"],
                     "candidate": record["candidate"],
                     "started_at": record["time"],
+                    "fidelity": record.get("fidelity"),
+                    "reports": [],
                     "result": None,
                     "finished_at": None,
                 }
+            elif event == "trial_reported" and record["trial_id"] in trials:
+                trials[record["trial_id"]]["reports"].append(
+                    {k: record.get(k) for k in ("rung", "fidelity", "next_fidelity", "result", "time")})
             elif event == "trial_finished" and record["trial_id"] in trials:
                 trials[record["trial_id"]].update(result=record["result"], finished_at=record["time"])
         return [trials[k] for k in sorted(trials)]
@@ -279,14 +299,47 @@ class RunStore:
             return []
         return sorted(int(p.stem.removeprefix("trial_")) for p in folder.glob("trial_*.safetensors"))
 
+    # -- checkpoints ----------------------------------------------------------------------------
+
+    def checkpoint_path(self, trial_id: int) -> Path:
+        return self.path / CHECKPOINTS_DIR / f"trial_{trial_id}.ckpt"
+
+    def save_checkpoint(self, trial_id: int, data: bytes) -> None:
+        """Atomically and durably: the ``trial_reported`` record that follows promises it exists."""
+        path = self.checkpoint_path(trial_id)
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    def load_checkpoint(self, trial_id: int) -> bytes | None:
+        path = self.checkpoint_path(trial_id)
+        return path.read_bytes() if path.exists() else None
+
+    def drop_checkpoint(self, trial_id: int) -> None:
+        """A trial that stopped can no longer be continued: its checkpoint goes."""
+        self.checkpoint_path(trial_id).unlink(missing_ok=True)
+
+    def kept_checkpoints(self) -> list[int]:
+        folder = self.path / CHECKPOINTS_DIR
+        if not folder.is_dir():
+            return []
+        return sorted(int(p.stem.removeprefix("trial_")) for p in folder.glob("trial_*.ckpt"))
+
     # -- tables ---------------------------------------------------------------------------------
 
     def write_tables(self) -> dict[str, Any]:
-        """Rebuild ``trials.parquet``, ``pareto.parquet`` and ``pareto.json`` from the journal."""
+        """Rebuild ``trials.parquet``, ``pareto.parquet``, ``pareto.json`` and ``curves.parquet`` from the journal."""
+        from archsearch.results.curves import curves_table
         from archsearch.results.tables import pareto_summary, pareto_table, trials_table, write_parquet
 
         objectives = self.info()["objectives"]
-        table = trials_table(self.trials(), objectives)
+        trials = self.trials()
+        write_parquet(curves_table(trials), self.path / CURVES_FILE)
+        table = trials_table(trials, objectives)
         write_parquet(table, self.path / TRIALS_FILE)
         front = pareto_table(table, objectives)
         write_parquet(front, self.path / PARETO_FILE)

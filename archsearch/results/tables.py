@@ -23,6 +23,7 @@ FIXED_COLUMNS = [
     ("status", pa.string()),
     ("error", pa.string()),
     ("fidelity", pa.float64()),
+    ("rung", pa.int64()),
     ("origin", pa.string()),
     ("genome_json", pa.string()),
     ("decisions_json", pa.string()),
@@ -75,6 +76,17 @@ def metric_column(name: str) -> str:
     return f"metric_{name}" if name in _FIXED_NAMES else name
 
 
+def _reached(trial: dict[str, Any], key: str, default: Any) -> Any:
+    """The fidelity or rung a trial reached: its final result's, else its last rung report's."""
+    info = (trial["result"] or {}).get("info") or {}
+    if info.get(key) is not None:
+        return info[key]
+    reports = trial.get("reports") or []
+    if reports and reports[-1].get(key) is not None:
+        return reports[-1][key]
+    return default if default is not None else trial.get(key)
+
+
 def trials_table(trials: list[dict[str, Any]], objectives: dict[str, str]) -> pa.Table:
     """One row per trial; trials still in flight have status ``running`` and no metrics."""
     metric_names: set[str] = set(objectives)
@@ -93,7 +105,8 @@ def trials_table(trials: list[dict[str, Any]], objectives: dict[str, str]) -> pa
             "arch_id": candidate["arch_id"],
             "status": result.get("status", "running"),
             "error": result.get("error"),
-            "fidelity": candidate.get("fidelity"),
+            "fidelity": _reached(trial, "fidelity", candidate.get("fidelity")),
+            "rung": _reached(trial, "rung", None),
             "origin": candidate.get("origin", ""),
             "genome_json": json.dumps(candidate["architecture"], sort_keys=True),
             "decisions_json": json.dumps(candidate["decisions"], sort_keys=True),

@@ -77,8 +77,15 @@ class Strategy(ABC):
         """Book a proposal (its architecture is now seen) and hand it out; ``None`` passes through."""
         if candidate is not None:
             self._seen.add(candidate.arch_id)
+            candidate.proposal = self._n_asked
             self._n_asked += 1
         return candidate
+
+    @staticmethod
+    def _trial_key(candidate: Candidate) -> str:
+        """The key of a proposal's bookkeeping: its proposal number (trial identity), not its architecture,
+        since one architecture may be in flight in two trials; ``arch_id`` for candidates from before."""
+        return str(candidate.proposal) if candidate.proposal >= 0 else candidate.arch_id
 
     def _derived_seed(self, n: int) -> int:
         """A seed for the ``n``-th use of a helper: proposals depend on the history, not on hidden RNG."""

@@ -171,8 +171,10 @@ class Bayes(Strategy):
                 raise
             candidate = Candidate(architecture, dict(trial.params), origin=f"{self.sampler} trial {trial.number}")
             if self.allow_duplicates or candidate.arch_id not in self._seen:
-                self._pending[candidate.arch_id] = trial.number
-                return self._propose(candidate)
+                candidate = self._propose(candidate)
+                assert candidate is not None
+                self._pending[self._trial_key(candidate)] = trial.number
+                return candidate
             study.tell(trial, state=TrialState.FAIL)  # a duplicate: never evaluated, ignored by samplers
         return None
 
@@ -180,7 +182,7 @@ class Bayes(Strategy):
         from optuna.trial import TrialState
 
         self._seen.add(candidate.arch_id)
-        number = self._pending.pop(candidate.arch_id, None)
+        number = self._pending.pop(self._trial_key(candidate), None)
         if number is None:
             return  # not proposed by this study (e.g. a result from before a restore without its trial)
         values = objective_values(result, self.objectives)

@@ -13,11 +13,12 @@ import pytest
 from archsearch.space import CallableSpace, SearchSpace, as_space
 from archsearch.strategies._base import Strategy
 from archsearch.testing.toys import tiny_block_space, toy_objectives, toy_result, toy_space
-from archsearch.trial import REJECTED, Candidate, EvalResult
+from archsearch.trial import PRUNED, REJECTED, Candidate, EvalResult
 
 
-def drive(strategy: Strategy, n: int, in_flight: int = 1, fail_every: int = 0) -> list[Candidate]:
-    """Ask/tell ``n`` candidates keeping up to ``in_flight`` outstanding, as an engine would."""
+def drive(strategy: Strategy, n: int, in_flight: int = 1, fail_every: int = 0, prune_every: int = 0) -> list[Candidate]:
+    """Ask/tell ``n`` candidates keeping up to ``in_flight`` outstanding, as an engine would; with
+    ``prune_every``, those results come back ``pruned`` at a low fidelity, as a scheduler stops them."""
     proposed: list[Candidate] = []
     pending: list[Candidate] = []
     while len(proposed) < n:
@@ -33,6 +34,8 @@ def drive(strategy: Strategy, n: int, in_flight: int = 1, fail_every: int = 0) -
         index = len(proposed) - len(pending)
         if fail_every and index % fail_every == 0:
             result = EvalResult.failed("injected failure") if index % 2 else EvalResult(REJECTED, error="too big")
+        elif prune_every and index % prune_every:
+            result = pruned_toy(candidate)
         else:
             result = evaluate_toy(candidate)
         strategy.tell(candidate, result)
@@ -51,6 +54,14 @@ def evaluate_toy(candidate: Candidate) -> EvalResult:
     blocks = arch.blocks()
     size = float(arch.meta["width"] * len(blocks))
     return EvalResult("complete", {"score": 1 - 1 / (1 + size / 16), "cost": size})
+
+
+def pruned_toy(candidate: Candidate) -> EvalResult:
+    """The toy result as a scheduler leaves it when it stops a trial at its first rung: ``pruned``, with
+    the metrics it had there (a worse score) and the rung and fidelity in ``info``."""
+    full = evaluate_toy(candidate)
+    metrics = {k: (v * 0.5 if k == "score" else v) for k, v in full.metrics.items()}
+    return EvalResult(PRUNED, metrics, info={"rung": 0, "fidelity": 1.0})
 
 
 class StrategyContract:
@@ -90,6 +101,17 @@ class StrategyContract:
         strategy = self.make_strategy(space, toy_objectives(), seed=0)
         proposed = drive(strategy, self.n_candidates, in_flight=3, fail_every=2)
         assert len(proposed) == self.n_candidates
+        json.dumps(strategy.state_dict())
+        assert strategy.ask() is not None
+
+    def test_pruned_trials_at_a_low_fidelity_do_not_stop_it(self, space: SearchSpace) -> None:
+        """Under a fidelity scheduler most trials end ``pruned`` at a low rung; the strategy hears about
+        each once and goes on proposing distinct candidates."""
+        strategy = self.make_strategy(space, toy_objectives(), seed=0)
+        proposed = drive(strategy, self.n_candidates, in_flight=2, prune_every=4)
+        assert len(proposed) == self.n_candidates
+        assert len({c.arch_id for c in proposed}) == self.n_candidates
+        assert [c.proposal for c in proposed] == list(range(self.n_candidates))  # trial identity
         json.dumps(strategy.state_dict())
         assert strategy.ask() is not None
 
@@ -143,6 +165,29 @@ class StrategyContract:
             original.tell(candidate, result)
             replayed.tell(Candidate.from_dict(json.loads(json.dumps(candidate.to_dict()))), result)
         assert self._ids(drive(replayed, 6, in_flight=2)) == self._ids(drive(original, 6, in_flight=2))
+
+    def test_journal_replay_with_pruned_trials_is_exact(self, space: SearchSpace) -> None:
+        """Resume of a scheduled run: pruned results replayed from the journal restore the strategy exactly."""
+        original = self.make_strategy(space, toy_objectives(), seed=6)
+        older = json.loads(json.dumps(original.state_dict()))
+        log: list[tuple[str, Candidate, EvalResult | None]] = []
+        for index in range(8):
+            candidate = original.ask()
+            assert candidate is not None
+            result = pruned_toy(candidate) if index % 3 else evaluate_toy(candidate)
+            original.tell(candidate, result)
+            log += [("ask", candidate, None), ("tell", candidate, result)]
+        replayed = self.make_strategy(space, toy_objectives(), seed=6)
+        replayed.load_state_dict(older)
+        for kind, candidate, result in log:
+            if kind == "ask":
+                proposed = replayed.ask()
+                assert proposed is not None and proposed.arch_id == candidate.arch_id
+                assert proposed.proposal == candidate.proposal
+            else:
+                rebuilt = Candidate.from_dict(json.loads(json.dumps(candidate.to_dict())))
+                replayed.tell(rebuilt, EvalResult.from_dict(json.loads(json.dumps(result.to_dict()))))
+        assert self._ids(drive(replayed, 6, prune_every=2)) == self._ids(drive(original, 6, prune_every=2))
 
     def test_seed_is_honoured_after_restore_of_fresh_state(self, space: SearchSpace) -> None:
         fresh_state = self.make_strategy(space, toy_objectives(), seed=9).state_dict()

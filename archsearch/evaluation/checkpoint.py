@@ -1,0 +1,147 @@
+"""Training checkpoints: where a training run stands, enough to continue it exactly.
+
+A checkpoint is one safetensors blob: the model's weights (``model.*``), the optimizer's state
+(``optim.<param index>.<key>``), the best epoch's weights when early stopping keeps them (``best.*``)
+and the random states (``rng.torch``, ``rng.shuffle``), with the loop's position as JSON in the
+header's metadata (``archsearch.checkpoint``). No pickle: loading a run directory never runs code, and
+any safetensors reader opens the file. Continuing from it gives the same weights as training straight
+through, because the learning-rate schedule is defined over the run's maximum fidelity and every
+random state is restored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+CHECKPOINT_VERSION = 1
+META_KEY = "archsearch.checkpoint"
+
+
+@dataclass
+class LoopState:
+    """Position of a training loop between two optimizer steps.
+
+    Attributes:
+        step: optimizer steps taken so far.
+        epoch: complete passes over the training split.
+        position: rows of the current epoch's permutation already used (0 at an epoch boundary).
+        loss_sum: sum of this epoch's batch losses so far (for the epoch's mean training loss).
+        batches: batches in ``loss_sum``.
+        best_score: best validation score so far, as higher-is-better (early stopping).
+        best_epoch: the epoch that reached it.
+        stale: epochs since it improved.
+        stopped_early: early stopping ended training; continuing trains nothing more.
+        train_time_s: training seconds over every segment so far.
+        measured: metrics measured before the first step (parameters, FLOPs, latency), reused when
+            training continues so a continued trial is not measured again.
+    """
+
+    step: int = 0
+    epoch: int = 0
+    position: int = 0
+    loss_sum: float = 0.0
+    batches: int = 0
+    best_score: float = -math.inf
+    best_epoch: int = 0
+    stale: int = 0
+    stopped_early: bool = False
+    train_time_s: float = 0.0
+    measured: dict[str, float] = field(default_factory=dict)
+    order: torch.Tensor | None = field(default=None, repr=False)  # the current epoch's permutation
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("order")
+        data["best_score"] = None if math.isinf(self.best_score) else self.best_score
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LoopState:
+        data = dict(data)
+        if data.get("best_score") is None:
+            data["best_score"] = -math.inf
+        return cls(**data)
+
+
+@dataclass
+class Checkpoint:
+    """A decoded checkpoint: tensors by group and the loop state."""
+
+    model: dict[str, torch.Tensor]
+    optimizer: dict[int, dict[str, torch.Tensor]]
+    best: dict[str, torch.Tensor] | None
+    rng_torch: torch.Tensor
+    rng_shuffle: torch.Tensor
+    loop: LoopState
+
+
+def encode(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loop: LoopState,
+           shuffle: torch.Generator, best: dict[str, torch.Tensor] | None) -> bytes:
+    """The checkpoint as safetensors bytes (taken between two steps, before best weights are restored)."""
+    from safetensors.torch import save
+
+    tensors: dict[str, torch.Tensor] = {f"model.{k}": v.detach() for k, v in model.state_dict().items()}
+    for index, state in optimizer.state_dict()["state"].items():
+        for key, value in state.items():
+            tensor = value if isinstance(value, torch.Tensor) else torch.tensor(value)
+            tensors[f"optim.{index}.{key}"] = tensor.detach()
+    if best is not None:
+        tensors.update({f"best.{k}": v.detach() for k, v in best.items()})
+    tensors["rng.torch"] = torch.get_rng_state()
+    tensors["rng.shuffle"] = shuffle.get_state()
+    if loop.order is not None:
+        tensors["loop.order"] = loop.order
+    tensors = {k: v.contiguous().clone() for k, v in tensors.items()}  # shared storage is refused
+    meta = {"version": CHECKPOINT_VERSION, "loop": loop.to_json()}
+    return save(tensors, metadata={META_KEY: json.dumps(meta)})
+
+
+def decode(data: bytes) -> Checkpoint:
+    """Read a checkpoint written by :func:`encode`; a foreign or newer file is a ``ValueError``."""
+    from safetensors.torch import load
+
+    meta = json.loads(header_metadata(data).get(META_KEY) or "null")
+    if not isinstance(meta, dict) or meta.get("version") != CHECKPOINT_VERSION:
+        raise ValueError("not an archsearch training checkpoint of version "
+                         f"{CHECKPOINT_VERSION} (found {meta and meta.get('version')})")
+    tensors = load(data)
+    model, best = {}, {}
+    optimizer: dict[int, dict[str, torch.Tensor]] = {}
+    for name, tensor in tensors.items():
+        group, _, rest = name.partition(".")
+        if group == "model":
+            model[rest] = tensor
+        elif group == "best":
+            best[rest] = tensor
+        elif group == "optim":
+            index, _, key = rest.partition(".")
+            optimizer.setdefault(int(index), {})[key] = tensor
+    loop = LoopState.from_json(meta["loop"])
+    loop.order = tensors.get("loop.order")
+    return Checkpoint(model, optimizer, best or None, tensors["rng.torch"], tensors["rng.shuffle"], loop)
+
+
+def header_metadata(data: bytes) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors blob (its JSON header), without loading its tensors."""
+    if len(data) < 8:
+        raise ValueError("not a safetensors file (too short)")
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + length])
+    return dict(header.get("__metadata__") or {})
+
+
+def restore(ckpt: Checkpoint, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+            shuffle: torch.Generator) -> None:
+    """Put weights, optimizer state and random states back; the caller continues the loop."""
+    model.load_state_dict(ckpt.model)
+    state = optimizer.state_dict()
+    state["state"] = {index: dict(values) for index, values in ckpt.optimizer.items()}
+    optimizer.load_state_dict(state)
+    torch.set_rng_state(ckpt.rng_torch)
+    shuffle.set_state(ckpt.rng_shuffle)
