@@ -44,10 +44,13 @@ class RunPlan:
     def execute(self, progress: Progress | None = None, store: RunStore | None = None) -> Run:
         """Run the search; with ``store`` (an existing run) it resumes that run instead of creating one."""
         if store is None:
-            store = RunStore.create(self.run_dir, self.run_info, self.config_yaml)
+            store = RunStore.create(self.run_dir, self.run_info, self.config_yaml)  # takes the run's lock
         engine = Engine(self.strategy, self.evaluator, self.executor, store, self.budget,
                         progress or SilentProgress(), self.keep_weights)
-        engine.run()
+        try:
+            engine.run()
+        finally:
+            store.release()
         return load_run(self.run_dir)
 
 
@@ -313,7 +316,6 @@ def resume(
         OmegaConf.update(cfg, key, OmegaConf.create({"v": value}).v if value else None, force_add=False)
     plan = plan_from_config(cfg, space=space, task=task, evaluate=evaluate, objectives=dict(info["objectives"]))
     plan.run_dir = store.path
-    store.append({"event": "run_resumed", "budget": plan.budget.to_json(), "changes": changes})
     reporter: Progress | None
     if progress is True:
         from archsearch.console import RichProgress
@@ -321,4 +323,12 @@ def resume(
         reporter = RichProgress(plan.objectives)
     else:
         reporter = progress or None
+    store.acquire("resume")
+    try:  # repair before the first append: an append after a torn tail would bury it mid-file
+        store.repair_journal()
+        store.check_not_emptied()
+        store.append({"event": "run_resumed", "budget": plan.budget.to_json(), "changes": changes})
+    except BaseException:
+        store.release()
+        raise
     return plan.execute(reporter, store=store)

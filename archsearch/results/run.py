@@ -136,4 +136,6 @@ class Run:
 
 def load_run(path: str | os.PathLike[str]) -> Run:
     """Open a run directory written by ``archsearch run`` or ``archsearch.search``."""
-    return Run(RunStore.open(path))
+    store = RunStore.open(path)
+    store.check_not_emptied()
+    return Run(store)
