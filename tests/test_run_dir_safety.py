@@ -57,11 +57,6 @@ def test_a_second_writer_is_refused_naming_the_holder_and_a_killed_holder_frees_
     try:
         with pytest.raises(RunLockedError, match=rf"pid {holder.pid} on \S+ since .* \(kill {holder.pid}\)"):
             resume(run_dir, budget=5)
-        proc = archsearch_cli("resume", str(run_dir), "budget=5", "--quiet", cwd=tmp_path, check=False)
-        errors = [line for line in proc.stderr.splitlines() if line.startswith("archsearch: error")]
-        assert proc.returncode == 2 and len(errors) == 1, proc.stderr
-        assert f"another archsearch resume writes it (pid {holder.pid}" in errors[0]
-        assert "Traceback" not in proc.stderr
     finally:
         holder.send_signal(signal.SIGKILL)  # a holder that dies without releasing: the kernel frees it
         holder.wait()
@@ -76,6 +71,11 @@ def test_a_new_run_on_a_locked_directory_is_refused_before_writing(tmp_path):
     try:
         with pytest.raises(RunLockedError, match="another archsearch resume writes it"):
             small_run(run_dir)
+        proc = archsearch_cli("run", "executor=inline", "budget=1", f"run_dir={run_dir}", "--quiet", cwd=tmp_path,
+                              check=False)
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("archsearch: error")]
+        assert proc.returncode == 2 and len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert f"another archsearch resume writes it (pid {holder.pid} on" in errors[0]
     finally:
         holder.stdin.close()
         holder.wait()
