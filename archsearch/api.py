@@ -97,7 +97,9 @@ def plan_from_config(
     if keep_weights not in KEEP_WEIGHTS:
         raise ConfigError(f"keep_weights {keep_weights!r} is not one of {', '.join(KEEP_WEIGHTS)}")
 
-    space_obj = as_space(space) if space is not None else config.instantiate(cfg.space, "space " + str(cfg.space.name))
+    allow = [str(m) for m in (cfg.get("allow_targets") or [])]
+    space_obj = as_space(space) if space is not None else config.instantiate(
+        cfg.space, "space " + str(cfg.space.get("name", "")), allow)
     if hasattr(space_obj, "check"):
         space_obj.check()
     builds_genomes = space is None or not _is_callable_space(space)
@@ -121,7 +123,7 @@ def plan_from_config(
 
     strategy_cfg = {k: v for k, v in config.to_container(cfg.strategy).items() if k not in PLAIN_KEYS}
     strategy_name = str(cfg.strategy.get("name", "strategy"))
-    strategy = config.instantiate(strategy_cfg, f"strategy {strategy_name}", space=space_obj,
+    strategy = config.instantiate(strategy_cfg, f"strategy {strategy_name}", allow, space=space_obj,
                                   objectives=objs, seed=seed)
     if hasattr(strategy, "check"):
         strategy.check()
@@ -201,6 +203,25 @@ def resolve_recipe(cfg: Any, task_recipe: dict[str, Any]) -> Any:
     return recipe
 
 
+def load_saved_config(store: RunStore) -> Any:
+    """A run directory's ``config.yaml``, checked, with its ``allow_targets`` dropped.
+
+    A run directory may come from someone else: it can name only archsearch's own classes, unless the
+    person resuming it allows a module again (``allow_targets=`` on the resume command line).
+    """
+    from omegaconf import DictConfig, OmegaConf
+
+    path = store.path / "config.yaml"
+    try:
+        cfg = OmegaConf.create(store.config_yaml())
+    except Exception as exc:  # YAML syntax, OmegaConf grammar, nesting: all mean a damaged file
+        raise ConfigError(f"cannot read {path}: {config._one_line(exc)}") from None
+    if not isinstance(cfg, DictConfig):
+        raise ConfigError(f"cannot read {path}: expected a mapping of configuration sections")
+    cfg.allow_targets = []
+    return cfg
+
+
 def _version() -> str:
     from archsearch import __version__
 
@@ -270,7 +291,7 @@ def _quote(value: str) -> str:
     return f"'{escaped}'"
 
 
-RESUMABLE_KEYS = ("budget", "executor.", "keep_weights")
+RESUMABLE_KEYS = ("budget", "executor.", "keep_weights", "allow_targets")
 
 
 def resume(
@@ -304,7 +325,7 @@ def resume(
         if info.get(flag) and given is None:
             raise ConfigError(f"run {run_dir} searched with your own {name}; resume it from Python with "
                               f"archsearch.resume({os.fspath(run_dir)!r}, {name}=...)")
-    cfg = OmegaConf.load(store.path / "config.yaml")
+    cfg = load_saved_config(store)
     changes = list(overrides) + ([f"budget={budget}"] if budget is not None else [])
     for change in changes:
         key, sep, value = change.partition("=")
@@ -313,6 +334,9 @@ def resume(
                               "start a new run to change what is searched")
         if key.startswith("executor.") and OmegaConf.select(cfg, key, default="__missing__") == "__missing__":
             raise ConfigError(f"unknown option {key!r}; executor options: {', '.join(cfg.executor)}")
+        if key == "allow_targets":
+            OmegaConf.update(cfg, key, [m.strip() for m in value.strip("[]").split(",") if m.strip()])
+            continue
         OmegaConf.update(cfg, key, OmegaConf.create({"v": value}).v if value else None, force_add=False)
     plan = plan_from_config(cfg, space=space, task=task, evaluate=evaluate, objectives=dict(info["objectives"]))
     plan.run_dir = store.path

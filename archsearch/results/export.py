@@ -31,16 +31,14 @@ def build_network(genome: Genome, data_spec: dict[str, Any], weights: dict[str, 
 
 def retrain_weights(run: Any, trial_id: int) -> bytes:
     """Train the trial again with the run's recorded recipe and seed: the same weights it had in the run."""
-    from omegaconf import OmegaConf
-
-    from archsearch.api import _training_evaluator
+    from archsearch.api import _training_evaluator, load_saved_config
 
     info = run.info
     if info.get("user_evaluate") or info.get("user_task"):
         raise ArchsearchError(
             f"run {run.path} trained with your own task or evaluate function; archsearch cannot re-train "
             "its candidates by itself (export a trial whose weights were kept instead)")
-    cfg = OmegaConf.load(run.path / "config.yaml")
+    cfg = load_saved_config(run.store)
     evaluator, _ = _training_evaluator(cfg, None, int(cfg.seed))
     row = run.trial_row(trial_id)
     result = evaluator.evaluate(run.genome(trial_id), row["fidelity"])
