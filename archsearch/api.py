@@ -132,7 +132,7 @@ def plan_from_config(
 
     executor = make_executor(str(cfg.executor.name), **executor_cfg)
 
-    run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(space_obj.name, strategy_name)
+    run_dir = Path(str(cfg.run_dir)) if cfg.run_dir is not None else default_run_dir(space_obj.name, strategy_name)
     cfg.run_dir = os.fspath(run_dir)
     cfg.objectives = objs
     run_info = {

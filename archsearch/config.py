@@ -111,28 +111,22 @@ def compose(overrides: Sequence[str] = ()) -> Any:
         raise ConfigError(message) from None
 
 
-REQUIRED = {"space": dict, "strategy": dict, "task": dict, "executor": dict, "training": dict, "latency": dict,
-            "constraints": dict, "budget": (int, str), "seed": int}
-
-
 def validate(cfg: Any) -> None:
-    """Refuse a composed config missing a required section or with a wrongly typed top-level value."""
-    from omegaconf import DictConfig
+    """Check a composed config against the schema of every section (:mod:`archsearch.schema`)."""
+    from omegaconf import DictConfig, OmegaConf
 
-    for key, expected in REQUIRED.items():
-        value = cfg.get(key)
-        if value is None:
-            raise ConfigError(f"{key} is required (it was removed or set to null)")
-        ok = isinstance(value, DictConfig) if expected is dict else (
-            isinstance(value, expected) and not isinstance(value, bool))
-        if not ok:
-            kind = "a section" if expected is dict else "an integer" if expected is int else "a number or a duration"
-            raise ConfigError(f"{key} must be {kind}, got {value!r}")
-    for key in ("space", "strategy", "task", "executor"):
-        if "_target_" not in cfg[key] and key in ("space", "strategy"):
+    from archsearch import schema
+
+    if not isinstance(cfg, DictConfig):
+        raise ConfigError("a configuration must be a mapping of sections")
+    try:
+        plain = OmegaConf.to_container(cfg, resolve=True)
+    except Exception as exc:  # an interpolation that does not resolve
+        raise ConfigError(f"configuration: {_one_line(exc)}") from None
+    schema.validate(plain)
+    for key in ("space", "strategy"):
+        if "_target_" not in plain[key]:
             raise ConfigError(f"{key} config has no _target_ naming the class to create")
-        if key in ("task", "executor") and "name" not in cfg[key]:
-            raise ConfigError(f"{key} config has no name")
 
 
 def _unknown_key(key: str, overrides: Sequence[str]) -> str | None:
