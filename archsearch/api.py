@@ -121,6 +121,9 @@ def plan_from_config(
         objs = objs or evaluator.objectives_default()
         data_spec = asdict(evaluator.load_task().data_spec)
 
+    from archsearch.results.outcomes import check_objectives
+
+    check_objectives(objs, evaluator.metric_names() if hasattr(evaluator, "metric_names") else None, task_name)
     strategy_cfg = {k: v for k, v in config.to_container(cfg.strategy).items() if k not in PLAIN_KEYS}
     strategy_name = str(cfg.strategy.get("name", "strategy"))
     strategy = config.instantiate(strategy_cfg, f"strategy {strategy_name}", allow, space=space_obj,

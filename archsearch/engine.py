@@ -21,6 +21,7 @@ import numpy as np
 
 from archsearch.budget import Budget
 from archsearch.execution._base import Evaluator, Executor
+from archsearch.results import outcomes
 from archsearch.results.pareto import non_dominated_mask, to_minimization
 from archsearch.results.store import SCHEMA_VERSION, RunStore
 from archsearch.strategies._base import Strategy
@@ -29,6 +30,7 @@ from archsearch.trial import REJECTED, Candidate, EvalResult, objective_values
 TABLES_EVERY_S = 30.0  # rewrite the Parquet tables at most this often during a run
 REJECTIONS_PER_BUDGET = 50  # rejected candidates allowed per unit of trial budget before giving up
 KEEP_WEIGHTS = ("front", "all", "none")
+SPACE_ERROR = "space_error"  # origin of a trial whose proposal the space raised for
 
 
 class Progress(Protocol):
@@ -158,15 +160,20 @@ class Engine:
                 exhausted = False
                 while (len(in_flight) < self.executor.capacity and n_rejected < max_rejected
                        and self.budget.allows(n_started, time.monotonic() - start)):
-                    candidate = self.strategy.ask()
+                    candidate, error = self._ask()
                     if candidate is None:
                         exhausted = True
                         break
                     self.store.trial_started(next_id, candidate)
                     self._ops += 1
                     self._save_state()
-                    self.executor.submit(next_id, candidate)
-                    in_flight[next_id] = candidate
+                    if error is not None:  # the space raised for this proposal: that trial fails, not the run
+                        self.store.trial_finished(next_id, EvalResult.failed(error))
+                        self._ops += 1
+                        self._save_state()
+                    else:
+                        self.executor.submit(next_id, candidate)
+                        in_flight[next_id] = candidate
                     next_id += 1
                     n_started += 1
                 if not in_flight:
@@ -175,6 +182,7 @@ class Engine:
                     break
                 for trial_id, result in self.executor.collect(timeout=1.0):
                     candidate = in_flight.pop(trial_id)
+                    result = outcomes.checked(result, objectives)
                     if result.status == REJECTED:
                         n_started -= 1
                         n_rejected += 1
@@ -199,6 +207,16 @@ class Engine:
         self.store.append({"event": "run_finished", "reason": self.stop_reason})
         return self.stop_reason
 
+    def _ask(self) -> tuple[Candidate | None, str | None]:
+        """The strategy's next proposal; a proposal the space raised for becomes a placeholder
+        candidate and the error, so that one trial fails instead of the search."""
+        try:
+            return self.strategy.ask(), None
+        except Exception as exc:  # a user's space that raises for one proposal
+            reason = f"the space raised while building this proposal: {type(exc).__name__}: {exc}"
+            placeholder = Candidate(None, {}, origin=SPACE_ERROR, arch_id=f"{SPACE_ERROR}-{self._ops}")
+            return placeholder, reason.splitlines()[0][:500]
+
     def _save_state(self, durable: bool = False) -> None:
         self.store.save_strategy_state(
             {"schema_version": SCHEMA_VERSION, "journal_ops": self._ops, "strategy": self.strategy.state_dict()},
@@ -220,6 +238,10 @@ class Engine:
             how = "rebuilt from the journal (saved state " + ("missing or unreadable)" if saved is None
                                                               else "ahead of the journal)")
         for kind, trial_id, candidate, result in ops[done:]:
+            if candidate.origin == SPACE_ERROR:  # the live ask raised: so does its replay, and no tell followed
+                if kind == "ask":
+                    self._ask()
+                continue
             if kind == "ask":
                 proposed = self.strategy.ask()
                 if proposed is None or proposed.arch_id != candidate.arch_id:

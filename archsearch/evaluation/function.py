@@ -39,6 +39,8 @@ class FunctionEvaluator:
             out = self.fn(architecture, fidelity) if self._wants_fidelity() else self.fn(architecture)
         except Exception as exc:
             return EvalResult.failed(f"{type(exc).__name__}: {exc}".splitlines()[0][:500])
+        except SystemExit as exc:  # sys.exit() in evaluate ends this trial, not the search
+            return EvalResult.failed(f"evaluate called sys.exit({exc.code!r})")
         elapsed = time.perf_counter() - start
         if not isinstance(out, dict):
             return EvalResult.failed(f"evaluate returned {type(out).__name__}; it must return a dict of metrics")

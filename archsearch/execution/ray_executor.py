@@ -51,7 +51,7 @@ class _EvaluatorWorker:
     def evaluate(self, architecture: Any, fidelity: float | None) -> tuple[dict[str, Any], bytes | None]:
         try:
             result = self.evaluator.evaluate(architecture, fidelity)
-        except Exception as exc:  # an evaluator bug costs one trial, never the worker
+        except BaseException as exc:  # an evaluator bug, sys.exit() or a stray Ctrl-C costs one trial, never the worker
             result = EvalResult.failed(f"{type(exc).__name__}: {exc}".splitlines()[0][:500])
         result.info.update(worker=self.worker, node=self.node_id)
         return result.to_dict(), result.weights
