@@ -104,7 +104,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return _interrupted(plan.run_dir)
     _print_result(run)
-    return 0
+    return _constraints_note(run)
+
+
+def _constraints_note(run: Any) -> int:
+    """Say so (and exit 1) when a run stopped because its constraints rejected every candidate it tried."""
+    reason = next((r.get("reason") for r in reversed(list(run.store.records())) if r.get("event") == "run_finished"),
+                  None)
+    if reason != "constraints":
+        return 0
+    import yaml
+
+    try:
+        bounds = {k: v for k, v in (yaml.safe_load(run.store.config_yaml()).get("constraints") or {}).items()
+                  if v is not None}
+    except Exception:  # the note is informative only
+        bounds = {}
+    statuses = run.trials.column("status").to_pylist()
+    shown = ", ".join(f"{k}={v}" for k, v in bounds.items()) or "see config.yaml"
+    print(f"archsearch: stopped: the constraints rejected {statuses.count('rejected')} candidates before "
+          f"training ({shown}); loosen them and resume", file=sys.stderr)
+    return 1
 
 
 def _interrupted(run_dir: Any) -> int:
@@ -131,7 +151,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return _interrupted(args.run_dir)
     _print_result(run)
-    return 0
+    return _constraints_note(run)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -93,3 +93,11 @@ def test_a_space_raising_for_one_proposal_fails_that_trial_and_resume_continues_
     (tmp_path / "run" / "strategy_state.json").unlink()  # force a replay through the raising proposals
     run = archsearch.resume(tmp_path / "run", budget=24, space=space_raising_sometimes, evaluate=SlowEvaluate(0.0))
     assert run.trials.column("arch_id").to_pylist() == reference.arch_id.tolist()
+
+
+def test_constraints_that_reject_everything_say_so_and_exit_1(tmp_path):
+    proc = archsearch_cli("run", "constraints.max_params=10", "budget=1", "executor=inline", "latency.repeats=1",
+                          "latency.warmup=0", "latency.large_batch=null", f"run_dir={tmp_path / 'r'}", "--quiet",
+                          cwd=tmp_path, check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert "archsearch: stopped: the constraints rejected 50 candidates before training (max_params=10)" in proc.stderr
