@@ -88,19 +88,24 @@ def export_model(run: Any, trial_id: int, out_dir: str | os.PathLike[str], retra
 
 
 def load_model(path: str | os.PathLike[str]) -> Any:
-    """Rebuild an exported model (``archsearch export``) as an ``nn.Module`` in eval mode."""
-    from safetensors.torch import load_file
+    """Rebuild an exported model (``archsearch export``) as an ``nn.Module`` in eval mode.
+
+    Every file is checked first (see :mod:`archsearch.results.model_files`): a damaged or tampered one is
+    a one-line error naming it, and sizes are compared with the weights before anything is allocated.
+    """
+    from archsearch.results.model_files import ModelFileError, build_checked, read_genome, read_json
 
     folder = Path(path)
     for name in (GENOME_FILE, WEIGHTS_FILE, MODEL_FILE):
-        if not (folder / name).exists():
+        if not (folder / name).is_file():
             raise ArchsearchError(f"{folder} is not an exported model: {name} is missing")
-    description = json.loads((folder / MODEL_FILE).read_text())
-    if description.get("schema_version") != EXPORT_SCHEMA_VERSION:
-        raise ArchsearchError(f"{folder} has export schema_version {description.get('schema_version')}; "
-                              f"this archsearch reads {EXPORT_SCHEMA_VERSION}")
-    genome = Genome.from_json((folder / GENOME_FILE).read_text())
-    return build_network(genome, description["data_spec"], load_file(folder / WEIGHTS_FILE))
+    description = read_json(folder / MODEL_FILE)
+    if not isinstance(description, dict) or description.get("schema_version") != EXPORT_SCHEMA_VERSION:
+        version = description.get("schema_version") if isinstance(description, dict) else None
+        raise ModelFileError(f"{folder / MODEL_FILE} has export schema_version {version!r}; "
+                             f"this archsearch reads {EXPORT_SCHEMA_VERSION}")
+    genome = read_genome(read_json(folder / GENOME_FILE), str(folder / GENOME_FILE))
+    return build_checked(genome, description.get("data_spec"), folder / WEIGHTS_FILE, str(folder))
 
 
 def _readme(description: dict[str, Any], genome: Genome) -> str:
