@@ -13,6 +13,7 @@ where it stopped, whatever instant the previous driver died at.
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -231,10 +232,17 @@ class Engine:
         ops = self.store.strategy_ops()  # (kind, trial_id, candidate, result) in journal order
         saved = self.store.load_strategy_state()
         done, how = 0, "fresh"
-        if saved is not None and int(saved["journal_ops"]) <= len(ops):
-            self.strategy.load_state_dict(saved["strategy"])
-            done, how = int(saved["journal_ops"]), "loaded"
-        elif ops:
+        saved_ops = saved.get("journal_ops") if saved is not None else None
+        if not isinstance(saved_ops, int) or isinstance(saved_ops, bool) or saved_ops < 0:
+            saved = None  # a damaged state file: rebuild from the journal
+        if saved is not None and saved_ops <= len(ops):
+            pristine = copy.deepcopy(self.strategy)
+            try:
+                self.strategy.load_state_dict(saved["strategy"])
+                done, how = saved_ops, "loaded"
+            except Exception:  # state of the wrong shape (damaged, or another strategy's): replay instead
+                self.strategy, saved = pristine, None
+        if how == "fresh" and ops:
             how = "rebuilt from the journal (saved state " + ("missing or unreadable)" if saved is None
                                                               else "ahead of the journal)")
         for kind, trial_id, candidate, result in ops[done:]:
