@@ -225,7 +225,8 @@ def defaults(schema: type) -> dict[str, Any]:
 
 def validate(cfg: Mapping[str, Any]) -> None:
     """Check a composed config (as plain containers) against every section's schema."""
-    root = {k: v for k, v in cfg.items() if not isinstance(v, Mapping)}
+    root_keys = {f.name for f in fields(Root)}
+    root = {k: v for k, v in cfg.items() if k in root_keys or not isinstance(v, Mapping)}
     for name in ("space", "strategy", "task", "executor", "training", "latency", "constraints"):
         if not isinstance(cfg.get(name), Mapping):
             raise ConfigError(f"{name} must be a section (it was removed or set to {cfg.get(name)!r})")
