@@ -44,12 +44,15 @@ class RunPlan:
     def execute(self, progress: Progress | None = None, store: RunStore | None = None) -> Run:
         """Run the search; with ``store`` (an existing run) it resumes that run instead of creating one."""
         if store is None:
-            store = RunStore.create(self.run_dir, self.run_info, self.config_yaml)
+            store = RunStore.create(self.run_dir, self.run_info, self.config_yaml)  # takes the run's lock
         engine = Engine(self.strategy, self.evaluator, self.executor, store, self.budget,
                         progress or SilentProgress(), self.keep_weights)
         if self.scheduler is not None:
             engine.scheduler = self.scheduler
-        engine.run()
+        try:
+            engine.run()
+        finally:
+            store.release()
         return load_run(self.run_dir)
 
 
@@ -96,7 +99,9 @@ def plan_from_config(
     if keep_weights not in KEEP_WEIGHTS:
         raise ConfigError(f"keep_weights {keep_weights!r} is not one of {', '.join(KEEP_WEIGHTS)}")
 
-    space_obj = as_space(space) if space is not None else config.instantiate(cfg.space, "space " + str(cfg.space.name))
+    allow = [str(m) for m in (cfg.get("allow_targets") or [])]
+    space_obj = as_space(space) if space is not None else config.instantiate(
+        cfg.space, "space " + str(cfg.space.get("name", "")), allow)
     if hasattr(space_obj, "check"):
         space_obj.check()
     builds_genomes = space is None or not _is_callable_space(space)
@@ -118,9 +123,12 @@ def plan_from_config(
         objs = objs or evaluator.objectives_default()
         data_spec = asdict(evaluator.load_task().data_spec)
 
+    from archsearch.results.outcomes import check_objectives
+
+    check_objectives(objs, evaluator.metric_names(), task_name)
     strategy_cfg = {k: v for k, v in config.to_container(cfg.strategy).items() if k not in PLAIN_KEYS}
     strategy_name = str(cfg.strategy.get("name", "strategy"))
-    strategy = config.instantiate(strategy_cfg, f"strategy {strategy_name}", space=space_obj,
+    strategy = config.instantiate(strategy_cfg, f"strategy {strategy_name}", allow, space=space_obj,
                                   objectives=objs, seed=seed)
     if hasattr(strategy, "check"):
         strategy.check()
@@ -135,7 +143,7 @@ def plan_from_config(
     if getattr(evaluator, "recipe", None) is not None and cfg.get("training") is not None:
         cfg.training.epochs = evaluator.recipe.epochs  # asha: the recipe spans the run's maximum fidelity
 
-    run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(space_obj.name, strategy_name)
+    run_dir = Path(str(cfg.run_dir)) if cfg.run_dir is not None else default_run_dir(space_obj.name, strategy_name)
     cfg.run_dir = os.fspath(run_dir)
     cfg.objectives = objs
     run_info = {
@@ -200,6 +208,25 @@ def resolve_recipe(cfg: Any, task_recipe: dict[str, Any]) -> Any:
     recipe = TrainingRecipe.from_options({**task_recipe, **user})
     cfg.training = asdict(recipe)
     return recipe
+
+
+def load_saved_config(store: RunStore) -> Any:
+    """A run directory's ``config.yaml``, checked, with its ``allow_targets`` dropped.
+
+    A run directory may come from someone else: it can name only archsearch's own classes, unless the
+    person resuming it allows a module again (``allow_targets=`` on the resume command line).
+    """
+    from omegaconf import DictConfig, OmegaConf
+
+    path = store.path / "config.yaml"
+    try:
+        cfg = OmegaConf.create(store.config_yaml())
+    except Exception as exc:  # YAML syntax, OmegaConf grammar, nesting: all mean a damaged file
+        raise ConfigError(f"cannot read {path}: {config._one_line(exc)}") from None
+    if not isinstance(cfg, DictConfig):
+        raise ConfigError(f"cannot read {path}: expected a mapping of configuration sections")
+    cfg.allow_targets = []
+    return cfg
 
 
 def _version() -> str:

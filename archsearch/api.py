@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from archsearch._plan import plan_from_config, plan_run
+from archsearch._plan import load_saved_config, plan_from_config, plan_run
 from archsearch.engine import Progress
 from archsearch.errors import ConfigError
 from archsearch.results.run import Run
@@ -84,7 +84,7 @@ def _quote(value: str) -> str:
     return f"'{escaped}'"
 
 
-RESUMABLE_KEYS = ("budget", "executor.", "keep_weights")
+RESUMABLE_KEYS = ("budget", "executor.", "keep_weights", "allow_targets")
 
 
 def resume(
@@ -118,7 +118,7 @@ def resume(
         if info.get(flag) and given is None:
             raise ConfigError(f"run {run_dir} searched with your own {name}; resume it from Python with "
                               f"archsearch.resume({os.fspath(run_dir)!r}, {name}=...)")
-    cfg = OmegaConf.load(store.path / "config.yaml")
+    cfg = load_saved_config(store)
     changes = list(overrides) + ([f"budget={budget}"] if budget is not None else [])
     for change in changes:
         key, sep, value = change.partition("=")
@@ -127,10 +127,12 @@ def resume(
                               "start a new run to change what is searched")
         if key.startswith("executor.") and OmegaConf.select(cfg, key, default="__missing__") == "__missing__":
             raise ConfigError(f"unknown option {key!r}; executor options: {', '.join(cfg.executor)}")
+        if key == "allow_targets":
+            OmegaConf.update(cfg, key, [m.strip() for m in value.strip("[]").split(",") if m.strip()])
+            continue
         OmegaConf.update(cfg, key, OmegaConf.create({"v": value}).v if value else None, force_add=False)
     plan = plan_from_config(cfg, space=space, task=task, evaluate=evaluate, objectives=dict(info["objectives"]))
     plan.run_dir = store.path
-    store.append({"event": "run_resumed", "budget": plan.budget.to_json(), "changes": changes})
     reporter: Progress | None
     if progress is True:
         from archsearch.console import RichProgress
@@ -138,4 +140,12 @@ def resume(
         reporter = RichProgress(plan.objectives)
     else:
         reporter = progress or None
+    store.acquire("resume")
+    try:  # repair before the first append: an append after a torn tail would bury it mid-file
+        store.repair_journal()
+        store.check_not_emptied()
+        store.append({"event": "run_resumed", "budget": plan.budget.to_json(), "changes": changes})
+    except BaseException:
+        store.release()
+        raise
     return plan.execute(reporter, store=store)

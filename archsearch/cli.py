@@ -67,7 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # overrides after an option (run a=1 --quiet b=2) belong with the others
+        if not hasattr(args, "overrides") or any(word.startswith("-") for word in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides = [*args.overrides, *extra]
     if args.command is None:
         parser.print_help()
         return USAGE_ERROR
@@ -101,7 +105,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return _interrupted(plan.run_dir)
     _print_result(run)
-    return 0
+    return _constraints_note(run)
+
+
+def _constraints_note(run: Any) -> int:
+    """Say so (and exit 1) when a run stopped because its constraints rejected every candidate it tried."""
+    reason = next((r.get("reason") for r in reversed(list(run.store.records())) if r.get("event") == "run_finished"),
+                  None)
+    if reason != "constraints":
+        return 0
+    import yaml
+
+    try:
+        bounds = {k: v for k, v in (yaml.safe_load(run.store.config_yaml()).get("constraints") or {}).items()
+                  if v is not None}
+    except Exception:  # the note is informative only
+        bounds = {}
+    statuses = run.trials.column("status").to_pylist()
+    shown = ", ".join(f"{k}={v}" for k, v in bounds.items()) or "see config.yaml"
+    print(f"archsearch: stopped: the constraints rejected {statuses.count('rejected')} candidates before "
+          f"training ({shown}); loosen them and resume", file=sys.stderr)
+    return 1
 
 
 def _interrupted(run_dir: Any) -> int:
@@ -128,7 +152,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return _interrupted(args.run_dir)
     _print_result(run)
-    return 0
+    return _constraints_note(run)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,8 @@ def compose(overrides: Sequence[str] = ()) -> Any:
 
     roots = ",".join(f"file://{root}" for root in config_roots())
     translated = _translate(overrides)
+    for note in note_shadowing(overrides):
+        print(note, file=sys.stderr)
     try:
         with initialize_config_dir(config_dir=str(PACKAGE_CONF.resolve()), version_base=None):
             return hydra_compose(config_name="config", overrides=[*translated, f"hydra.searchpath=[{roots}]"])
@@ -110,28 +113,22 @@ def compose(overrides: Sequence[str] = ()) -> Any:
         raise ConfigError(message) from None
 
 
-REQUIRED = {"space": dict, "strategy": dict, "task": dict, "executor": dict, "training": dict, "latency": dict,
-            "constraints": dict, "budget": (int, str), "seed": int}
-
-
 def validate(cfg: Any) -> None:
-    """Refuse a composed config missing a required section or with a wrongly typed top-level value."""
-    from omegaconf import DictConfig
+    """Check a composed config against the schema of every section (:mod:`archsearch.schema`)."""
+    from omegaconf import DictConfig, OmegaConf
 
-    for key, expected in REQUIRED.items():
-        value = cfg.get(key)
-        if value is None:
-            raise ConfigError(f"{key} is required (it was removed or set to null)")
-        ok = isinstance(value, DictConfig) if expected is dict else (
-            isinstance(value, expected) and not isinstance(value, bool))
-        if not ok:
-            kind = "a section" if expected is dict else "an integer" if expected is int else "a number or a duration"
-            raise ConfigError(f"{key} must be {kind}, got {value!r}")
-    for key in ("space", "strategy", "task", "executor"):
-        if "_target_" not in cfg[key] and key in ("space", "strategy"):
+    from archsearch import schema
+
+    if not isinstance(cfg, DictConfig):
+        raise ConfigError("a configuration must be a mapping of sections")
+    try:
+        plain = OmegaConf.to_container(cfg, resolve=True)
+    except Exception as exc:  # an interpolation that does not resolve
+        raise ConfigError(f"configuration: {_one_line(exc)}") from None
+    schema.validate(plain)
+    for key in ("space", "strategy"):
+        if "_target_" not in plain[key]:
             raise ConfigError(f"{key} config has no _target_ naming the class to create")
-        if key in ("task", "executor") and "name" not in cfg[key]:
-            raise ConfigError(f"{key} config has no name")
 
 
 def _unknown_key(key: str, overrides: Sequence[str]) -> str | None:
@@ -202,8 +199,48 @@ def parse_objectives(value: Any) -> dict[str, str] | None:
     return objectives
 
 
-def instantiate(node: Any, what: str, **extra: Any) -> Any:
-    """Create the object a config node's ``_target_`` names; bad options name the valid ones."""
+OWN_PACKAGE = "archsearch"
+
+
+def _module_allowed(target: str, allowed: Sequence[str]) -> bool:
+    return any(target == prefix or target.startswith(prefix + ".") for prefix in (OWN_PACKAGE, *allowed))
+
+
+def check_targets(data: Any, what: str, allow: Sequence[str] = ()) -> None:
+    """Refuse a ``_target_`` that names code outside archsearch (or the modules in ``allow_targets``).
+
+    The top-level ``_target_`` must be an archsearch class unless its module is allowed; nested
+    ``_target_`` entries (which Hydra would call while building the object) are refused unless allowed.
+    A YAML file found in the working directory, or a run directory received from someone else, can
+    therefore not make archsearch run code the user did not name.
+    """
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                where = f"{path}.{key}" if path else str(key)
+                if key == "_target_":
+                    target = str(value)
+                    nested = bool(path)
+                    own = _module_allowed(target, ()) and not nested
+                    if not (own or any(_module_allowed(target, (m,)) for m in allow)):
+                        module = target.rsplit(".", 1)[0]
+                        raise ConfigError(
+                            f"{what}: {where}={target!r} names code outside archsearch's own classes; if it is "
+                            f"yours and you trust it, allow its module with allow_targets=[{module}]")
+                else:
+                    walk(value, where)
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{path}[{i}]")
+
+    walk(data, "")
+
+
+def instantiate(node: Any, what: str, allow: Sequence[str] = (), **extra: Any) -> Any:
+    """Create the object a config node's ``_target_`` names; bad options name the valid ones.
+
+    Only archsearch's own classes (and modules listed in ``allow``) may be named: see :func:`check_targets`.
+    """
     from hydra.errors import InstantiationException
     from hydra.utils import get_class
     from hydra.utils import instantiate as hydra_instantiate
@@ -213,6 +250,7 @@ def instantiate(node: Any, what: str, **extra: Any) -> Any:
     target = data.get("_target_")
     if not target:
         raise ConfigError(f"{what} config has no _target_ naming the class to create")
+    check_targets(data, what, allow)
     try:
         cls = get_class(target)
     except Exception:
@@ -229,6 +267,34 @@ def instantiate(node: Any, what: str, **extra: Any) -> Any:
         if isinstance(cause, ConfigError):
             raise cause from None
         raise ConfigError(f"cannot create {what}: {_one_line(cause)}") from None
+
+
+def shadowing(key: str, name: str, cwd: Path | None = None) -> Path | None:
+    """The working directory's YAML for option ``name`` of group ``key`` when it hides a built-in one."""
+    cwd = Path.cwd() if cwd is None else cwd
+    local = cwd / GROUPS[key] / f"{name}.yaml"
+    if not local.is_file():
+        return None
+    builtin = [root / GROUPS[key] / f"{name}.yaml" for root in (PACKAGE_CONF, SOURCE_ROOT)]
+    if any(b.is_file() and b.resolve() != local.resolve() for b in builtin):
+        return local
+    return None
+
+
+def note_shadowing(overrides: Sequence[str]) -> list[str]:
+    """One line per space or strategy chosen from the working directory over a built-in of that name."""
+    chosen = {"space": "mlp", "strategy": "random"}
+    for override in overrides:
+        match = _OVERRIDE_KEY.match(override)
+        if match and match.group(2) in chosen and not match.group(1) and not match.group(3):
+            chosen[match.group(2)] = match.group(4)
+    notes = []
+    for key, name in chosen.items():
+        local = shadowing(key, name)
+        if local is not None:
+            notes.append(f"archsearch: note: {key} {name!r} comes from {local}, which replaces the built-in "
+                         f"{key} of that name (rename the file to keep both)")
+    return notes
 
 
 def to_yaml(cfg: Any) -> str:

@@ -18,6 +18,7 @@ run continues it from there; the strategy hears about the trial once, when it st
 
 from __future__ import annotations
 
+import copy
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -26,8 +27,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from archsearch.budget import Budget
+from archsearch.errors import one_line
 from archsearch.execution._base import Evaluator, Executor
 from archsearch.pareto import non_dominated_mask, to_minimization
+from archsearch.results import outcomes
 from archsearch.results.store import RunStore
 from archsearch.scheduling import FullFidelity, Scheduler
 from archsearch.strategies._base import Strategy
@@ -37,6 +40,7 @@ from archsearch.versions import RUN_SCHEMA_VERSION
 TABLES_EVERY_S = 30.0  # rewrite the Parquet tables at most this often during a run
 REJECTIONS_PER_BUDGET = 50  # rejected candidates allowed per unit of trial budget before giving up
 KEEP_WEIGHTS = ("front", "all", "none")
+SPACE_ERROR = "space_error"  # origin of a trial whose proposal the space raised for
 
 
 class Progress(Protocol):
@@ -200,14 +204,19 @@ class Engine:
                     if not (n_rejected < max_rejected
                             and self.budget.allows(n_started, elapsed, self._spent + self._committed() + cost)):
                         break
-                    candidate = self.strategy.ask()
+                    candidate, error = self._ask()
                     if candidate is None:
                         exhausted = True
                         break
                     self.store.trial_started(next_id, candidate, first)
                     self._ops += 1
                     self._save_state()
-                    self._submit(next_id, _Work(candidate, first))
+                    if error is not None:  # the space raised for this proposal: that trial fails, not the run
+                        self.store.trial_finished(next_id, EvalResult.failed(error))
+                        self._ops += 1
+                        self._save_state()
+                    else:
+                        self._submit(next_id, _Work(candidate, first))
                     next_id += 1
                     n_started += 1
                 if not self._in_flight and not self._waiting:
@@ -215,7 +224,7 @@ class Engine:
                         n_rejected >= max_rejected) else "time" if self.budget.max_seconds is not None else "budget"
                     break
                 for trial_id, result in self.executor.collect(timeout=1.0):
-                    if self._after_result(trial_id, result) == REJECTED:
+                    if self._after_result(trial_id, outcomes.checked(result, objectives)) == REJECTED:
                         n_started -= 1
                         n_rejected += 1
                 if time.monotonic() - last_tables > TABLES_EVERY_S:
@@ -322,6 +331,16 @@ class Engine:
         self._waiting.append((trial_id, _Work(candidate, last["next_fidelity"], start, checkpoint,
                                               EvalResult.from_dict(last["result"]))))
 
+    def _ask(self) -> tuple[Candidate | None, str | None]:
+        """The strategy's next proposal; a proposal the space raised for becomes a placeholder
+        candidate and the error, so that one trial fails instead of the search."""
+        try:
+            return self.strategy.ask(), None
+        except Exception as exc:  # a user's space that raises for one proposal
+            reason = f"the space raised while building this proposal: {type(exc).__name__}: {exc}"
+            placeholder = Candidate(None, {}, origin=SPACE_ERROR, arch_id=f"{SPACE_ERROR}-{self._ops}")
+            return placeholder, one_line(reason)
+
     def _save_state(self, durable: bool = False) -> None:
         self.store.save_strategy_state(
             {"schema_version": RUN_SCHEMA_VERSION, "journal_ops": self._ops, "strategy": self.strategy.state_dict()},
@@ -336,13 +355,24 @@ class Engine:
         ops = self.store.strategy_ops()  # (kind, trial_id, candidate, result) in journal order
         saved = self.store.load_strategy_state()
         done, how = 0, "fresh"
-        if saved is not None and int(saved["journal_ops"]) <= len(ops):
-            self.strategy.load_state_dict(saved["strategy"])
-            done, how = int(saved["journal_ops"]), "loaded"
-        elif ops:
+        saved_ops = saved.get("journal_ops") if saved is not None else None
+        if not isinstance(saved_ops, int) or isinstance(saved_ops, bool) or saved_ops < 0:
+            saved = None  # a damaged state file: rebuild from the journal
+        if saved is not None and saved_ops <= len(ops):
+            pristine = copy.deepcopy(self.strategy)
+            try:
+                self.strategy.load_state_dict(saved["strategy"])
+                done, how = saved_ops, "loaded"
+            except Exception:  # state of the wrong shape (damaged, or another strategy's): replay instead
+                self.strategy, saved = pristine, None
+        if how == "fresh" and ops:
             how = "rebuilt from the journal (saved state " + ("missing or unreadable)" if saved is None
                                                               else "ahead of the journal)")
         for kind, trial_id, candidate, result in ops[done:]:
+            if candidate.origin == SPACE_ERROR:  # the live ask raised: so does its replay, and no tell followed
+                if kind == "ask":
+                    self._ask()
+                continue
             if kind == "ask":
                 proposed = self.strategy.ask()
                 if proposed is None or proposed.arch_id != candidate.arch_id:

@@ -10,7 +10,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -20,16 +19,53 @@ from archsearch.testing.faults import SlowEvaluate, numbered_space
 OBJECTIVES = {"score": "maximize", "cost": "minimize"}
 BUDGET = 40
 DRIVER = """
-import os, sys
+import os, signal, sys
 import archsearch
+from archsearch.results.store import RunStore
 from archsearch.testing.faults import SlowEvaluate, numbered_space
-run_dir = sys.argv[1]
+run_dir, kill_after, window = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+journal = os.path.join(run_dir, "journal.jsonl")
+finished = [0]
+if os.path.exists(journal):
+    with open(journal, "rb") as f:
+        finished[0] = sum(b'"event": "trial_finished"' in line for line in f)
+append, save_state = RunStore.append, RunStore.save_strategy_state
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def armed():
+    return 0 <= kill_after <= finished[0]
+
+def patched_append(self, record, durable=True):
+    event = record.get("event")
+    if event == "trial_started" and window == "torn_start" and armed():
+        import json
+        with open(journal, "a") as f:  # half a record reaches the disk, then the driver dies
+            f.write(json.dumps(dict(record, candidate={{"architecture": "x" * 64}}))[:40])
+        die()
+    append(self, record, durable)
+    if event == "trial_finished":
+        finished[0] += 1
+    if armed() and (window == "after_finish" and event == "trial_finished"
+                    or window == "after_start" and event == "trial_started"):
+        die()
+
+def patched_save_state(self, state, durable=False):
+    if armed() and window == "before_state":
+        die()
+    save_state(self, state, durable)
+    if armed() and window == "after_state":
+        die()
+
+RunStore.append, RunStore.save_strategy_state = patched_append, patched_save_state
 if os.path.exists(os.path.join(run_dir, "run.json")):
-    archsearch.resume(run_dir, space=numbered_space, evaluate=SlowEvaluate(0.03))
+    archsearch.resume(run_dir, space=numbered_space, evaluate=SlowEvaluate(0.0))
 else:
-    archsearch.search(space=numbered_space, evaluate=SlowEvaluate(0.03), budget={budget}, seed=3,
+    archsearch.search(space=numbered_space, evaluate=SlowEvaluate(0.0), budget={budget}, seed=3,
                       objectives={objectives!r}, strategy={strategy!r}, executor="inline", run_dir=run_dir)
 """
+WINDOWS = ("after_finish", "before_state", "after_state", "after_start", "torn_start")
 STRATEGIES = ["random", "evolution", "mcts", "bayes", "local"]
 
 
@@ -49,25 +85,21 @@ def completed_rows(run_dir):
     return rows
 
 
-def drive(run_dir, kill_at=None, jitter=0.0, strategy="random"):
-    """Run the driver; with ``kill_at``, SIGKILL it once that many trials have completed (+ ``jitter`` s)."""
+def drive(run_dir, kill_after=-1, window="after_finish", strategy="random"):
+    """Run the driver; with ``kill_after``, it SIGKILLs itself in ``window`` once that many trials have
+    finished: the kill point is a journal position, so the test does not depend on the machine's load."""
     script = DRIVER.format(budget=BUDGET, objectives=OBJECTIVES, strategy=strategy)
-    proc = subprocess.Popen([sys.executable, "-c", script, str(run_dir)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    if kill_at is None:
-        _, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err
-        return
-    deadline = time.monotonic() + 120
-    while proc.poll() is None and time.monotonic() < deadline and len(completed_rows(run_dir)) < kill_at:
-        time.sleep(0.005)
-    time.sleep(jitter)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    proc = subprocess.run([sys.executable, "-c", script, str(run_dir), str(kill_after), window],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if kill_after < 0:
+        assert proc.returncode == 0, proc.stderr
+    else:
+        assert proc.returncode == -signal.SIGKILL, proc.stderr
 
 
 def uninterrupted(path, strategy="random"):
-    return archsearch.search(space=numbered_space, evaluate=SlowEvaluate(0.03), budget=BUDGET, seed=3,
+    return archsearch.search(space=numbered_space, evaluate=SlowEvaluate(0.0), budget=BUDGET, seed=3,
                              objectives=OBJECTIVES, strategy=strategy, executor="inline",
                              run_dir=path).trials.to_pandas()
 
@@ -79,22 +111,19 @@ def reference(tmp_path_factory):
 
 @pytest.mark.parametrize("strategy", ["random", "bayes"])
 def test_sigkill_of_the_driver_at_random_points(tmp_path, strategy):
-    """``bayes`` keeps a file of its own (Optuna's journal) that a kill can leave out of step."""
+    """Kills at seeded journal positions, each in one of the windows between a journal append, the
+    strategy's state save and the next proposal (``bayes`` keeps Optuna's study besides)."""
     reference = uninterrupted(tmp_path / "reference", strategy)
     rng = random.Random(7)
     run_dir = tmp_path / "run"
     seen: dict[int, dict] = {}
-    kill_points = sorted(rng.sample(range(1, BUDGET - 5), 10 if strategy == "random" else 6))
-    for kill_at in kill_points:
-        drive(run_dir, kill_at=kill_at, jitter=rng.uniform(0.0, 0.05), strategy=strategy)
-        if run_dir.exists() and not (run_dir / "run.json").exists():
-            import shutil
-
-            shutil.rmtree(run_dir)  # killed while creating the directory: nothing was run yet
-            continue
+    kill_points = sorted(rng.sample(range(1, BUDGET - 5), 10 if strategy == "random" else 8))
+    for n, kill_after in enumerate(kill_points):
+        window = WINDOWS[n % len(WINDOWS)]
+        drive(run_dir, kill_after=kill_after, window=window, strategy=strategy)
         now = completed_rows(run_dir)
         assert all(now[i] == metrics for i, metrics in seen.items()), "a completed trial was altered"
-        assert len(now) < BUDGET, "the kill came after the run had finished"
+        assert len(now) == kill_after, (window, len(now), kill_after)  # the kill came where it was aimed
         seen = now
     drive(run_dir, strategy=strategy)
     trials = archsearch.load_run(run_dir).trials.to_pandas()

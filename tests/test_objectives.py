@@ -106,8 +106,8 @@ def test_training_time_limit_fails_the_candidate(digits):
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("training.optimizer=lion", "optimizer 'lion' is not one of adam, adamw, sgd"),
-        ("training.epochs=-1", "epochs must be positive"),
+        ("training.optimizer=lion", "training.optimizer must be one of adam, adamw, sgd or null, got .lion."),
+        ("training.epochs=-1", "training.epochs must be a number > 0 or null, got -1"),
         ("constraints.max_accuracy=3", "unknown option 'constraints.max_accuracy'"),
     ],
 )

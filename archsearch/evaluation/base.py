@@ -34,6 +34,11 @@ class Evaluator(ABC):
         """What is shipped to workers (e.g. a copy that carries data the driver already loaded)."""
         return self
 
+    def metric_names(self) -> list[str] | None:
+        """Every metric a complete result holds, where known before any trial (objectives are checked
+        against it before a run starts); ``None`` when only results will tell (a user's function)."""
+        return None
+
     def warm_up(self) -> None:
         """Pay one-time costs (data, library imports) before the first candidate, so that they count
         against no candidate's time limit."""

@@ -74,6 +74,8 @@ class FunctionEvaluator(Evaluator):
                 out = self.fn(*args, **kwargs)
             except Exception as exc:
                 return EvalResult.crashed(exc)
+            except SystemExit as exc:  # sys.exit() in evaluate ends this trial, not the search
+                return EvalResult.failed(f"evaluate called sys.exit({exc.code!r})")
             elapsed = time.perf_counter() - start
             saved = None
             if "checkpoint" in params and os.path.exists(path):

@@ -139,6 +139,17 @@ class TrainingEvaluator(Evaluator):
         task = self.load_task()
         return {task.metric: task.metric_direction, "n_params": "minimize", "latency_ms": "minimize"}
 
+    def metric_names(self) -> list[str]:
+        """Every metric a complete result of this evaluator holds (objectives are checked against it
+        before a run starts); keep it in step with ``_evaluate`` and ``_score``."""
+        task = self.load_task()
+        score = "accuracy" if task.problem == "classification" else "rmse"
+        latency = ["latency_ms", "latency_iqr_ms"]
+        if self.latency.large_batch:
+            latency += [f"latency_b{self.latency.large_batch}_ms", f"latency_b{self.latency.large_batch}_iqr_ms"]
+        return ["n_params", "flops", "memory_mb", *latency, "train_time_s", "epochs_trained",
+                f"val_{score}", f"test_{score}"]
+
     def evaluate(self, genome: Genome, fidelity: float | None = None, checkpoint: bytes | None = None) -> EvalResult:
         """Measure, check constraints, train to ``fidelity`` epochs (from ``checkpoint`` if given) and score.
 

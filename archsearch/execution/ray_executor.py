@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -46,7 +49,7 @@ class _EvaluatorWorker:
                  checkpoint: bytes | None) -> tuple[dict[str, Any], bytes | None, bytes | None]:
         try:
             result = run_evaluation(self.evaluator, architecture, fidelity, checkpoint)
-        except Exception as exc:  # an evaluator bug costs one trial, never the worker
+        except BaseException as exc:  # an evaluator bug, sys.exit() or a stray Ctrl-C costs one trial, never the worker
             result = EvalResult.crashed(exc)
         result.info.update(worker=self.worker, node=self.node_id)
         return result.to_dict(), result.weights, result.checkpoint
@@ -69,13 +72,16 @@ class RayExecutor:
     """Runs evaluations on Ray actors; starts a local Ray unless ``address`` names a cluster.
 
     Args:
-        address: ``None`` starts Ray locally inside the run; ``"auto"`` or ``"host:port"`` joins a running
-            cluster (``ray start --head`` on one machine, ``ray start --address=...`` on the others).
+        address: ``None`` starts a fresh local Ray inside the run (never an existing cluster); ``"auto"`` or
+            ``"host:port"`` joins a running cluster (``ray start --head`` on one machine, ``ray start --address=...`` on the others).
         workers: number of evaluator actors; default: the CPUs Ray reports divided by ``cpus_per_worker``.
         cpus_per_worker: CPUs reserved per actor (and torch threads it uses).
         gpus_per_worker: GPUs (or a fraction) reserved per actor.
         max_retries: resubmissions of a candidate whose worker died before it is recorded as failed.
         trial_timeout_s: wall-clock limit per candidate; ``None`` for none.
+        py_modules: your own packages or modules (local paths) that workers must import, e.g. the module
+            defining your evaluate function; Ray ships them to every worker. Nothing else from the
+            working directory reaches the workers.
     """
 
     def __init__(
@@ -86,8 +92,10 @@ class RayExecutor:
         gpus_per_worker: float = 0,
         max_retries: int = 2,
         trial_timeout_s: float | None = None,
+        py_modules: list[str] | None = None,
     ) -> None:
         self.address = address
+        self.py_modules = py_modules
         self.workers = workers
         self.cpus_per_worker = cpus_per_worker
         self.gpus_per_worker = gpus_per_worker
@@ -102,6 +110,8 @@ class RayExecutor:
         self._queue: deque[tuple[int, Candidate, bytes | None, int]] = deque()  # trial, work, from, attempt
         self._ready: list[tuple[int, EvalResult]] = []
         self._started_ray = False
+        self._reaper: Any = None  # the process that stops this run's Ray if the driver dies (reaper.py)
+        self._empty_dir: str | None = None
         self._evaluator_ref: Any = None  # the evaluator in Ray's object store, shared by every actor
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -125,12 +135,21 @@ class RayExecutor:
 
     def _init_ray(self, ray: Any) -> None:
         kwargs: dict[str, Any] = {"include_dashboard": False, "configure_logging": False, "log_to_driver": True}
+        # Workers get archsearch's own code and the modules named in py_modules, never the driver's
+        # working directory: Ray would put it first on their import path (a stray sitecustomize.py or a
+        # module named like a dependency would run there). An empty working_dir is what turns that off.
+        self._empty_dir = tempfile.mkdtemp(prefix="archsearch-ray-")
+        env = {"OMP_NUM_THREADS": "1"}
+        if self.address is None:  # a cluster's machines import their own installed archsearch
+            env["PYTHONPATH"] = _package_path()
+        runtime_env: dict[str, Any] = {"working_dir": self._empty_dir, "env_vars": env}
+        if self.py_modules:
+            runtime_env["py_modules"] = [os.path.abspath(os.path.expanduser(m)) for m in self.py_modules]
+        kwargs["runtime_env"] = runtime_env
         if self.address is None:
-            # Workers of a local Ray see the driver's import path, so a research script's own modules
-            # (its evaluate function, its space) unpickle there too.
-            paths = [p for p in [os.getcwd(), *sys.path] if p and os.path.isdir(p)]
-            env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)), "OMP_NUM_THREADS": "1"}
-            kwargs["runtime_env"] = {"env_vars": env}
+            # "local": always a fresh Ray of this run's own, never a cluster found in Ray's temp directory
+            # or RAY_ADDRESS; joining one is asked for with executor.address=auto (or host:port).
+            kwargs["address"] = "local"
             if self.workers is not None:
                 kwargs["num_cpus"] = max(1, int(self.workers * self.cpus_per_worker + 0.999))
             self._started_ray = True
@@ -138,9 +157,12 @@ class RayExecutor:
             kwargs["address"] = self.address
         try:
             ray.init(**kwargs)
-        except ConnectionError as exc:
-            raise ConfigError(f"cannot reach a Ray cluster at {self.address!r}: {exc}; start one with "
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            where = "start a local Ray" if self.address is None else f"reach a Ray cluster at {self.address!r}"
+            raise ConfigError(f"cannot {where}: {str(exc).strip().splitlines()[0][:300]}; start one with "
                               "`ray start --head` or leave executor.address unset for a local Ray") from None
+        if self._started_ray:
+            self._reaper = start_reaper(ray)
 
     def _start_actor(self, worker: int) -> None:
         """Start an actor in slot ``worker``; it takes candidates once it answers (torch and data loaded),
@@ -168,6 +190,15 @@ class RayExecutor:
         if self._started_ray and ray.is_initialized():
             ray.shutdown()
             self._started_ray = False
+        if self._reaper is not None:
+            with contextlib.suppress(OSError):
+                self._reaper.stdin.write(b"done\n")
+                self._reaper.stdin.close()
+            self._reaper.wait()
+            self._reaper = None
+        if self._empty_dir is not None:
+            shutil.rmtree(self._empty_dir, ignore_errors=True)
+            self._empty_dir = None
 
     # -- scheduling -------------------------------------------------------------------------------
 
@@ -271,6 +302,27 @@ class RayExecutor:
             self.capacity = live
             return
         self._start_actor(worker)
+
+
+def _package_path() -> str:
+    """The directory holding the archsearch package, for the workers' PYTHONPATH."""
+    import archsearch
+
+    return os.path.dirname(os.path.dirname(os.path.abspath(archsearch.__file__)))
+
+
+def start_reaper(ray: Any) -> Any:
+    """Start :mod:`archsearch.execution.reaper` over the Ray processes this driver just started (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    node = getattr(getattr(ray, "_private", None), "worker", None)
+    node = getattr(node, "_global_node", None)
+    roots = [str(info.process.pid) for infos in getattr(node, "all_processes", {}).values() for info in infos
+             if getattr(info, "process", None) is not None]
+    if not roots:
+        return None
+    return subprocess.Popen([sys.executable, "-m", "archsearch.execution.reaper", *roots], stdin=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": _package_path()}, start_new_session=True)
 
 
 def _lost_worker_errors(ray: Any) -> tuple[type[BaseException], ...]:

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from archsearch.errors import ArchsearchError
+from archsearch.errors import ArchsearchError, one_line
 from archsearch.genome import Genome
 from archsearch.versions import EXPORT_SCHEMA_VERSION
 
@@ -29,10 +29,21 @@ def build_network(genome: Genome, data_spec: dict[str, Any], weights: dict[str, 
     return model.eval()
 
 
-def retrain_weights(run: Any, trial_id: int) -> bytes:
-    """Train the trial again with the run's recorded recipe and seed: the same weights it had in the run."""
+def read_saved_config(path: Path) -> dict[str, Any]:
+    """A run's resolved ``config.yaml`` as plain data (``yaml.safe_load``: nothing in it is executed)."""
     import yaml
 
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ArchsearchError(f"cannot read {path}: {one_line(str(exc))}") from None
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), dict) for k in ("task", "training")):
+        raise ArchsearchError(f"cannot read {path}: expected the task and training sections of a run's config")
+    return data
+
+
+def retrain_weights(run: Any, trial_id: int) -> bytes:
+    """Train the trial again with the run's recorded recipe and seed: the same weights it had in the run."""
     from archsearch.evaluation.assemble import evaluator_for_saved_run
 
     info = run.info
@@ -40,7 +51,7 @@ def retrain_weights(run: Any, trial_id: int) -> bytes:
         raise ArchsearchError(
             f"run {run.path} trained with your own task or evaluate function; archsearch cannot re-train "
             "its candidates by itself (export a trial whose weights were kept instead)")
-    evaluator = evaluator_for_saved_run(yaml.safe_load((run.path / "config.yaml").read_text(encoding="utf-8")))
+    evaluator = evaluator_for_saved_run(read_saved_config(run.path / "config.yaml"))
     row = run.trial_row(trial_id)
     result = evaluator.evaluate(run.genome(trial_id), row["fidelity"])
     if result.weights is None:
@@ -89,19 +100,24 @@ def export_model(run: Any, trial_id: int, out_dir: str | os.PathLike[str], retra
 
 
 def load_model(path: str | os.PathLike[str]) -> Any:
-    """Rebuild an exported model (``archsearch export``) as an ``nn.Module`` in eval mode."""
-    from safetensors.torch import load_file
+    """Rebuild an exported model (``archsearch export``) as an ``nn.Module`` in eval mode.
+
+    Every file is checked first (see :mod:`archsearch.results.model_files`): a damaged or tampered one is
+    a one-line error naming it, and sizes are compared with the weights before anything is allocated.
+    """
+    from archsearch.results.model_files import ModelFileError, build_checked, read_genome, read_json
 
     folder = Path(path)
     for name in (GENOME_FILE, WEIGHTS_FILE, MODEL_FILE):
-        if not (folder / name).exists():
+        if not (folder / name).is_file():
             raise ArchsearchError(f"{folder} is not an exported model: {name} is missing")
-    description = json.loads((folder / MODEL_FILE).read_text())
-    if description.get("schema_version") != EXPORT_SCHEMA_VERSION:
-        raise ArchsearchError(f"{folder} has export schema_version {description.get('schema_version')}; "
-                              f"this archsearch reads {EXPORT_SCHEMA_VERSION}")
-    genome = Genome.from_json((folder / GENOME_FILE).read_text())
-    return build_network(genome, description["data_spec"], load_file(folder / WEIGHTS_FILE))
+    description = read_json(folder / MODEL_FILE)
+    if not isinstance(description, dict) or description.get("schema_version") != EXPORT_SCHEMA_VERSION:
+        version = description.get("schema_version") if isinstance(description, dict) else None
+        raise ModelFileError(f"{folder / MODEL_FILE} has export schema_version {version!r}; "
+                             f"this archsearch reads {EXPORT_SCHEMA_VERSION}")
+    genome = read_genome(read_json(folder / GENOME_FILE), str(folder / GENOME_FILE))
+    return build_checked(genome, description.get("data_spec"), folder / WEIGHTS_FILE, str(folder))
 
 
 def _readme(description: dict[str, Any], genome: Genome) -> str:

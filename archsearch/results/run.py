@@ -118,19 +118,22 @@ class Run:
 
     def genome(self, trial_id: int) -> Genome:
         """The trial's architecture as a :class:`Genome` (runs over built-in spaces only)."""
+        from archsearch.results.model_files import read_genome
+
         data = self.genome_json(trial_id)
         if not (isinstance(data, dict) and "nodes" in data):
             raise ArchsearchError(f"trial {trial_id} of {self.path} is not a genome (the run used a callable space)")
-        return Genome.from_dict(data)
+        genome: Genome = read_genome(data, f"{self.path} trial {trial_id}")
+        return genome
 
     def model(self, trial_id: int, retrain: bool = False) -> Any:
         """The trial's trained ``nn.Module`` (eval mode): its kept weights, or re-trained if asked."""
-        from safetensors.torch import load
-
-        from archsearch.results.export import build_network, trial_weights
+        from archsearch.results.export import trial_weights
+        from archsearch.results.model_files import build_checked
 
         data, _ = trial_weights(self, trial_id, retrain)
-        return build_network(self.genome(trial_id), self.info["data_spec"], load(data))
+        where = f"{self.path} trial {trial_id}"
+        return build_checked(self.genome(trial_id), self.info.get("data_spec"), data, where)
 
     def export(self, trial_id: int, out_dir: str | os.PathLike[str], retrain: bool = False) -> Path:
         from archsearch.results.export import export_model
@@ -143,4 +146,6 @@ class Run:
 
 def load_run(path: str | os.PathLike[str]) -> Run:
     """Open a run directory written by ``archsearch run`` or ``archsearch.search``."""
-    return Run(RunStore.open(path))
+    store = RunStore.open(path)
+    store.check_not_emptied()
+    return Run(store)

@@ -2,6 +2,7 @@
 
 Layout of ``RUN_DIR``::
 
+    run.lock              held by the one process that writes the run (see results/lock.py)
     run.json              what the run is: schema version, space, strategy, task, objectives, seed, budget
     config.yaml           the fully resolved configuration
     journal.jsonl         one JSON record per line, appended and fsync'd, never rewritten
@@ -29,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from archsearch.errors import ArchsearchError
+from archsearch.results import journal
+from archsearch.results.lock import LOCK_FILE, RunLock
 from archsearch.trial import Candidate, EvalResult
 from archsearch.versions import RUN_SCHEMA_VERSION
 
@@ -42,24 +45,6 @@ PARETO_SUMMARY_FILE = "pareto.json"
 WEIGHTS_DIR = "weights"
 CHECKPOINTS_DIR = "checkpoints"
 CURVES_FILE = "curves.parquet"
-
-
-# What each trial event must hold for the journal to be read back (other events are informational).
-TRIAL_EVENT_FIELDS = {"trial_started": {"trial_id": int, "candidate": dict, "time": float},
-                      "trial_finished": {"trial_id": int, "result": dict, "time": float},
-                      "trial_reported": {"trial_id": int, "result": dict, "time": float, "rung": int}}
-
-
-def _missing_fields(record: Any) -> str:
-    """Why a parsed journal line is not a usable record ('' when it is)."""
-    if not isinstance(record, dict):
-        return f"a record must be a JSON object, got {type(record).__name__}"
-    for name, kind in TRIAL_EVENT_FIELDS.get(record.get("event"), {}).items():
-        value = record.get(name)
-        valid = isinstance(value, kind) or (kind is float and isinstance(value, int))
-        if not valid or isinstance(value, bool):
-            return f"{record['event']} record without a valid {name!r}"
-    return ""
 
 
 class RunDirError(ArchsearchError):
@@ -91,30 +76,48 @@ class RunStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self.lock = RunLock(self.path)
+        self._repaired: str | None = None
+
+    def acquire(self, what: str = "run") -> RunStore:
+        """Become the run directory's one writer (see :mod:`archsearch.results.lock`)."""
+        self.lock.acquire(what)
+        return self
+
+    def release(self) -> None:
+        self.lock.release()
 
     # -- creation and opening -------------------------------------------------------------------
 
     @classmethod
     def create(cls, path: str | os.PathLike[str], run_info: Mapping[str, Any], config_yaml: str) -> RunStore:
         store = cls(path)
-        if store.path.exists():
-            if (store.path / RUN_FILE).exists():
-                raise RunDirError(
-                    f"run_dir {store.path} already holds a run; choose another run_dir "
-                    f"(or continue that run with `archsearch resume {store.path}`)"
-                )
-            if not store.path.is_dir():
-                raise RunDirError(f"run_dir {store.path} exists and is not a directory")
-            if any(store.path.iterdir()):
-                if {p.name for p in store.path.iterdir()} <= {CONFIG_FILE, JOURNAL_FILE}:
-                    raise RunDirError(f"run_dir {store.path} holds a run whose creation was interrupted "
-                                      "(no run.json); delete it or choose another run_dir")
-                raise RunDirError(f"run_dir {store.path} is not empty; choose a new or empty directory")
+        if store.path.exists() and not store.path.is_dir():
+            raise RunDirError(f"run_dir {store.path} exists and is not a directory")
+        if (store.path / RUN_FILE).exists():
+            raise RunDirError(f"run_dir {store.path} already holds a run; choose another run_dir "
+                              f"(or continue that run with `archsearch resume {store.path}`)")
         store.path.mkdir(parents=True, exist_ok=True)
-        info = {"schema_version": RUN_SCHEMA_VERSION, "created": time.time(), **run_info}
-        atomic_write_text(store.path / CONFIG_FILE, config_yaml)
-        store.append({"event": "run_created", "schema_version": RUN_SCHEMA_VERSION})
-        atomic_write_json(store.path / RUN_FILE, info)  # last: its presence marks a complete run directory
+        had_lock_file = (store.path / LOCK_FILE).exists()
+        store.acquire("run")  # then look again: two runs started on one run_dir must not both pass
+        try:
+            present = {p.name for p in store.path.iterdir()} - {LOCK_FILE}
+            if RUN_FILE in present:
+                raise RunDirError(f"run_dir {store.path} already holds a run; choose another run_dir")
+            if present and present <= {CONFIG_FILE, JOURNAL_FILE}:
+                raise RunDirError(f"run_dir {store.path} holds a run whose creation was interrupted "
+                                  "(no run.json); delete it or choose another run_dir")
+            if present:
+                raise RunDirError(f"run_dir {store.path} is not empty; choose a new or empty directory")
+            info = {"schema_version": RUN_SCHEMA_VERSION, "created": time.time(), **run_info}
+            atomic_write_text(store.path / CONFIG_FILE, config_yaml)
+            store.append({"event": "run_created", "schema_version": RUN_SCHEMA_VERSION})
+            atomic_write_json(store.path / RUN_FILE, info)  # last: its presence marks a complete run directory
+        except BaseException:
+            if not had_lock_file and not (store.path / RUN_FILE).exists():
+                (store.path / LOCK_FILE).unlink(missing_ok=True)  # leave a refused directory as it was
+            store.release()
+            raise
         return store
 
     @classmethod
@@ -132,17 +135,26 @@ class RunStore:
         return store
 
     def info(self) -> dict[str, Any]:
+        path = self.path / RUN_FILE
         try:
-            info = json.loads((self.path / RUN_FILE).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise RunDirError(f"cannot read {self.path / RUN_FILE}: {exc}") from None
-        if not isinstance(info, dict) or not isinstance(info.get("objectives", {}), dict):
-            raise RunDirError(f"{self.path / RUN_FILE} is corrupted: expected a JSON object with the run's "
-                              "schema_version, space, strategy and objectives")
+            info = json.loads(path.read_bytes().decode("utf-8"))
+        except (OSError, ValueError, RecursionError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 JSON" if isinstance(
+                exc, UnicodeDecodeError) else "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            raise RunDirError(f"cannot read {path}: {reason}") from None
+        objectives = info.get("objectives") if isinstance(info, dict) else None
+        if not isinstance(objectives, dict) or not objectives or not all(
+                isinstance(k, str) and v in ("maximize", "minimize") for k, v in objectives.items()):
+            raise RunDirError(f"{path} is corrupted: expected a JSON object with the run's schema_version, "
+                              "space, strategy and objectives ({metric: maximize|minimize})")
         return info
 
     def config_yaml(self) -> str:
-        return (self.path / CONFIG_FILE).read_text()
+        try:
+            return (self.path / CONFIG_FILE).read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RunDirError(f"cannot read {self.path / CONFIG_FILE}: "
+                              f"{exc.strerror if isinstance(exc, OSError) else 'not UTF-8 text'}") from None
 
     # -- the journal ----------------------------------------------------------------------------
 
@@ -151,6 +163,8 @@ class RunStore:
 
         A non-durable record reaches the disk with the next durable one (fsync flushes the whole file).
         """
+        if not self.lock.held:
+            raise RunDirError(f"{self.path}: appending to the journal needs the run's lock (RunStore.acquire)")
         line = json.dumps({"time": time.time(), **record}, sort_keys=True)
         with open(self.path / JOURNAL_FILE, "a", encoding="utf-8") as f:
             f.write(line + "\n")
@@ -176,23 +190,11 @@ class RunStore:
         self.append({"event": "trial_finished", "trial_id": trial_id, "result": result.to_dict()})
 
     def records(self) -> Iterator[dict[str, Any]]:
-        """Journal records in order. A torn last line (a crash mid-write) is skipped, not fatal."""
-        path = self.path / JOURNAL_FILE
-        if not path.exists():
-            return
-        with open(path, encoding="utf-8") as f:
-            lines = f.readlines()
-        for number, line in enumerate(lines, 1):
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                if number == len(lines):
-                    return
-                raise RunDirError(f"{path} is corrupted at line {number}") from None
-            missing = _missing_fields(record)
-            if missing:
-                raise RunDirError(f"{path} is corrupted at line {number}: {missing}")
-            yield record
+        """Journal records in order; a torn tail (a crash mid-write) is skipped, damage is an error."""
+        try:
+            yield from journal.scan(self.path / JOURNAL_FILE).records
+        except journal.JournalError as exc:
+            raise RunDirError(str(exc)) from None
 
     def trials(self) -> list[dict[str, Any]]:
         """One dict per trial (started ones included), merged from the journal, ordered by trial id."""
@@ -235,6 +237,27 @@ class RunStore:
                 ops.append(("tell", record["trial_id"], candidates[record["trial_id"]], result))
         return ops
 
+    def check_not_emptied(self) -> None:
+        """Refuse a journal that lost its trials while ``trials.parquet`` still holds some.
+
+        The journal is the record of the run: resuming over an emptied one would train everything again
+        and overwrite the table, the last copy of the results.
+        """
+        if any(r.get("event") in journal.TRIAL_EVENTS for r in self.records()):
+            return
+        table = self.path / TRIALS_FILE
+        try:
+            import pyarrow.parquet as pq
+
+            rows = pq.ParquetFile(table).metadata.num_rows if table.exists() else 0
+        except Exception:  # an unreadable table: not evidence of lost trials
+            rows = 0
+        if rows:
+            state = "is missing" if not (self.path / JOURNAL_FILE).exists() else "holds no trials"
+            raise RunDirError(
+                f"{self.path / JOURNAL_FILE} {state} but {table} holds {rows} trials; restore the journal from a "
+                f"backup, or copy {TRIALS_FILE} elsewhere and start a new run (resuming would overwrite it)")
+
     # -- strategy state -------------------------------------------------------------------------
 
     def save_strategy_state(self, state: Mapping[str, Any], durable: bool = False) -> None:
@@ -253,30 +276,17 @@ class RunStore:
         return state
 
     def repair_journal(self) -> str | None:
-        """Cut a torn last record (a crash mid-write) off the journal before anything is appended to it.
+        """Make the journal end in a complete record before anything is appended (see ``journal.repair``).
 
-        The torn bytes are kept beside it in ``journal.jsonl.torn`` for inspection. Returns what was done.
+        Returns what this store's repairs did so far (a resume repairs before its first append, and the
+        engine reports it later), or ``None`` if the journal was intact.
         """
-        path = self.path / JOURNAL_FILE
-        if not path.exists():
-            return None
-        data = path.read_bytes()
-        if not data or data.endswith(b"\n"):
-            last = data.rstrip(b"\n").rsplit(b"\n", 1)[-1]
-            try:
-                json.loads(last or b"{}")
-                return None
-            except json.JSONDecodeError:
-                keep = len(data) - len(last) - 1  # a complete-looking but unparsable last line
-        else:
-            keep = data.rfind(b"\n") + 1
-        with open(path.with_name(JOURNAL_FILE + ".torn"), "ab") as f:
-            f.write(data[keep:])
-        with open(path, "r+b") as f:
-            f.truncate(keep)
-            f.flush()
-            os.fsync(f.fileno())
-        return f"cut a torn last journal record of {len(data) - keep} bytes (kept in {JOURNAL_FILE}.torn)"
+        try:
+            done = journal.repair(self.path / JOURNAL_FILE)
+        except journal.JournalError as exc:
+            raise RunDirError(str(exc)) from None
+        self._repaired = done or self._repaired
+        return self._repaired
 
     # -- weights --------------------------------------------------------------------------------
 

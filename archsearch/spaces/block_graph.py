@@ -63,6 +63,34 @@ def choose(chooser: Chooser, label: str, domain: Domain) -> Any:
     return domain
 
 
+def _check_block_param(kind: str, param: str, domain: Domain) -> None:
+    """A block parameter's domain holds values of the type the block takes (numbers for expansion, ...)."""
+    import inspect
+
+    from archsearch.blocks import BLOCKS
+
+    try:
+        accepted = inspect.signature(BLOCKS.get(kind)).parameters
+    except (TypeError, ValueError):
+        return
+    if param not in accepted or param == "dim":
+        names = ", ".join(p for p in accepted if p not in ("self", "dim"))
+        raise SpaceError(f"space option 'block_params.{kind}.{param}': block {kind} has no parameter {param!r}; "
+                         f"its parameters: {names}")
+    default = accepted[param].default
+    if default is inspect.Parameter.empty or default is None:
+        return
+    values = [domain.get("low"), domain.get("high")] if isinstance(domain, Mapping) else (
+        list(domain) if isinstance(domain, Sequence) and not isinstance(domain, str) else [domain])
+    numeric = isinstance(default, int | float) and not isinstance(default, bool)
+    wrong = [v for v in values if (isinstance(v, bool) or not isinstance(v, int | float)) == numeric
+             or isinstance(v, bool) != isinstance(default, bool)]
+    if wrong:
+        kind_text = "numbers" if numeric else f"{type(default).__name__} values"
+        raise SpaceError(f"space option 'block_params.{kind}.{param}' takes {kind_text} (default {default!r}), "
+                         f"got {wrong[0]!r}")
+
+
 def check_domain(label: str, domain: Domain, allowed: Sequence[Any] | None = None, integer: bool = False) -> None:
     """Raise :class:`SpaceError` naming ``label`` if ``domain`` is empty, inverted or not allowed.
 
@@ -183,6 +211,7 @@ class BlockGraphSpace(SearchSpace):
                 raise SpaceError(f"block_params names unknown block {kind!r}; valid: {', '.join(BLOCKS.names())}")
             for param, domain in params.items():
                 check_domain(f"block_params.{kind}.{param}", domain)
+                _check_block_param(kind, param, domain)
 
     def build(self, chooser: Chooser) -> Genome:
         depth = int(choose(chooser, "depth", self.depth))

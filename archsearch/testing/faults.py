@@ -70,3 +70,26 @@ class HangOn:
         if arch["x"] % 2 == 0:
             time.sleep(self.seconds)
         return score(arch)
+
+
+def space_raising_sometimes(chooser: Any) -> dict[str, int]:
+    """Like :func:`numbered_space`, but raises for one proposal in four (a user's space with a bug)."""
+    x = chooser.suggest_int("x", 0, 10**9)
+    if x % 4 == 0:
+        raise ValueError(f"cannot build x={x}")
+    return {"x": x}
+
+
+class ExitOn:
+    """Scores candidates, but raises ``SystemExit`` (``kind="exit"``) or ``KeyboardInterrupt``
+    (``kind="interrupt"``) on those with ``x`` divisible by three, as a user's evaluate might."""
+
+    def __init__(self, kind: str = "exit") -> None:
+        self.kind = kind
+
+    def __call__(self, arch: dict[str, int]) -> dict[str, float]:
+        if arch["x"] % 3 == 0:
+            if self.kind == "exit":
+                raise SystemExit(3)
+            raise KeyboardInterrupt
+        return score(arch)
