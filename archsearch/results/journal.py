@@ -25,7 +25,7 @@ from archsearch.errors import ArchsearchError
 from archsearch.trial import STATUSES
 
 TORN_SUFFIX = ".torn"
-TRIAL_EVENTS = ("trial_started", "trial_finished")
+TRIAL_EVENTS = ("trial_started", "trial_finished", "trial_reported")
 MAX_RECORD_BYTES = 64 * 1024 * 1024  # a line longer than this is damage, not a record
 
 
@@ -98,18 +98,22 @@ def record_problem(record: Any) -> str:
         if candidate.get("fidelity") is not None and not _is_number(candidate["fidelity"]):
             return "trial_started record whose candidate has a non-numeric fidelity"
         return ""
+    if event == "trial_reported":  # a rung reached: the trial goes on from its checkpoint
+        rung = record.get("rung")
+        if not isinstance(rung, int) or isinstance(rung, bool) or rung < 0:
+            return "trial_reported record without a valid 'rung'"
     result = record.get("result")
     if not isinstance(result, dict):
-        return "trial_finished record without a valid 'result'"
+        return f"{event} record without a valid 'result'"
     if result.get("status") not in STATUSES:
-        return f"trial_finished record whose result status is not one of {', '.join(STATUSES)}"
+        return f"{event} record whose result status is not one of {', '.join(STATUSES)}"
     metrics = result.get("metrics", {})
     if not isinstance(metrics, dict) or not all(isinstance(k, str) and _is_number(v) for k, v in metrics.items()):
-        return "trial_finished record whose metrics are not a mapping of names to numbers"
+        return f"{event} record whose metrics are not a mapping of names to numbers"
     if not isinstance(result.get("info", {}), dict):
-        return "trial_finished record whose info is not a mapping"
+        return f"{event} record whose info is not a mapping"
     if result.get("error") is not None and not isinstance(result["error"], str):
-        return "trial_finished record whose error is not text"
+        return f"{event} record whose error is not text"
     return ""
 
 
