@@ -216,7 +216,8 @@ def search(
     evaluate: Callable[..., dict[str, Any]] | None = None,
     objectives: dict[str, str] | None = None,
     overrides: Sequence[str] = (),
-    progress: bool | Progress = False,
+    progress: bool | Progress | None = None,
+    quiet: bool = False,
 ) -> Run:
     """Run a search and return the saved :class:`Run`.
 
@@ -235,7 +236,10 @@ def search(
         objectives: ``{metric: "maximize" | "minimize"}``; default: the task's metric, ``n_params``,
             ``latency_ms``.
         overrides: further ``key=value`` config overrides, e.g. ``["space.depth.high=6"]``.
-        progress: show a progress bar (``True``) or report to a :class:`~archsearch.engine.Progress`.
+        progress: ``None`` (default): a progress bar where stderr is a terminal, none in a Jupyter
+            notebook, on CI or in a pipe; ``True`` / ``False`` forces it; or a
+            :class:`~archsearch.engine.Progress` of your own.
+        quiet: print nothing (no header line, no bar, no closing line).
     """
     words = [f"budget={budget}", f"seed={seed}", f"executor={executor}", f"strategy={strategy}"]
     if isinstance(space, str):
@@ -251,14 +255,20 @@ def search(
         evaluate=evaluate,
         objectives=objectives,
     )
-    reporter: Progress | None
-    if progress is True:
-        from archsearch.console import RichProgress
+    return _execute_announced(plan, progress, quiet)
 
-        reporter = RichProgress(plan.objectives)
-    else:
-        reporter = progress or None
-    return plan.execute(reporter)
+
+def _execute_announced(plan: RunPlan, progress: bool | Progress | None, quiet: bool,
+                       store: RunStore | None = None) -> Run:
+    """Run ``plan`` with the Python API's terminal output: a header, the progress, where the run is."""
+    from archsearch.console import announce_result, api_progress, console, run_header
+
+    if not quiet:
+        console.print(run_header(plan.run_info, plan.run_dir, verb="resume" if store is not None else "run"))
+    run = plan.execute(api_progress(progress, quiet, plan.objectives), store=store)
+    if not quiet:
+        announce_result(run)
+    return run
 
 
 def _quote(value: str) -> str:
@@ -278,7 +288,8 @@ def resume(
     task: Any = None,
     evaluate: Callable[..., dict[str, Any]] | None = None,
     overrides: Sequence[str] = (),
-    progress: bool | Progress = False,
+    progress: bool | Progress | None = None,
+    quiet: bool = False,
 ) -> Run:
     """Continue a stopped or finished run up to a new total ``budget``, in the same directory.
 
@@ -291,6 +302,7 @@ def resume(
         budget: the new total budget (candidates, or a duration counted from now); default: the old one.
         overrides: ``budget=``, ``executor.*`` or ``keep_weights=`` changes; nothing that would change
             what is searched.
+        progress, quiet: as for :func:`search`.
     """
     from omegaconf import OmegaConf
 
@@ -314,11 +326,5 @@ def resume(
     plan = plan_from_config(cfg, space=space, task=task, evaluate=evaluate, objectives=dict(info["objectives"]))
     plan.run_dir = store.path
     store.append({"event": "run_resumed", "budget": plan.budget.to_json(), "changes": changes})
-    reporter: Progress | None
-    if progress is True:
-        from archsearch.console import RichProgress
-
-        reporter = RichProgress(plan.objectives)
-    else:
-        reporter = progress or None
-    return plan.execute(reporter, store=store)
+    plan.run_info = {**plan.run_info, **{k: info.get(k) for k in ("space", "strategy", "task") if info.get(k)}}
+    return _execute_announced(plan, progress, quiet, store)

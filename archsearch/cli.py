@@ -20,9 +20,11 @@ RUN_HELP = """\
 overrides are key=value pairs, for example:
   archsearch run space=mlp task=digits budget=20 seed=0 executor=inline run_dir=runs/demo
   archsearch run space=mlp budget=10m space.depth.high=6 training.epochs=5
-  archsearch run objectives={val_accuracy:max,n_params:min}
+  archsearch run 'objectives=[val_accuracy:max,n_params:min]'
+quote a value with [ ] or { } in it: the shell may expand it otherwise.
 budget is a number of candidates or a duration (90s, 10m, 2h).
-`archsearch list spaces` and `archsearch list strategies` show the options.
+`archsearch list spaces` and `archsearch list strategies` show the options;
+`archsearch list spaces mlp` shows every option of one space.
 """
 
 LISTABLE = ("spaces", "strategies", "tasks", "executors", "blocks", "activations", "norms")
@@ -59,8 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare = commands.add_parser("compare", help="compare saved runs: hypervolume on one scale, fronts overlaid")
     compare.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     compare.add_argument("--html", metavar="OUT.html", help="also write a comparison page")
-    listing = commands.add_parser("list", help="list spaces, strategies, tasks, blocks, activations, ...")
+    listing = commands.add_parser("list", help="list spaces, strategies, tasks, blocks, activations, ...",
+                                  epilog="e.g. archsearch list spaces kan   (every option of the kan space)")
     listing.add_argument("what", choices=LISTABLE)
+    listing.add_argument("name", nargs="?", help="one space, strategy, task, executor or block: all its options")
     return parser
 
 
@@ -90,11 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from archsearch.api import plan_run
-    from archsearch.console import RichProgress, console
+    from archsearch.console import RichProgress, console, run_header
 
     plan = plan_run(args.overrides)
-    console.print(f"[bold]archsearch[/bold] space={plan.space.name} strategy={plan.run_info['strategy']} "
-                  f"task={plan.run_info['task']} budget={plan.budget.describe()} -> {plan.run_dir}")
+    console.print(run_header(plan.run_info, plan.run_dir))
     try:
         run = plan.execute(None if args.quiet else RichProgress(plan.objectives))
     except KeyboardInterrupt:
@@ -104,26 +107,27 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _interrupted(run_dir: Any) -> int:
-    from archsearch.console import console
+    from archsearch.console import console, plain
     from archsearch.results.run import load_run
 
     run = load_run(run_dir)
     done = sum(status != "running" for status in run.trials.column("status").to_pylist())
-    console.print(f"interrupted: {done} finished trials are saved in {run_dir}; "
-                  f"continue with `archsearch resume {run_dir}`")
+    console.print(plain(f"interrupted: {done} finished trials are saved in {run_dir}; "
+                        f"continue with `archsearch resume {run_dir}`"))
     return INTERRUPTED
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from archsearch.api import resume
-    from archsearch.console import RichProgress, console
+    from archsearch.console import RichProgress, console, plain, run_header
     from archsearch.results.run import load_run
 
     before = load_run(args.run_dir)
-    console.print(f"[bold]archsearch[/bold] resuming {args.run_dir} ({before.trials.num_rows} trials so far)")
+    console.print(run_header(before.info, args.run_dir, verb="resume"))
+    console.print(plain(f"{before.trials.num_rows} trials so far"))
     try:
         run = resume(args.run_dir, overrides=args.overrides,
-                     progress=False if args.quiet else RichProgress(before.objectives))
+                     progress=False if args.quiet else RichProgress(before.objectives), quiet=True)
     except KeyboardInterrupt:
         return _interrupted(args.run_dir)
     _print_result(run)
@@ -131,22 +135,26 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from archsearch.console import out
+    from archsearch.console import out, plain
     from archsearch.results.run import load_run
 
     path = load_run(args.run_dir).export(args.trial_id, args.out_dir, retrain=args.retrain)
-    out.print(f"exported trial {args.trial_id} to {path} (load it with archsearch.load_model({str(path)!r}))")
+    out.print(plain(f"exported trial {args.trial_id} to {path} (load it with archsearch.load_model({str(path)!r}))"))
     return 0
 
 
 def _print_result(run: Any) -> None:
-    from archsearch.console import front_table, out
+    from archsearch.console import front_table, out, plain, stop_note
 
     out.print(front_table(run.pareto(), run.objectives))
     summary = run.summary()
     hv = summary["hypervolume"]
-    out.print(f"hypervolume {hv:.4f}  ·  {summary['status_counts']}")
-    out.print(f"run directory: {run.path}")
+    counts = ", ".join(f"{k}: {v}" for k, v in summary["status_counts"].items())
+    out.print(plain(f"hypervolume {hv:.4f}  ·  {counts}"))
+    note = stop_note(run.stop_reason, summary["n_trials"], f"budget {summary['budget']}")
+    if note:
+        out.print(plain(note))
+    out.print(plain(f"run directory: {run.path}"))
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -160,39 +168,52 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from archsearch.console import out
+    from archsearch.console import out, plain
     from archsearch.results.run import load_run
 
     path = load_run(args.run_dir).report(args.output)
-    out.print(f"report: {path}")
+    out.print(plain(f"report: {path}"))
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from archsearch.console import out
+    from archsearch.console import out, plain
     from archsearch.results.compare import compare_runs, comparison_tables, write_comparison
 
     comparison = compare_runs(args.run_dirs)
     for table in comparison_tables(comparison):
         out.print(table)
     if args.html:
-        out.print(f"comparison page: {write_comparison(comparison, Path(args.html))}")
+        out.print(plain(f"comparison page: {write_comparison(comparison, Path(args.html))}"))
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from archsearch.console import out
+    from archsearch.console import out, plain
 
+    if args.name is not None:
+        from archsearch.listing import describe_one
+
+        title, rows, note = describe_one(args.what, args.name)
+        table = Table(title=title, title_justify="left")
+        for column in ("option", "choices", "default", "what it is"):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*[plain(cell) for cell in row])
+        out.print(table)
+        if note:
+            out.print(plain(note))
+        return 0
     rows = _listing(args.what)
     table = Table(title=args.what, title_justify="left")
     table.add_column("name", style="bold")
     table.add_column("description")
     for name, text in rows.items():
-        table.add_row(name, text)
+        table.add_row(plain(name), plain(text))
     out.print(table)
     return 0
 

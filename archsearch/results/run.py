@@ -75,6 +75,17 @@ class Run:
                 found = {k: v for k, v in record.items() if k not in ("event", "time")}
         return found
 
+    @property
+    def stop_reason(self) -> str | None:
+        """Why the last session of the run stopped (``budget``, ``exhausted``, ``time``, ...), if it finished."""
+        reason = None
+        for record in self.store.records():
+            if record.get("event") == "run_finished":
+                reason = record.get("reason")
+            elif record.get("event") == "run_resumed":
+                reason = None
+        return reason
+
     def normalization(self) -> Normalization:
         """The normalization of the run's ``pareto.json``: fixed bounds for built-in metrics, the run's range
         for the rest."""
