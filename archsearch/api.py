@@ -206,7 +206,7 @@ def _version() -> str:
 
 def search(
     space: str | SearchSpace | Callable[..., Any] = "mlp",
-    task: Any = "digits",
+    task: Any = None,
     strategy: str = "random",
     budget: int | str = 20,
     seed: int = 0,
@@ -225,7 +225,8 @@ def search(
         space: a space name (``search_spaces/NAME.yaml``), a :class:`SearchSpace`, or a callable taking a
             chooser (``suggest_categorical`` / ``suggest_int`` / ``suggest_float``) and returning a
             JSON-able architecture (then ``evaluate`` is required).
-        task: a built-in task name, a :class:`~archsearch.tasks.Task`, or an ``(x, y)`` pair of arrays.
+        task: a built-in task name, a :class:`~archsearch.tasks.Task`, or an ``(x, y)`` pair of arrays;
+            default: the space's ``default_task`` (``kan`` fits the ``kan_toy`` function), else ``digits``.
         strategy: a strategy name (``strategies/NAME.yaml``).
         budget: number of candidates to evaluate, or a duration such as ``"10m"``.
         seed: seeds the split, the strategy and every initialization.

@@ -17,7 +17,7 @@ from archsearch.errors import ConfigError
 
 Row = tuple[str, str, str, str]  # option, choices, default, what it is
 GROUP_OF = {"spaces": "space", "strategies": "strategy", "tasks": "task", "executors": "executor"}
-HIDDEN = ("_target_", "name", "description")
+HIDDEN = ("_target_", "name", "description", "default_task")
 
 
 def describe_one(what: str, name: str) -> tuple[str, list[Row], str]:
