@@ -143,6 +143,8 @@ class RayExecutor:
             raise ConfigError(f"executor.workers must be at least 1, got {self.workers}")
         if not ray.is_initialized():
             self._init_ray(ray)
+        if self.address is not None:
+            print(f"archsearch: joined {describe_cluster(ray)}", file=sys.stderr)
         # Put once, not pickled into each actor's creation: evaluators that carry their task's data
         # (``for_workers``) would otherwise copy it once per actor and per replacement.
         shipped = evaluator.for_workers() if hasattr(evaluator, "for_workers") else evaluator
@@ -172,8 +174,6 @@ class RayExecutor:
         except ConnectionError as exc:
             raise ConfigError(f"cannot reach a Ray cluster at {self.address!r}: {exc}; start one with "
                               "`ray start --head` or leave executor.address unset for a local Ray") from None
-        if self.address is not None:
-            print(f"joined {describe_cluster(ray)}", file=sys.stderr)
 
     def _start_actor(self, worker: int) -> None:
         """Start an actor in slot ``worker``; it takes candidates once it answers (torch and data loaded),
