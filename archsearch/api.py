@@ -99,7 +99,7 @@ def plan_from_config(
         space_obj.check()
     builds_genomes = space is None or not _is_callable_space(space)
 
-    data_spec = None
+    data_spec = preprocessing = None
     if evaluate is not None:
         from archsearch.evaluation.function import FunctionEvaluator
 
@@ -115,6 +115,9 @@ def plan_from_config(
         objs = config.parse_objectives(objectives if objectives is not None else cfg.objectives)
         objs = objs or evaluator.objectives_default()
         data_spec = asdict(evaluator.load_task().data_spec)
+        from archsearch.results.exported import preprocessing_of
+
+        preprocessing = preprocessing_of(evaluator.load_task())
 
     strategy_cfg = {k: v for k, v in config.to_container(cfg.strategy).items() if k not in PLAIN_KEYS}
     strategy_name = str(cfg.strategy.get("name", "strategy"))
@@ -142,6 +145,7 @@ def plan_from_config(
         "user_task": task is not None,
         "user_evaluate": evaluate is not None,
         "data_spec": data_spec,
+        "preprocessing": preprocessing,
         "archsearch_version": _version(),
     }
     return RunPlan(space_obj, strategy, evaluator, executor, objs, budget, run_dir, run_info,
