@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 
 from archsearch.errors import ArchsearchError
 from archsearch.genome import Genome
-from archsearch.results.history import finish_order
+from archsearch.results.history import finish_order, sessions
 from archsearch.results.history import hypervolume_history as _hypervolume_history
 from archsearch.results.pareto import Normalization
 from archsearch.results.store import RunStore
@@ -95,14 +95,15 @@ class Run:
         """Hypervolume of the front after each finished trial, in the order the journal recorded them.
 
         Columns ``trial_id``, ``n_evaluated`` (finished trials so far, failed ones included),
-        ``elapsed_s`` (since the run was created) and ``hypervolume``. With the default normalization
+        ``elapsed_s`` (since the run was created), ``active_s`` (the same without the gaps between a stop
+        and a resume) and ``hypervolume``. With the default normalization
         (this run's final one) the last value equals ``pareto.json``'s hypervolume; pass a shared one to
         put several runs on one scale.
         """
         records = list(self.store.records())
         start = next((r["time"] for r in records if r.get("event") == "run_created"), self.info.get("created"))
         return _hypervolume_history(self.store.trials(), finish_order(records), self.objectives,
-                                    normalization or self.normalization(), float(start or 0.0))
+                                    normalization or self.normalization(), float(start or 0.0), sessions(records))
 
     def report(self, path: str | os.PathLike[str] | None = None) -> Path:
         """Write the self-contained HTML report (default ``RUN_DIR/report.html``) and return its path."""
