@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("run_dir")
     export = commands.add_parser("export", help="write a trial's genome, weights and a README to a folder")
     export.add_argument("run_dir")
-    export.add_argument("trial_id", type=int)
+    export.add_argument("trial_id", help="a trial id, or `best`: the front's best trial in the first objective")
     export.add_argument("out_dir")
     export.add_argument("--retrain", action="store_true",
                         help="train the trial again (recorded recipe and seed) if its weights were not kept")
@@ -138,8 +138,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     from archsearch.console import out, plain
     from archsearch.results.run import load_run
 
-    path = load_run(args.run_dir).export(args.trial_id, args.out_dir, retrain=args.retrain)
-    out.print(plain(f"exported trial {args.trial_id} to {path} (load it with archsearch.load_model({str(path)!r}))"))
+    run = load_run(args.run_dir)
+    trial_id = run.best_trial_id() if args.trial_id == "best" else _trial_number(args.trial_id)
+    path = run.export(trial_id, args.out_dir, retrain=args.retrain)
+    out.print(plain(f"exported trial {trial_id} to {path} (load it with archsearch.load_model({str(path)!r}))"))
+
+
+def _trial_number(text: str) -> int:
+    from archsearch.errors import ArchsearchError
+
+    try:
+        return int(text)
+    except ValueError:
+        raise ArchsearchError(f"trial must be a trial id (a number) or `best`, got {text!r}") from None
     return 0
 
 
@@ -200,7 +211,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
         title, rows, note = describe_one(args.what, args.name)
         table = Table(title=title, title_justify="left")
-        for column in ("option", "choices", "default", "what it is"):
+        table.add_column("option", no_wrap=True)
+        for column in ("choices", "default", "what it is"):
             table.add_column(column, overflow="fold")
         for row in rows:
             table.add_row(*[plain(cell) for cell in row])

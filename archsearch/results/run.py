@@ -111,6 +111,13 @@ class Run:
 
         return write_report(self, Path(path) if path is not None else self.path / "report.html")
 
+    def best_trial_id(self) -> int:
+        """The front's best trial in the first objective (the first row of :meth:`pareto`)."""
+        front = self.pareto()
+        if front.num_rows == 0:
+            raise ArchsearchError(f"run {self.path} has no complete trial yet, so no best one")
+        return int(front.column("trial_id")[0].as_py())
+
     def trial_row(self, trial_id: int) -> dict[str, Any]:
         rows = self.trials.filter(pc.equal(self.trials.column("trial_id"), trial_id))
         if rows.num_rows == 0:
