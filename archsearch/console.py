@@ -23,7 +23,7 @@ from rich.text import Text
 from archsearch.budget import Budget, parse_budget
 from archsearch.trial import COMPLETE, Candidate, EvalResult, objective_values
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # a path or header line is never broken mid-word
 out = Console()
 if not out.is_terminal:  # piped or captured: rich would assume 80 columns and squeeze the front table
     out = Console(width=160)
