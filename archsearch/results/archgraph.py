@@ -136,8 +136,8 @@ def _io_lines(name: str, meta: dict[str, Any], data_spec: dict[str, Any] | None)
         what = (f"{spec.get('n_features')} features" if kind == "vector" else
                 f"{spec.get('seq_len')} tokens" if kind == "tokens" else
                 f"length {spec.get('seq_len')}" if kind == "sequence" else "input")
-        tokens = " as tokens" if meta.get("tokenize") == "features" else ""
-        return f"input: {what}{tokens}", f"width {meta.get('width', '?')}", IO_COLOUR
+        tokens = " → tokens" if meta.get("tokenize") == "features" else ""
+        return f"{what}{tokens}", f"input, width {meta.get('width', '?')}", IO_COLOUR
     outputs = spec.get("n_outputs")
     return (f"head: {outputs} output{'s' if outputs != 1 else ''}" if outputs else "head",
             f"final norm {meta.get('final_norm') or 'none'}", IO_COLOUR)

@@ -133,8 +133,10 @@ def pair_figure(runs: Sequence[RunPoints], i: int, j: int, normalization: Normal
                       title={"text": f"{names[i]} vs {names[j]}", "x": 0.02},
                       legend={"orientation": "h", "y": -0.18}, hoverlabel={"align": "left"},
                       modebar={"orientation": "v"})  # a horizontal bar would cover the title of a narrow plot
-    fig.update_xaxes(title=axis_title(names[i], directions[i]), type="log" if logs[i] else "linear")
-    fig.update_yaxes(title=axis_title(names[j], directions[j]), type="log" if logs[j] else "linear")
+    fig.update_xaxes(title=axis_title(names[i], directions[i]), type="log" if logs[i] else "linear",
+                     **({"dtick": "D2"} if logs[i] else {}))  # 1, 2, 5 per decade, not every digit
+    fig.update_yaxes(title=axis_title(names[j], directions[j]), type="log" if logs[j] else "linear",
+                     **({"dtick": "D2"} if logs[j] else {}))
     return fig
 
 
@@ -158,16 +160,17 @@ def front_3d_figure(run: RunPoints, normalization: Normalization | None) -> go.F
     logs = _log_axes(normalization, run.values)[:3]
     fig = go.Figure()
     for mask, name, marker in (
-        (~run.on_front, "other complete trials", {"color": FADED, "size": 4}),
+        (~run.on_front, "other complete trials", {"color": "rgba(120, 120, 145, 0.5)", "size": 3}),
         (run.on_front, "Pareto front", {"color": PALETTE[0], "size": 6}),
     ):
         fig.add_trace(go.Scatter3d(
             x=run.values[mask, 0].tolist(), y=run.values[mask, 1].tolist(), z=run.values[mask, 2].tolist(), mode="markers", name=name,
             marker=marker, text=[t for t, f in zip(run.hover, mask, strict=True) if f],
             hovertemplate="%{text}<extra></extra>"))
-    axes = {f"{axis}axis": {"title": {"text": axis_title(n, d)}, "type": "log" if log else "linear"}
+    axes = {f"{axis}axis": {"title": {"text": axis_title(n, d)}, "type": "log" if log else "linear",
+                            **({"dtick": "D2"} if log else {})}
             for axis, n, d, log in zip("xyz", names, directions, logs, strict=True)}
-    axes["camera"] = {"eye": {"x": 1.6, "y": 1.6, "z": 0.9}}
+    axes["camera"] = {"eye": {"x": 1.4, "y": 1.4, "z": 0.9}, "center": {"x": 0, "y": 0, "z": -0.22}}
     axes["domain"] = {"x": [0, 1], "y": [0.04, 1]}
     fig.update_layout(template=TEMPLATE, height=640, margin={"l": 10, "r": 10, "t": 50, "b": 30},
                       title={"text": " / ".join(names), "x": 0.02}, scene=axes, hoverlabel={"align": "left"},
@@ -219,11 +222,13 @@ def encode_gene(values: Sequence[Any]) -> dict[str, Any] | None:
     return {"values": codes, "tickvals": list(range(len(labels))), "ticktext": labels}
 
 
-def parallel_figure(run: RunPoints, genes: Sequence[str] | None = None) -> tuple[go.Figure, list[str]]:
+def parallel_figure(run: RunPoints, genes: Sequence[str] | None = None,
+                    log_scale: Sequence[bool] | None = None) -> tuple[go.Figure, list[str]]:
     """Genes (decisions) against objectives, one line per complete trial, coloured by the first objective.
 
     Args:
         genes: the genes to show (the few that matter); default every gene.
+        log_scale: per objective, whether to show it as log10 (parameters and latency span decades).
 
     Returns the figure and the genes left out because every trial made the same choice.
     """
@@ -240,7 +245,11 @@ def parallel_figure(run: RunPoints, genes: Sequence[str] | None = None) -> tuple
         else:
             dimensions.append({"label": name, **axis})
     for k, (name, direction) in enumerate(run.objectives.items()):
-        dimensions.append({"label": axis_title(name, direction), "values": run.values[:, k].tolist()})
+        values = run.values[:, k]
+        if log_scale is not None and log_scale[k] and (values > 0).all():
+            dimensions.append({"label": f"log10 {axis_title(name, direction)}", "values": np.log10(values).tolist()})
+        else:
+            dimensions.append({"label": axis_title(name, direction), "values": values.tolist()})
     first, direction = next(iter(run.objectives.items()))
     fig = go.Figure(go.Parcoords(
         dimensions=dimensions, labelangle=-30, labelside="top",

@@ -42,7 +42,7 @@ table.sortable th[data-order="asc"]::after { content: " \\25B2"; }
 table.sortable th[data-order="desc"]::after { content: " \\25BC"; }
 table.facts th { background: none; cursor: default; }
 ol.blocks { margin: 2px 0 0 0; padding-left: 1.6em; } .arch-head { color: #445; }
-.cards { display: flex; flex-wrap: wrap; gap: 14px; }
+.cards { display: flex; flex-wrap: wrap; gap: 14px; align-items: flex-start; }
 .card { border: 1px solid #dde; border-radius: 6px; padding: 8px 10px; background: #fbfcfe; }
 .card h3 { font-size: 0.95em; margin: 0 0 4px 0; } .card .values { color: #445; font-size: 0.85em; }
 #unpack-failed { display: none; color: #a00; }

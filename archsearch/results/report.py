@@ -154,7 +154,7 @@ def _importance_section(run: Run, points: RunPoints, normalization: Normalizatio
              figure_div("importance", importance_figure(importances))]
     genes = top_genes(importances, PARALLEL_GENES)
     if genes:
-        figure, _ = parallel_figure(points, genes)
+        figure, _ = parallel_figure(points, genes, normalization.log_scale)
         parts += [f"<h3>The {len(genes)} genes that matter most, against the objectives</h3>",
                   '<p class="note">One line per complete trial, coloured by the first objective; genes in label '
                   "order, so that a block's genes stand together. Categorical genes are numbered, with their "
