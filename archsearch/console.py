@@ -24,6 +24,8 @@ from archsearch.budget import Budget, parse_budget
 from archsearch.trial import COMPLETE, Candidate, EvalResult, objective_values
 
 console = Console(stderr=True, soft_wrap=True)  # a path or header line is never broken mid-word
+if not console.is_terminal:  # a log file: room for the whole progress line
+    console = Console(stderr=True, soft_wrap=True, width=160)
 out = Console()
 if not out.is_terminal:  # piped or captured: rich would assume 80 columns and squeeze the front table
     out = Console(width=160)
