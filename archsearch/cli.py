@@ -142,6 +142,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     trial_id = run.best_trial_id() if args.trial_id == "best" else _trial_number(args.trial_id)
     path = run.export(trial_id, args.out_dir, retrain=args.retrain)
     out.print(plain(f"exported trial {trial_id} to {path} (load it with archsearch.load_model({str(path)!r}))"))
+    return 0
 
 
 def _trial_number(text: str) -> int:
@@ -209,13 +210,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.name is not None:
         from archsearch.listing import describe_one
 
-        title, rows, note = describe_one(args.what, args.name)
+        title, options, note = describe_one(args.what, args.name)
         table = Table(title=title, title_justify="left")
         table.add_column("option", no_wrap=True)
         for column in ("choices", "default", "what it is"):
             table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(*[plain(cell) for cell in row])
+        for option in options:
+            table.add_row(*[plain(cell) for cell in option])
         out.print(table)
         if note:
             out.print(plain(note))

@@ -120,8 +120,8 @@ def _config_option(group: str, name: str) -> tuple[str, list[Row], str]:
 
     path = _config_file(group, name)
     text = path.read_text()
-    data = OmegaConf.to_container(OmegaConf.create(text)) if text.strip() else {}
-    assert isinstance(data, dict)
+    loaded = OmegaConf.to_container(OmegaConf.create(text)) if text.strip() else {}
+    data: dict[str, Any] = {str(k): v for k, v in loaded.items()} if isinstance(loaded, dict) else {}
     comments = yaml_comments(text)
     target = _target(group, name, data)
     documented = docstring_args(target) if target is not None else {}

@@ -56,9 +56,10 @@ class ExportedModel(nn.Module):
         return self.preprocessing.get("problem", "classification") == "classification"
 
     def standardize(self, x: torch.Tensor) -> torch.Tensor:
-        if self.x_mean is None or self.x_std is None:
+        mean, std = self.x_mean, self.x_std
+        if not isinstance(mean, torch.Tensor) or not isinstance(std, torch.Tensor):
             return x
-        return (x.float() - self.x_mean) / self.x_std
+        return (x.float() - mean) / std
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.network(self.standardize(x))

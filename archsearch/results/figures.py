@@ -167,7 +167,7 @@ def front_3d_figure(run: RunPoints, normalization: Normalization | None) -> go.F
             x=run.values[mask, 0].tolist(), y=run.values[mask, 1].tolist(), z=run.values[mask, 2].tolist(), mode="markers", name=name,
             marker=marker, text=[t for t, f in zip(run.hover, mask, strict=True) if f],
             hovertemplate="%{text}<extra></extra>"))
-    axes = {f"{axis}axis": {"title": {"text": axis_title(n, d)}, "type": "log" if log else "linear",
+    axes: dict[str, Any] = {f"{axis}axis": {"title": {"text": axis_title(n, d)}, "type": "log" if log else "linear",
                             **({"dtick": "D2"} if log else {})}
             for axis, n, d, log in zip("xyz", names, directions, logs, strict=True)}
     axes["camera"] = {"eye": {"x": 1.4, "y": 1.4, "z": 0.9}, "center": {"x": 0, "y": 0, "z": -0.22}}
