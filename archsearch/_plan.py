@@ -106,7 +106,7 @@ def plan_from_config(
         space_obj.check()
     builds_genomes = space is None or not _is_callable_space(space)
 
-    data_spec = None
+    data_spec = preprocessing = None
     if evaluate is not None:
         from archsearch.evaluation.function import FunctionEvaluator
 
@@ -122,6 +122,9 @@ def plan_from_config(
         objs = config.parse_objectives(objectives if objectives is not None else cfg.objectives)
         objs = objs or evaluator.objectives_default()
         data_spec = asdict(evaluator.load_task().data_spec)
+        from archsearch.results.exported import preprocessing_of
+
+        preprocessing = preprocessing_of(evaluator.load_task())
 
     from archsearch.results.outcomes import check_objectives
 
@@ -159,6 +162,7 @@ def plan_from_config(
         "user_task": task is not None,
         "user_evaluate": evaluate is not None,
         "data_spec": data_spec,
+        "preprocessing": preprocessing,
         "archsearch_version": _version(),
     }
     return RunPlan(space_obj, strategy, evaluator, executor, objs, budget, run_dir, run_info,

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from archsearch._plan import load_saved_config, plan_from_config, plan_run
+from archsearch._plan import RunPlan, load_saved_config, plan_from_config, plan_run
 from archsearch.engine import Progress
 from archsearch.errors import ConfigError
 from archsearch.results.run import Run
@@ -22,7 +22,7 @@ from archsearch.space import SearchSpace
 
 def search(
     space: str | SearchSpace | Callable[..., Any] = "mlp",
-    task: Any = "digits",
+    task: Any = None,
     strategy: str = "random",
     budget: int | str = 20,
     seed: int = 0,
@@ -32,7 +32,8 @@ def search(
     evaluate: Callable[..., dict[str, Any]] | None = None,
     objectives: dict[str, str] | None = None,
     overrides: Sequence[str] = (),
-    progress: bool | Progress = False,
+    progress: bool | Progress | None = None,
+    quiet: bool = False,
 ) -> Run:
     """Run a search and return the saved :class:`Run`.
 
@@ -40,7 +41,8 @@ def search(
         space: a space name (``search_spaces/NAME.yaml``), a :class:`SearchSpace`, or a callable taking a
             chooser (``suggest_categorical`` / ``suggest_int`` / ``suggest_float``) and returning a
             JSON-able architecture (then ``evaluate`` is required).
-        task: a built-in task name, a :class:`~archsearch.tasks.Task`, or an ``(x, y)`` pair of arrays.
+        task: a built-in task name, a :class:`~archsearch.tasks.Task`, or an ``(x, y)`` pair of arrays;
+            default: the space's ``default_task`` (``kan`` fits the ``kan_toy`` function), else ``digits``.
         strategy: a strategy name (``strategies/NAME.yaml``).
         budget: number of candidates to evaluate, training epochs (``"300 epochs"``), or a duration
             such as ``"10m"``. Choose a fidelity scheduler with ``overrides=["fidelity=asha"]``.
@@ -52,7 +54,10 @@ def search(
         objectives: ``{metric: "maximize" | "minimize"}``; default: the task's metric, ``n_params``,
             ``latency_ms``.
         overrides: further ``key=value`` config overrides, e.g. ``["space.depth.high=6"]``.
-        progress: show a progress bar (``True``) or report to a :class:`~archsearch.engine.Progress`.
+        progress: ``None`` (default): a progress bar where stderr is a terminal, none in a Jupyter
+            notebook, on CI or in a pipe; ``True`` / ``False`` forces it; or a
+            :class:`~archsearch.engine.Progress` of your own.
+        quiet: print nothing (no header line, no bar, no closing line).
     """
     words = [f"budget={budget}", f"seed={seed}", f"executor={executor}", f"strategy={strategy}"]
     if isinstance(space, str):
@@ -68,14 +73,20 @@ def search(
         evaluate=evaluate,
         objectives=objectives,
     )
-    reporter: Progress | None
-    if progress is True:
-        from archsearch.console import RichProgress
+    return _execute_announced(plan, progress, quiet)
 
-        reporter = RichProgress(plan.objectives)
-    else:
-        reporter = progress or None
-    return plan.execute(reporter)
+
+def _execute_announced(plan: RunPlan, progress: bool | Progress | None, quiet: bool,
+                       store: RunStore | None = None) -> Run:
+    """Run ``plan`` with the Python API's terminal output: a header, the progress, where the run is."""
+    from archsearch.console import announce_result, api_progress, console, run_header
+
+    if not quiet:
+        console.print(run_header(plan.run_info, plan.run_dir, verb="resume" if store is not None else "run"))
+    run = plan.execute(api_progress(progress, quiet, plan.objectives), store=store)
+    if not quiet:
+        announce_result(run)
+    return run
 
 
 def _quote(value: str) -> str:
@@ -95,7 +106,8 @@ def resume(
     task: Any = None,
     evaluate: Callable[..., dict[str, Any]] | None = None,
     overrides: Sequence[str] = (),
-    progress: bool | Progress = False,
+    progress: bool | Progress | None = None,
+    quiet: bool = False,
 ) -> Run:
     """Continue a stopped or finished run up to a new total ``budget``, in the same directory.
 
@@ -108,6 +120,7 @@ def resume(
         budget: the new total budget (candidates, or a duration counted from now); default: the old one.
         overrides: ``budget=``, ``executor.*`` or ``keep_weights=`` changes; nothing that would change
             what is searched.
+        progress, quiet: as for :func:`search`.
     """
     from omegaconf import OmegaConf
 
@@ -133,13 +146,7 @@ def resume(
         OmegaConf.update(cfg, key, OmegaConf.create({"v": value}).v if value else None, force_add=False)
     plan = plan_from_config(cfg, space=space, task=task, evaluate=evaluate, objectives=dict(info["objectives"]))
     plan.run_dir = store.path
-    reporter: Progress | None
-    if progress is True:
-        from archsearch.console import RichProgress
-
-        reporter = RichProgress(plan.objectives)
-    else:
-        reporter = progress or None
+    plan.run_info = {**plan.run_info, **{k: info.get(k) for k in ("space", "strategy", "task") if info.get(k)}}
     store.acquire("resume")
     try:  # repair before the first append: an append after a torn tail would bury it mid-file
         store.repair_journal()
@@ -148,4 +155,4 @@ def resume(
     except BaseException:
         store.release()
         raise
-    return plan.execute(reporter, store=store)
+    return _execute_announced(plan, progress, quiet, store)

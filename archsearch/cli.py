@@ -20,10 +20,12 @@ RUN_HELP = """\
 overrides are key=value pairs, for example:
   archsearch run space=mlp task=digits budget=20 seed=0 executor=inline run_dir=runs/demo
   archsearch run space=mlp budget=10m space.depth.high=6 training.epochs=5
-  archsearch run objectives={val_accuracy:max,n_params:min}
+  archsearch run 'objectives=[val_accuracy:max,n_params:min]'
+quote a value with [ ] or { } in it: the shell may expand it otherwise.
 budget is a number of candidates, training epochs (300epochs) or a duration (90s, 10m, 2h).
 fidelity=asha stops the hopeless early: fidelity.min_epochs=1 fidelity.max_epochs=9 fidelity.eta=3.
-`archsearch list spaces` and `archsearch list strategies` show the options.
+`archsearch list spaces` and `archsearch list strategies` show the options;
+`archsearch list spaces mlp` shows every option of one space.
 """
 
 LISTABLE = ("spaces", "strategies", "tasks", "executors", "blocks", "activations", "norms")
@@ -50,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("run_dir")
     export = commands.add_parser("export", help="write a trial's genome, weights and a README to a folder")
     export.add_argument("run_dir")
-    export.add_argument("trial_id", type=int)
+    export.add_argument("trial_id", help="a trial id, or `best`: the front's best trial in the first objective")
     export.add_argument("out_dir")
     export.add_argument("--retrain", action="store_true",
                         help="train the trial again (recorded recipe and seed) if its weights were not kept")
@@ -60,8 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare = commands.add_parser("compare", help="compare saved runs: hypervolume on one scale, fronts overlaid")
     compare.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     compare.add_argument("--html", metavar="OUT.html", help="also write a comparison page")
-    listing = commands.add_parser("list", help="list spaces, strategies, tasks, blocks, activations, ...")
+    listing = commands.add_parser("list", help="list spaces, strategies, tasks, blocks, activations, ...",
+                                  epilog="e.g. archsearch list spaces kan   (every option of the kan space)")
     listing.add_argument("what", choices=LISTABLE)
+    listing.add_argument("name", nargs="?", help="one space, strategy, task, executor or block: all its options")
     return parser
 
 
@@ -95,11 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from archsearch._plan import plan_run
-    from archsearch.console import RichProgress, console
+    from archsearch.console import RichProgress, console, run_header
 
     plan = plan_run(args.overrides)
-    console.print(f"[bold]archsearch[/bold] space={plan.space.name} strategy={plan.run_info['strategy']} "
-                  f"task={plan.run_info['task']} budget={plan.budget.describe()} -> {plan.run_dir}")
+    console.print(run_header(plan.run_info, plan.run_dir))
     try:
         run = plan.execute(None if args.quiet else RichProgress(plan.objectives))
     except KeyboardInterrupt:
@@ -129,26 +132,27 @@ def _constraints_note(run: Any) -> int:
 
 
 def _interrupted(run_dir: Any) -> int:
-    from archsearch.console import console
+    from archsearch.console import console, plain
     from archsearch.results.run import load_run
 
     run = load_run(run_dir)
     done = sum(status != "running" for status in run.trials.column("status").to_pylist())
-    console.print(f"interrupted: {done} finished trials are saved in {run_dir}; "
-                  f"continue with `archsearch resume {run_dir}`")
+    console.print(plain(f"interrupted: {done} finished trials are saved in {run_dir}; "
+                        f"continue with `archsearch resume {run_dir}`"))
     return INTERRUPTED
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from archsearch.api import resume
-    from archsearch.console import RichProgress, console
+    from archsearch.console import RichProgress, console, plain, run_header
     from archsearch.results.run import load_run
 
     before = load_run(args.run_dir)
-    console.print(f"[bold]archsearch[/bold] resuming {args.run_dir} ({before.trials.num_rows} trials so far)")
+    console.print(run_header(before.info, args.run_dir, verb="resume"))
+    console.print(plain(f"{before.trials.num_rows} trials so far"))
     try:
         run = resume(args.run_dir, overrides=args.overrides,
-                     progress=False if args.quiet else RichProgress(before.objectives))
+                     progress=False if args.quiet else RichProgress(before.objectives), quiet=True)
     except KeyboardInterrupt:
         return _interrupted(args.run_dir)
     _print_result(run)
@@ -156,16 +160,28 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from archsearch.console import out
+    from archsearch.console import out, plain
     from archsearch.results.run import load_run
 
-    path = load_run(args.run_dir).export(args.trial_id, args.out_dir, retrain=args.retrain)
-    out.print(f"exported trial {args.trial_id} to {path} (load it with archsearch.load_model({str(path)!r}))")
+    run = load_run(args.run_dir)
+    trial_id = run.best_trial_id() if args.trial_id == "best" else _trial_number(args.trial_id)
+    path = run.export(trial_id, args.out_dir, retrain=args.retrain)
+    out.print(plain(f"exported trial {trial_id} to {path} (load it with archsearch.load_model({str(path)!r}))"))
+    return 0
+
+
+def _trial_number(text: str) -> int:
+    from archsearch.errors import ArchsearchError
+
+    try:
+        return int(text)
+    except ValueError:
+        raise ArchsearchError(f"trial must be a trial id (a number) or `best`, got {text!r}") from None
     return 0
 
 
 def _print_result(run: Any) -> None:
-    from archsearch.console import front_table, out
+    from archsearch.console import front_table, out, plain, stop_note
 
     out.print(front_table(run.pareto(), run.objectives))
     from archsearch.scheduling.summary import rung_lines
@@ -174,8 +190,12 @@ def _print_result(run: Any) -> None:
         out.print(line)
     summary = run.summary()
     hv = summary["hypervolume"]
-    out.print(f"hypervolume {hv:.4f}  ·  {summary['status_counts']}")
-    out.print(f"run directory: {run.path}")
+    counts = ", ".join(f"{k}: {v}" for k, v in summary["status_counts"].items())
+    out.print(plain(f"hypervolume {hv:.4f}  ·  {counts}"))
+    note = stop_note(run.stop_reason, summary["n_trials"], f"budget {summary['budget']}")
+    if note:
+        out.print(plain(note))
+    out.print(plain(f"run directory: {run.path}"))
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -189,39 +209,53 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from archsearch.console import out
+    from archsearch.console import out, plain
     from archsearch.results.run import load_run
 
     path = load_run(args.run_dir).report(args.output)
-    out.print(f"report: {path}")
+    out.print(plain(f"report: {path}"))
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from archsearch.console import out
+    from archsearch.console import out, plain
     from archsearch.results.compare import compare_runs, comparison_tables, write_comparison
 
     comparison = compare_runs(args.run_dirs)
     for table in comparison_tables(comparison):
         out.print(table)
     if args.html:
-        out.print(f"comparison page: {write_comparison(comparison, Path(args.html))}")
+        out.print(plain(f"comparison page: {write_comparison(comparison, Path(args.html))}"))
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from archsearch.console import out
+    from archsearch.console import out, plain
 
+    if args.name is not None:
+        from archsearch.listing import describe_one
+
+        title, options, note = describe_one(args.what, args.name)
+        table = Table(title=title, title_justify="left")
+        table.add_column("option", no_wrap=True)
+        for column in ("choices", "default", "what it is"):
+            table.add_column(column, overflow="fold")
+        for option in options:
+            table.add_row(*[plain(cell) for cell in option])
+        out.print(table)
+        if note:
+            out.print(plain(note))
+        return 0
     rows = _listing(args.what)
     table = Table(title=args.what, title_justify="left")
     table.add_column("name", style="bold")
     table.add_column("description")
     for name, text in rows.items():
-        table.add_row(name, text)
+        table.add_row(plain(name), plain(text))
     out.print(table)
     return 0
 

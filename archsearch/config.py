@@ -71,8 +71,40 @@ def option_descriptions(key: str) -> dict[str, str]:
 _OVERRIDE_KEY = re.compile(r"^([+~]{0,2})([A-Za-z_][\w.]*)(@[\w.]+)?=(.*)$", re.S)
 
 
+def _refuse_repeated_keys(overrides: Sequence[str]) -> None:
+    """A key given twice is almost always bash's brace expansion: ``k={a,b}`` arrives as ``k=a k=b``."""
+    seen: dict[str, str] = {}
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep or key.startswith(("+", "~")):
+            continue
+        if key in seen:
+            values = [o.partition("=")[2] for o in overrides if o.partition("=")[0] == key]
+            raise ConfigError(
+                f"{key} is given {len(values)} times ({' '.join(f'{key}={v}' for v in values)}): the shell's brace "
+                f"expansion probably split {key}={{{','.join(values)}}}; quote the whole override, e.g. "
+                f"'{key}=[{','.join(values)}]'")
+        seen[key] = value
+
+
+def default_task(overrides: Sequence[str]) -> str | None:
+    """The task the chosen space names with ``default_task:`` (``kan`` -> ``kan_toy``), if any."""
+    from omegaconf import OmegaConf
+
+    space = next((o.partition("=")[2] for o in overrides if o.startswith("space=")), "mlp")
+    for root in config_roots():
+        path = root / GROUPS["space"] / f"{space}.yaml"
+        if path.exists():
+            value = OmegaConf.load(path).get("default_task")
+            return str(value) if value else None
+    return None
+
+
 def _translate(overrides: Sequence[str]) -> list[str]:
     """Check group choices against the options on disk and map ``space=x`` to Hydra's package syntax."""
+    _refuse_repeated_keys(overrides)
+    if not any(o.startswith("task=") for o in overrides) and (task := default_task(overrides)):
+        overrides = [*overrides, f"task={task}"]
     translated = []
     for override in overrides:
         match = _OVERRIDE_KEY.match(override)
@@ -141,6 +173,11 @@ def _unknown_key(key: str, overrides: Sequence[str]) -> str | None:
     except ConfigError:
         return None
     parts = key.split(".")
+    if len(parts) == 1 and OmegaConf.select(cfg, key, default=_MISSING) is _MISSING:
+        nested = [f"{section}.{key}" for section in cfg if hasattr(cfg[section], "keys") and key in cfg[section]]
+        if nested:
+            return (f"unknown option {key!r}; did you mean {' or '.join(f'{n}=' for n in nested)}? "
+                    f"(top-level keys: {', '.join(k for k in cfg)})")
     for depth in range(1, len(parts) + 1):
         parent, missing = ".".join(parts[:depth - 1]), ".".join(parts[:depth])
         if OmegaConf.select(cfg, missing, default=_MISSING) is _MISSING:
@@ -187,6 +224,8 @@ def parse_objectives(value: Any) -> dict[str, str] | None:
                 raise ConfigError(f"objective {item!r} must be written name:max or name:min")
             name, _, direction = item.partition(":")
             pairs.append((name.strip(), direction.strip()))
+    elif isinstance(value, str) and ":" in value:  # objectives=val_accuracy:max, a single objective
+        return parse_objectives([value])
     else:
         raise ConfigError(f"objectives must be a mapping or a list like [val_accuracy:max,n_params:min], got {value!r}")
     objectives = {}
@@ -197,6 +236,9 @@ def parse_objectives(value: Any) -> dict[str, str] | None:
     if not objectives:
         raise ConfigError("objectives is empty; give at least one, e.g. {val_accuracy: maximize}")
     return objectives
+
+
+CONFIG_ONLY_KEYS = ("default_task",)  # read by archsearch from a space's YAML, not passed to its class
 
 
 OWN_PACKAGE = "archsearch"
@@ -247,6 +289,8 @@ def instantiate(node: Any, what: str, allow: Sequence[str] = (), **extra: Any) -
     from omegaconf import OmegaConf
 
     data = OmegaConf.to_container(node, resolve=True) if not isinstance(node, dict) else dict(node)
+    for key in CONFIG_ONLY_KEYS:
+        data.pop(key, None)
     target = data.get("_target_")
     if not target:
         raise ConfigError(f"{what} config has no _target_ naming the class to create")

@@ -1,28 +1,45 @@
-"""Terminal output with rich: live progress during a run, the front and summaries after it."""
+"""Terminal output with rich: live progress during a run, the front and summaries after it.
+
+Every string that comes from a genome, a run or the user goes into rich as :class:`~rich.text.Text`
+(or escaped), never as markup: an architecture sketch such as ``[mlp | attention] +sum`` would otherwise
+be read as a markup tag and vanish.
+"""
 
 from __future__ import annotations
 
 import math
+import os
+import sys
+from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from archsearch.budget import Budget
+from archsearch.budget import Budget, parse_budget
 from archsearch.trial import COMPLETE, PRUNED, Candidate, EvalResult, objective_values
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # a path or header line is never broken mid-word
+if not console.is_terminal:  # a log file: room for the whole progress line
+    console = Console(stderr=True, soft_wrap=True, width=160)
 out = Console()
 if not out.is_terminal:  # piped or captured: rich would assume 80 columns and squeeze the front table
     out = Console(width=160)
 
 
+def plain(value: Any) -> Text:
+    """A table cell or line that rich prints as it is (no markup, no emoji codes)."""
+    return Text(str(value))
+
+
 def format_value(name: str, value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    if name.startswith(("n_params", "flops")):
+    if name.startswith(("n_params", "flops")) or (isinstance(value, int) and not isinstance(value, bool)):
         return f"{int(value):,}"
     if isinstance(value, float):
         return f"{value:.4g}"
@@ -30,11 +47,13 @@ def format_value(name: str, value: Any) -> str:
 
 
 class RichProgress:
-    """A progress bar with counts by status and the best value of each objective so far."""
+    """A progress bar with counts by status, the size of the front so far and the best value of each
+    objective so far: each best may come from a different trial, which the line says."""
 
     def __init__(self, objectives: dict[str, str]) -> None:
         self.objectives = objectives
         self.best: dict[str, float] = {}
+        self.front: list[list[float]] = []
         self.failed = 0
         self._bar: Progress | None = None
         self._task: Any = None
@@ -42,14 +61,14 @@ class RichProgress:
     def start(self, budget: Budget, already_done: int) -> None:
         self._bar = Progress(
             TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.fields[status]}"), console=console, transient=False,
+            TextColumn("{task.fields[status]}", markup=False), console=console, transient=False,
         )
         total = budget.max_trials
         self._task = self._bar.add_task("search", total=total, completed=already_done, status="")
         self._bar.start()
 
     def recovered(self, recovery: dict[str, Any]) -> None:
-        console.print(describe_recovery(recovery))
+        console.print(plain(describe_recovery(recovery)))
 
     def trial_done(self, trial_id: int, candidate: Candidate, result: EvalResult) -> None:
         if result.status == PRUNED:
@@ -58,20 +77,97 @@ class RichProgress:
             self.failed += 1
         values = objective_values(result, self.objectives)
         if values is not None:
+            self._admit(values)
             for (name, direction), value in zip(self.objectives.items(), values, strict=True):
                 old = self.best.get(name)
                 better = old is None or (value > old if direction == "maximize" else value < old)
                 if better:
                     self.best[name] = value
-        best = "  ".join(f"{n}={format_value(n, v)}" for n, v in self.best.items())
-        status = best + (f"  pruned={self.pruned}" if getattr(self, "pruned", 0) else "") + (
-            f"  failed={self.failed}" if self.failed else "")
         if self._bar is not None:
-            self._bar.update(self._task, advance=1, status=status)
+            self._bar.update(self._task, advance=1, status=self.status_line())
+
+    def _admit(self, values: list[float]) -> None:
+        from archsearch.pareto import non_dominated_mask, to_minimization
+
+        points = [*self.front, values]
+        mask = non_dominated_mask(to_minimization(np.array(points, dtype=float), list(self.objectives.values())))
+        self.front = [p for p, keep in zip(points, mask, strict=True) if keep]
+
+    def status_line(self) -> str:
+        """``front 4 · best val_accuracy 0.975 · best n_params 3,546 · failed 1``."""
+        parts = [f"front {len(self.front)}"] if self.front else []
+        parts += [f"best {n} {format_value(n, v)}" for n, v in self.best.items()]
+        if getattr(self, "pruned", 0):
+            parts.append(f"pruned {self.pruned}")
+        if self.failed:
+            parts.append(f"failed {self.failed}")
+        return " · ".join(parts)
 
     def stop(self) -> None:
         if self._bar is not None:
             self._bar.stop()
+
+
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (IPython's ZMQ shell), where a live bar is not wanted."""
+    ipython = sys.modules.get("IPython")
+    shell = getattr(ipython, "get_ipython", lambda: None)() if ipython is not None else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def api_progress(progress: Any, quiet: bool, objectives: dict[str, str]) -> Any:
+    """The reporter for ``archsearch.search`` / ``resume``: a bar when ``progress`` is True, or when it is
+    None (the default) and stderr is a terminal outside a notebook; no bar of ours when ``quiet``. A
+    reporter object of the caller's own is always used."""
+    if progress is not None and not isinstance(progress, bool):
+        return progress
+    if quiet or progress is False:
+        return None
+    if progress is None:
+        progress = console.is_terminal and not in_notebook() and not os.environ.get("CI")
+    if progress is True:
+        return RichProgress(objectives)
+    return progress or None
+
+
+def run_header(info: Mapping[str, Any], run_dir: Any, verb: str = "run") -> Text:
+    """``archsearch run: space=mlp strategy=random task=digits budget=20 candidates executor=ray -> runs/x``."""
+    budget: Any = info.get("budget")
+    try:
+        budget_text = parse_budget(budget).describe()
+    except Exception:  # an unusual run.json: show what it says
+        budget_text = str(budget)
+    text = Text("archsearch ", style="bold")
+    text.append(f"{verb}: space={info.get('space')} strategy={info.get('strategy')} task={info.get('task')} "
+                f"budget={budget_text} executor={info.get('executor')} -> {run_dir}", style="")
+    return text
+
+
+STOP_NOTES = {
+    "exhausted": "the strategy ran out of new architectures in this space before the budget was spent",
+    "constraints": "too many candidates were rejected by the constraints before the budget was spent",
+    "time": "the time budget was spent",
+}
+
+
+def stop_note(reason: str | None, n_trials: int, budget: Any) -> str | None:
+    """A line saying why a run stopped early (None when it simply spent its budget)."""
+    if reason in ("exhausted", "constraints"):
+        return f"stopped after {n_trials} trials: {STOP_NOTES[reason]} ({budget})"
+    return None
+
+
+def announce_result(run: Any) -> None:
+    """After a Python API run: why it stopped if early, the hypervolume, where the run directory is."""
+    summary = run.summary()
+    note = stop_note(run.stop_reason, summary["n_trials"], f"budget {summary['budget']}")
+    if note:
+        console.print(plain(note))
+    counts = ", ".join(f"{k}: {v}" for k, v in summary["status_counts"].items())
+    hv = summary.get("hypervolume")
+    hv_text = "-" if hv is None or math.isnan(hv) else f"{hv:.4f}"
+    console.print(plain(f"{summary['n_trials']} trials ({counts}) · front {len(summary['pareto_trial_ids'])} · "
+                        f"hypervolume {hv_text} · run directory: {run.path}"))
 
 
 def front_table(front: pa.Table, objectives: dict[str, str], title: str = "Pareto front") -> Table:
@@ -84,9 +180,9 @@ def front_table(front: pa.Table, objectives: dict[str, str], title: str = "Paret
     rows = front.to_pylist()
     for row in rows:
         table.add_row(
-            str(row["trial_id"]), row["arch_id"],
+            str(row["trial_id"]), plain(row["arch_id"]),
             *[format_value(name, row.get(name)) for name in objectives],
-            describe_architecture(row["genome_json"]),
+            plain(describe_architecture(row["genome_json"])),
         )
     return table
 
@@ -139,11 +235,11 @@ def summary_table(summary: dict[str, Any]) -> Table:
     table.add_column("key", style="bold")
     table.add_column("value")
     for key in ("path", "space", "strategy", "task", "seed", "budget"):
-        table.add_row(key, str(summary.get(key)))
+        table.add_row(key, plain(summary.get(key)))
     counts = ", ".join(f"{k}: {v}" for k, v in summary["status_counts"].items()) or "none"
-    table.add_row("trials", f"{summary['n_trials']} ({counts})")
+    table.add_row("trials", plain(f"{summary['n_trials']} ({counts})"))
     for name, value in summary["best"].items():
-        table.add_row(f"best {name}", format_value(name, value))
+        table.add_row(plain(f"best {name}"), format_value(name, value))
     hv = summary.get("hypervolume")
     table.add_row("hypervolume", "-" if hv is None or math.isnan(hv) else f"{hv:.4f} (normalized, "
                   f"reference {summary['reference_point'][0]:g} per objective)")

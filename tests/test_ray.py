@@ -83,7 +83,7 @@ def test_candidate_past_its_time_limit_is_cancelled(tmp_path):
     assert (trials[~trials.index.isin(hung.index)].status == "complete").all()
 
 
-def test_cluster_losing_a_node_still_evaluates_every_candidate_once(tmp_path):
+def test_cluster_losing_a_node_still_evaluates_every_candidate_once(tmp_path, capfd):
     import ray
     from ray.cluster_utils import Cluster
 
@@ -115,6 +115,7 @@ def test_cluster_losing_a_node_still_evaluates_every_candidate_once(tmp_path):
         ray.shutdown()
         cluster.shutdown()
     assert removed.is_set()
+    assert f"archsearch: joined the Ray cluster at {cluster.address} (2 nodes, 2 CPUs)" in capfd.readouterr().err
     trials = run.trials.to_pandas()
     assert len(trials) == 16 and (trials.status == "complete").all()
     assert trials.trial_id.tolist() == list(range(16)) and trials.arch_id.is_unique

@@ -48,16 +48,20 @@ def toy_run(path, evaluate, objectives=THREE, budget=24, seed=0):
 
 
 def figures(page: str) -> dict:
-    """The figures a page draws, by div id, parsed from their JSON blocks."""
-    blocks = re.findall(r'<script type="application/json" id="([\w-]+)-data">(.*?)</script>', page, re.S)
-    return {div: json.loads(data) for div, data in blocks}
+    """The figures a page draws, by div id, unpacked as the page's script unpacks them."""
+    from archsearch.results.page import page_figures
+
+    found = page_figures(page)
+    assert set(found) == set(re.findall(r'<div class="plot" id="([\w-]+)"', page))  # a div for every figure
+    return found
 
 
 def assert_self_contained(page: str) -> None:
     assert not re.search(r"<script[^>]*\bsrc\s*=", page), "the page loads a script from elsewhere"
     assert not re.search(r"<link[^>]*\bhref\s*=", page), "the page loads a stylesheet from elsewhere"
     assert not re.search(r"<(img|iframe)[^>]*\bsrc\s*=", page)
-    assert "plotly.js v" in page and len(page) > 1_000_000  # plotly.js itself is inlined
+    assert "plotly.js v" in page and page.count('id="plotly-packed"') == 1  # plotly.js inlined, once
+    assert 1_000_000 < len(page.encode()) < 2_000_000
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +92,7 @@ def test_report_command_writes_a_self_contained_page_with_the_runs_data(mlp_run)
     summary = json.loads((run_dir / "pareto.json").read_text())
     front_ids = summary["pareto_trial_ids"]
     figs = figures(page)
-    assert set(figs) == {"pair-0-1", "pair-0-2", "pair-1-2", "front-3d", "hypervolume", "genes"}
+    assert set(figs) == {"pair-0-1", "pair-0-2", "pair-1-2", "front-3d", "hypervolume"}  # 5 trials: no importance
 
     names = list(summary["objectives"])
     pair = {trace["name"]: trace for trace in figs["pair-0-1"]["data"]}
@@ -106,21 +110,20 @@ def test_report_command_writes_a_self_contained_page_with_the_runs_data(mlp_run)
 
     history = archsearch.load_run(run_dir).hypervolume_history()
     hv_traces = figs["hypervolume"]["data"]
-    assert hv_traces[0]["x"] == list(range(1, 6)) and hv_traces[1]["x"] == history.column("elapsed_s").to_pylist()
+    assert hv_traces[0]["x"] == list(range(1, 6)) and hv_traces[1]["x"] == history.column("active_s").to_pylist()
     assert hv_traces[0]["y"] == history.column("hypervolume").to_pylist()
-
-    labels = [d["label"] for d in figs["genes"]["data"][0]["dimensions"]]
-    assert labels[0] == "on front" and labels[-3:] == ["val_accuracy (max)", "n_params (min)", "latency_ms (min)"]
-    assert "depth" in labels and "width" in labels
-    activation = next(d for d in figs["genes"]["data"][0]["dimensions"] if d["label"] == "b0.activation")
-    assert set(activation["ticktext"]) <= {"relu", "gelu", "silu", "tanh", "-"}  # categorical genes are named
+    assert "too few to say which genes matter" in page
 
     table = page[page.index('<table class="sortable" id="front-table">'):]
     table = table[:table.index("</table>")]
     assert table.count("<tr>") == len(front_ids) + 1
+    assert "test_accuracy" in table and "fidelity" in table  # the test metric and what each was trained to
     for trial_id in front_ids:
-        assert f'data-sort="{trial_id}">{trial_id}</td>' in table
-    assert table.count("<b>mlp</b>") >= len(front_ids)
+        assert f'data-sort="{trial_id}"><a href="#arch-{trial_id}">{trial_id}</a></td>' in table
+        card = page[page.index(f'<div class="card" id="arch-{trial_id}">'):]
+        assert card.index("<svg") < card.index("</svg>") < card.index("</div></div>") + 20
+    assert table.count("mlp(") >= len(front_ids)
+    assert "training recipe" in page and "epochs 0.3" in page
 
 
 def test_report_output_option_and_python_api(toy_runs, tmp_path):
@@ -138,7 +141,7 @@ def test_report_of_two_objectives_has_no_3d_plot(tmp_path):
     toy_run(tmp_path / "r", evaluate_a, objectives={"score": "maximize", "cost": "minimize"}, budget=8)
     archsearch_cli("report", str(tmp_path / "r"), cwd=tmp_path)
     figs = figures((tmp_path / "r" / "report.html").read_text())
-    assert set(figs) == {"pair-0-1", "hypervolume", "genes"}
+    assert set(figs) == {"pair-0-1", "hypervolume"}
 
 
 def test_report_of_a_run_without_complete_trials(tmp_path):
@@ -160,10 +163,11 @@ def test_report_of_a_missing_run_is_a_one_line_error(tmp_path):
 def test_hypervolume_history_is_monotone_and_ends_at_the_runs_hypervolume(toy_runs):
     run = archsearch.load_run(toy_runs / "a")
     history = run.hypervolume_history().to_pandas()
-    assert history.columns.tolist() == ["trial_id", "n_evaluated", "elapsed_s", "hypervolume"]
+    assert history.columns.tolist() == ["trial_id", "n_evaluated", "elapsed_s", "active_s", "hypervolume"]
     assert history.n_evaluated.tolist() == list(range(1, 25))  # failed trials count as evaluations
     assert (run.trials.to_pandas().status == "failed").any()
     assert history.hypervolume.is_monotonic_increasing and history.elapsed_s.is_monotonic_increasing
+    assert (history.active_s <= history.elapsed_s + 1e-9).all() and history.active_s.is_monotonic_increasing
     assert history.elapsed_s.iloc[0] > 0
     summary = json.loads((toy_runs / "a" / "pareto.json").read_text())
     assert history.hypervolume.iloc[-1] == pytest.approx(summary["hypervolume"], rel=1e-12)
@@ -260,6 +264,7 @@ def load_in_chromium(page: Path, tmp_path: Path) -> tuple[str, str, Path]:
 def assert_rendered(dom: str, log: str, plot_ids) -> None:
     errors = re.search(r'data-js-errors="([^"]*)"', dom)
     assert errors is not None and errors.group(1) == "[]", errors and errors.group(1)
+    assert f'data-drawn="{len(plot_ids)}"' in dom  # plotly.js and the figures unpacked, every figure drawn
     assert "Uncaught" not in log, [line for line in log.splitlines() if "Uncaught" in line]
     for plot_id in plot_ids:
         start = dom.index(f'id="{plot_id}"')
@@ -271,7 +276,7 @@ def test_report_loads_and_renders_in_headless_chromium(mlp_run, toy_runs, tmp_pa
     cwd, run_dir = mlp_run
     archsearch_cli("report", "runs/a", cwd=cwd)
     dom, log, shot = load_in_chromium(run_dir / "report.html", tmp_path)
-    assert_rendered(dom, log, ["pair-0-1", "pair-0-2", "pair-1-2", "front-3d", "hypervolume", "genes"])
+    assert_rendered(dom, log, ["pair-0-1", "pair-0-2", "pair-1-2", "front-3d", "hypervolume"])
     assert "gl-container" in dom[dom.index('id="front-3d"'):]  # the 3-D scene got a WebGL canvas
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
 

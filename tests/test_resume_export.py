@@ -53,15 +53,28 @@ def test_export_and_load_model_give_the_runs_outputs(small_run, tmp_path):
         assert (tmp_path / "model" / name).exists()
     model = archsearch.load_model(tmp_path / "model")
     reference = small_run.model(trial)
-    from archsearch.tasks import load_task
+    from sklearn.datasets import load_digits
 
-    x = torch.from_numpy(load_task("digits", seed=0).x_val[:32])
+    from archsearch.tasks import load_task
+    from archsearch.tasks.arrays import split_indices
+
+    task = load_task("digits", seed=0)
+    x = torch.from_numpy(task.x_val[:32])
+    digits = load_digits()  # the same rows, raw: the exported model standardizes them itself
+    raw = digits.data[split_indices(len(digits.target), 0.2, 0.2, 0, digits.target)[1][:32]]
     with torch.no_grad():
-        assert torch.equal(model(x), reference(x))
-        accuracy = (model(x).argmax(1).numpy() == load_task("digits", seed=0).y_val[:32]).mean()
+        assert torch.equal(model.network(x), reference(x))
+        assert torch.allclose(model(torch.from_numpy(raw).float()), reference(x), atol=1e-4)
+    accuracy = (model.predict(raw) == task.y_val[:32]).mean()
     assert accuracy > 0.3  # trained weights, not a fresh initialization
+    assert model.predict_proba(raw).shape == (32, 10)
     described = json.loads((tmp_path / "model" / "model.json").read_text())
     assert described["arch_id"] == small_run.trial_row(trial)["arch_id"] and not described["retrained"]
+    prep = described["preprocessing"]
+    assert prep["input_kind"] == "vector" and prep["input_shape"] == [64] and len(prep["x_mean"]) == 64
+    assert prep["classes"] == list(range(10))
+    readme = (tmp_path / "model" / "README.md").read_text()
+    assert "a vector of 64 features" in readme and "vocabulary" not in readme and "e+" not in readme
 
 
 def test_export_of_a_trial_without_weights_needs_retrain(small_run, tmp_path):

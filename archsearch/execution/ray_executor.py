@@ -11,6 +11,7 @@ and is recorded as failed. Nothing here blocks on a single worker, so a lost one
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +68,33 @@ class _Running:
     worker: int
     started: float
     attempt: int
+
+
+@contextlib.contextmanager
+def _quiet_ray_notices() -> Iterator[None]:
+    """Keep Ray's start-up notices (the token-authentication one) out of the user's terminal.
+
+    Only what Ray logs while ``ray.init`` runs is raised to ERROR; the security setting itself is left
+    as Ray chose it.
+    """
+    loggers = [logging.getLogger(name) for name in ("ray._private.authentication", "ray._private.worker", "ray")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def describe_cluster(ray: Any) -> str:
+    """``the Ray cluster at 10.0.0.5:6379 (3 nodes, 48 CPUs, 2 GPUs)``."""
+    address = ray.get_runtime_context().gcs_address
+    nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
+    resources = ray.cluster_resources()
+    gpus = f", {resources['GPU']:g} GPUs" if resources.get("GPU") else ""
+    return f"the Ray cluster at {address} ({nodes} node{'s' if nodes != 1 else ''}, {resources.get('CPU', 0):g} CPUs{gpus})"
 
 
 class RayExecutor:
@@ -123,6 +152,8 @@ class RayExecutor:
             raise ConfigError(f"executor.workers must be at least 1, got {self.workers}")
         if not ray.is_initialized():
             self._init_ray(ray)
+        if self.address is not None:
+            print(f"archsearch: joined {describe_cluster(ray)}", file=sys.stderr)
         # Put once, not pickled into each actor's creation: evaluators that carry their task's data
         # (``for_workers``) would otherwise copy it once per actor and per replacement.
         shipped = evaluator.for_workers()
@@ -156,10 +187,11 @@ class RayExecutor:
         else:
             kwargs["address"] = self.address
         try:
-            ray.init(**kwargs)
+            with _quiet_ray_notices():
+                ray.init(**kwargs)
         except (ConnectionError, ValueError, RuntimeError) as exc:
             where = "start a local Ray" if self.address is None else f"reach a Ray cluster at {self.address!r}"
-            raise ConfigError(f"cannot {where}: {str(exc).strip().splitlines()[0][:300]}; start one with "
+            raise ConfigError(f"cannot {where}: {one_line(str(exc).strip(), 300)}; start one with "
                               "`ray start --head` or leave executor.address unset for a local Ray") from None
         if self._started_ray:
             self._reaper = start_reaper(ray)

@@ -112,14 +112,14 @@ def comparison_tables(comparison: Comparison) -> list[Any]:
     """Rich tables for the terminal: one row per run, then the fronts overlaid."""
     from rich.table import Table
 
-    from archsearch.console import describe_architecture, format_value
+    from archsearch.console import describe_architecture, format_value, plain
 
     runs = Table(title="Runs (hypervolume on a common normalization)", title_justify="left")
     for column, justify in (("run", "left"), ("space", "left"), ("strategy", "left"), ("trials", "right"),
                             ("front size", "right"), ("hypervolume", "right")):
         runs.add_column(column, justify=justify)  # type: ignore[arg-type]
     for row in comparison.rows:
-        runs.add_row(row["run"], str(row["space"]), str(row["strategy"]), str(row["trials"]),
+        runs.add_row(plain(row["run"]), plain(row["space"]), plain(row["strategy"]), str(row["trials"]),
                      str(row["front_size"]), f"{row['hypervolume']:.4f}")
     fronts = Table(title="Fronts overlaid (* = non-dominated among all runs)", title_justify="left")
     fronts.add_column("run")
@@ -129,9 +129,9 @@ def comparison_tables(comparison: Comparison) -> list[Any]:
         fronts.add_column(f"{name} ({'max' if direction == 'maximize' else 'min'})", justify="right", no_wrap=True)
     fronts.add_column("architecture", overflow="fold")
     for row in comparison.fronts.to_pylist():
-        fronts.add_row(row["run"], str(row["trial_id"]), "*" if row["joint_front"] else "",
+        fronts.add_row(plain(row["run"]), str(row["trial_id"]), "*" if row["joint_front"] else "",
                        *[format_value(n, row[metric_column(n)]) for n in comparison.objectives],
-                       describe_architecture(row["genome_json"]))
+                       plain(describe_architecture(row["genome_json"])))
     return [runs, fronts]
 
 

@@ -71,6 +71,22 @@ def trial_weights(run: Any, trial_id: int, retrain: bool) -> tuple[bytes, bool]:
         "run's recipe and seed: --retrain on the command line, retrain=True in Python")
 
 
+def run_preprocessing(run: Any) -> dict[str, Any] | None:
+    """The run's task preprocessing: from run.json, else (older runs of a named task) by loading the task."""
+    if run.info.get("preprocessing"):
+        return dict(run.info["preprocessing"])
+    if run.info.get("user_task") or run.info.get("user_evaluate") or not run.info.get("data_spec"):
+        return None
+    from omegaconf import OmegaConf
+
+    from archsearch.api import _training_evaluator
+    from archsearch.results.exported import preprocessing_of
+
+    cfg = OmegaConf.load(run.path / "config.yaml")
+    evaluator, _ = _training_evaluator(cfg, None, int(cfg.seed))
+    return preprocessing_of(evaluator.load_task())
+
+
 def export_model(run: Any, trial_id: int, out_dir: str | os.PathLike[str], retrain: bool = False) -> Path:
     """Write genome.json, model.safetensors, model.json and a README for one trial into ``out_dir``."""
     out = Path(out_dir)
@@ -79,7 +95,8 @@ def export_model(run: Any, trial_id: int, out_dir: str | os.PathLike[str], retra
     row = run.trial_row(trial_id)
     genome = run.genome(trial_id)
     data, retrained = trial_weights(run, trial_id, retrain)
-    metrics = {k: v for k, v in row.items() if isinstance(v, float) and k not in ("fidelity", "duration_s")}
+    metrics = {k: v for k, v in row.items() if isinstance(v, int | float) and not isinstance(v, bool)
+               and k not in ("trial_id", "attempts", "fidelity", "duration_s") and not k.startswith("gene.")}
     out.mkdir(parents=True, exist_ok=True)
     (out / GENOME_FILE).write_text(genome.to_json() + "\n")
     (out / WEIGHTS_FILE).write_bytes(data)
@@ -91,6 +108,7 @@ def export_model(run: Any, trial_id: int, out_dir: str | os.PathLike[str], retra
         "task": run.info.get("task"),
         "seed": run.info.get("seed"),
         "data_spec": run.info["data_spec"],
+        "preprocessing": run_preprocessing(run),
         "metrics": metrics,
         "retrained": retrained,
     }
@@ -100,11 +118,15 @@ def export_model(run: Any, trial_id: int, out_dir: str | os.PathLike[str], retra
 
 
 def load_model(path: str | os.PathLike[str]) -> Any:
-    """Rebuild an exported model (``archsearch export``) as an ``nn.Module`` in eval mode.
+    """Rebuild an exported model (``archsearch export``) that takes raw inputs.
 
-    Every file is checked first (see :mod:`archsearch.results.model_files`): a damaged or tampered one is
-    a one-line error naming it, and sizes are compared with the weights before anything is allocated.
+    Returns an :class:`~archsearch.results.exported.ExportedModel` in eval mode: ``model(x)`` on a raw
+    tensor, ``model.predict(x)`` / ``model.predict_proba(x)`` on arrays, ``model.network`` the bare
+    network (standardized inputs, as during the search). Every file is checked first (see
+    :mod:`archsearch.results.model_files`): a damaged or tampered one is a one-line error naming it, and
+    sizes are compared with the weights before anything is allocated.
     """
+    from archsearch.results.exported import ExportedModel
     from archsearch.results.model_files import ModelFileError, build_checked, read_genome, read_json
 
     folder = Path(path)
@@ -117,14 +139,38 @@ def load_model(path: str | os.PathLike[str]) -> Any:
         raise ModelFileError(f"{folder / MODEL_FILE} has export schema_version {version!r}; "
                              f"this archsearch reads {EXPORT_SCHEMA_VERSION}")
     genome = read_genome(read_json(folder / GENOME_FILE), str(folder / GENOME_FILE))
-    return build_checked(genome, description.get("data_spec"), folder / WEIGHTS_FILE, str(folder))
+    network = build_checked(genome, description.get("data_spec"), folder / WEIGHTS_FILE, str(folder))
+    preprocessing = description.get("preprocessing")
+    try:
+        if preprocessing is not None and not isinstance(preprocessing, dict):
+            raise TypeError("it must be an object")
+        return ExportedModel(network, preprocessing)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(f"{folder / MODEL_FILE}: unusable preprocessing: {one_line(str(exc))}") from None
+
+
+def describe_input(spec: dict[str, Any]) -> str:
+    """``a vector of 64 features``, ``a sequence of 40 steps with 1 channel``, ``17 token ids below 20``."""
+    kind = spec.get("input_kind")
+    if kind == "vector":
+        return f"a vector of {spec['n_features']} features"
+    if kind == "tokens":
+        return f"{spec['seq_len']} token ids below {spec['vocab_size']}"
+    channels = spec.get("n_channels", 1)
+    return f"a sequence of {spec['seq_len']} steps with {channels} channel{'s' if channels != 1 else ''}"
 
 
 def _readme(description: dict[str, Any], genome: Genome) -> str:
-    from archsearch.console import describe_architecture
+    from archsearch.console import describe_architecture, format_value
 
-    metrics = "\n".join(f"| {k} | {v:.6g} |" for k, v in sorted(description["metrics"].items()))
+    metrics = "\n".join(f"| {k} | {format_value(k, v)} |" for k, v in sorted(description["metrics"].items()))
     spec = description["data_spec"]
+    prep = description.get("preprocessing") or {}
+    outputs = (f"{spec['n_outputs']} class logits" if prep.get("problem", "classification") == "classification"
+               else "one value in the target's units")
+    standardized = ("The model standardizes its inputs itself with the training split's statistics "
+                    "(`preprocessing` in `model.json`): feed rows as they come."
+                    if prep.get("x_mean") is not None else "Inputs are used as they are (no standardization).")
     return f"""# archsearch model {description['arch_id']}
 
 Trial {description['trial_id']} of the run `{description['run_dir']}` (task `{description['task']}`,
@@ -132,9 +178,7 @@ seed {description['seed']}).
 
 Architecture: `{describe_architecture(genome.to_json())}`
 
-Input: {spec['input_kind']} (features {spec['n_features']}, length {spec['seq_len']},
-channels {spec['n_channels']}, vocabulary {spec['vocab_size']}); outputs: {spec['n_outputs']}.
-Inputs must be preprocessed as the task did (standardized with the training split's statistics).
+Input: {describe_input(spec)}; output: {outputs}. {standardized}
 
 | metric | value |
 | --- | --- |
@@ -142,9 +186,11 @@ Inputs must be preprocessed as the task did (standardized with the training spli
 
 ```python
 import archsearch
-model = archsearch.load_model("path/to/this/folder")   # torch.nn.Module, eval mode
+model = archsearch.load_model("path/to/this/folder")   # torch.nn.Module, eval mode, takes raw inputs
+labels = model.predict(x)                               # x: numpy array (n, ...) of raw inputs
+logits = model(torch.as_tensor(x))                      # model.network: the bare network
 ```
 
 Files: `genome.json` (the architecture, `archsearch.Genome.from_json`), `model.safetensors` (weights),
-`model.json` (shapes, metrics, provenance).
+`model.json` (shapes, preprocessing, metrics, provenance).
 """

@@ -1,4 +1,5 @@
-"""Plotly figures of saved runs: Pareto fronts, hypervolume curves and genes against objectives.
+"""Plotly figures of saved runs: Pareto fronts, hypervolume curves, gene importance, learning curves and
+the few genes that matter against the objectives.
 
 Figures are built from :class:`RunPoints`, not from a :class:`Run`, so the report and the comparison page
 share them. This module (like ``page.py``) imports plotly, and is itself imported only when a page is
@@ -132,8 +133,10 @@ def pair_figure(runs: Sequence[RunPoints], i: int, j: int, normalization: Normal
                       title={"text": f"{names[i]} vs {names[j]}", "x": 0.02},
                       legend={"orientation": "h", "y": -0.18}, hoverlabel={"align": "left"},
                       modebar={"orientation": "v"})  # a horizontal bar would cover the title of a narrow plot
-    fig.update_xaxes(title=axis_title(names[i], directions[i]), type="log" if logs[i] else "linear")
-    fig.update_yaxes(title=axis_title(names[j], directions[j]), type="log" if logs[j] else "linear")
+    fig.update_xaxes(title=axis_title(names[i], directions[i]), type="log" if logs[i] else "linear",
+                     **({"dtick": "D2"} if logs[i] else {}))  # 1, 2, 5 per decade, not every digit
+    fig.update_yaxes(title=axis_title(names[j], directions[j]), type="log" if logs[j] else "linear",
+                     **({"dtick": "D2"} if logs[j] else {}))
     return fig
 
 
@@ -157,36 +160,40 @@ def front_3d_figure(run: RunPoints, normalization: Normalization | None) -> go.F
     logs = _log_axes(normalization, run.values)[:3]
     fig = go.Figure()
     for mask, name, marker in (
-        (~run.on_front, "other complete trials", {"color": FADED, "size": 4}),
+        (~run.on_front, "other complete trials", {"color": "rgba(120, 120, 145, 0.5)", "size": 3}),
         (run.on_front, "Pareto front", {"color": PALETTE[0], "size": 6}),
     ):
         fig.add_trace(go.Scatter3d(
             x=run.values[mask, 0].tolist(), y=run.values[mask, 1].tolist(), z=run.values[mask, 2].tolist(), mode="markers", name=name,
             marker=marker, text=[t for t, f in zip(run.hover, mask, strict=True) if f],
             hovertemplate="%{text}<extra></extra>"))
-    axes = {f"{axis}axis": {"title": {"text": axis_title(n, d)}, "type": "log" if log else "linear"}
+    axes: dict[str, Any] = {f"{axis}axis": {"title": {"text": axis_title(n, d)}, "type": "log" if log else "linear",
+                            **({"dtick": "D2"} if log else {})}
             for axis, n, d, log in zip("xyz", names, directions, logs, strict=True)}
-    fig.update_layout(template=TEMPLATE, height=600, margin={"l": 0, "r": 0, "t": 40, "b": 0},
-                      title={"text": " / ".join(names), "x": 0.02}, scene=axes, hoverlabel={"align": "left"})
+    axes["camera"] = {"eye": {"x": 1.4, "y": 1.4, "z": 0.9}, "center": {"x": 0, "y": 0, "z": -0.22}}
+    axes["domain"] = {"x": [0, 1], "y": [0.04, 1]}
+    fig.update_layout(template=TEMPLATE, height=640, margin={"l": 10, "r": 10, "t": 50, "b": 30},
+                      title={"text": " / ".join(names), "x": 0.02}, scene=axes, hoverlabel={"align": "left"},
+                      legend={"orientation": "h", "y": 0.0, "x": 0.02})
     return fig
 
 
 def hypervolume_figure(histories: Sequence[tuple[str, pa.Table]]) -> go.Figure:
-    """Hypervolume against evaluations (left) and against wall-clock time (right), one line per run."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("against evaluations", "against wall-clock time"),
+    """Hypervolume against evaluations (left) and against active search time (right), one line per run."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("against evaluations", "against search time"),
                         horizontal_spacing=0.08)
     for k, (label, history) in enumerate(histories):
         color = PALETTE[k % len(PALETTE)]
         hv = history.column("hypervolume").to_pylist()
         ids = history.column("trial_id").to_pylist()
         text = [f"{html.escape(label)}<br>after trial {t}: {v:.4f}" for t, v in zip(ids, hv, strict=True)]
-        for col, x in ((1, history.column("n_evaluated").to_pylist()), (2, history.column("elapsed_s").to_pylist())):
+        for col, x in ((1, history.column("n_evaluated").to_pylist()), (2, history.column("active_s").to_pylist())):
             mode = "lines+markers" if len(hv) <= 200 else "lines"  # thousands of markers would blur the line
             fig.add_trace(go.Scatter(x=x, y=hv, mode=mode, line={"shape": "hv", "color": color},
                                      marker={"size": 4}, name=label, legendgroup=label, showlegend=col == 1,
                                      text=text, hovertemplate="%{text}<extra></extra>"), row=1, col=col)
     fig.update_xaxes(title_text="trials evaluated", row=1, col=1)
-    fig.update_xaxes(title_text="seconds since the run started", row=1, col=2)
+    fig.update_xaxes(title_text="seconds of search (pauses between stop and resume left out)", row=1, col=2)
     fig.update_yaxes(title_text="hypervolume (normalized)", row=1, col=1, rangemode="tozero")
     fig.update_yaxes(rangemode="tozero", row=1, col=2)
     fig.update_layout(template=TEMPLATE, height=400, margin={"l": 60, "r": 20, "t": 40, "b": 50},
@@ -215,12 +222,17 @@ def encode_gene(values: Sequence[Any]) -> dict[str, Any] | None:
     return {"values": codes, "tickvals": list(range(len(labels))), "ticktext": labels}
 
 
-def parallel_figure(run: RunPoints) -> tuple[go.Figure, list[str]]:
+def parallel_figure(run: RunPoints, genes: Sequence[str] | None = None,
+                    log_scale: Sequence[bool] | None = None) -> tuple[go.Figure, list[str]]:
     """Genes (decisions) against objectives, one line per complete trial, coloured by the first objective.
+
+    Args:
+        genes: the genes to show (the few that matter); default every gene.
+        log_scale: per objective, whether to show it as log10 (parameters and latency span decades).
 
     Returns the figure and the genes left out because every trial made the same choice.
     """
-    names = sorted({key for d in run.decisions for key in d})
+    names = list(genes) if genes is not None else sorted({key for d in run.decisions for key in d})
     dimensions: list[dict[str, Any]] = [
         {"label": "on front", "values": run.on_front.astype(int).tolist(), "tickvals": [0, 1],
          "ticktext": ["no", "yes"]},
@@ -233,7 +245,11 @@ def parallel_figure(run: RunPoints) -> tuple[go.Figure, list[str]]:
         else:
             dimensions.append({"label": name, **axis})
     for k, (name, direction) in enumerate(run.objectives.items()):
-        dimensions.append({"label": axis_title(name, direction), "values": run.values[:, k].tolist()})
+        values = run.values[:, k]
+        if log_scale is not None and log_scale[k] and (values > 0).all():
+            dimensions.append({"label": f"log10 {axis_title(name, direction)}", "values": np.log10(values).tolist()})
+        else:
+            dimensions.append({"label": axis_title(name, direction), "values": values.tolist()})
     first, direction = next(iter(run.objectives.items()))
     fig = go.Figure(go.Parcoords(
         dimensions=dimensions, labelangle=-30, labelside="top",
@@ -241,3 +257,65 @@ def parallel_figure(run: RunPoints) -> tuple[go.Figure, list[str]]:
               "reversescale": direction == "minimize", "colorbar": {"title": {"text": first}}}))
     fig.update_layout(template=TEMPLATE, height=520, margin={"l": 60, "r": 110, "t": 140, "b": 30})
     return fig, constant
+
+
+def importance_figure(importances: Sequence[Any], top: int = 12) -> go.Figure:
+    """One horizontal bar chart per objective: the genes whose shuffling costs the forest most R²."""
+    n = len(importances)
+    titles = [f"{imp.objective} (genes explain R² {imp.oob_r2:.2f})" for imp in importances]
+    fig = make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.12 if n > 1 else 0.0)
+    for k, imp in enumerate(importances):
+        genes, mean, std = imp.genes[:top][::-1], imp.mean[:top][::-1], imp.std[:top][::-1]
+        fig.add_trace(go.Bar(x=[max(m, 0.0) for m in mean], y=genes, orientation="h", showlegend=False,
+                             marker={"color": PALETTE[k % len(PALETTE)]},
+                             error_x={"type": "data", "array": std, "thickness": 1, "width": 2},
+                             hovertemplate="%{y}: R² drop %{x:.3f}<extra></extra>"), row=1, col=k + 1)
+        fig.update_xaxes(title_text="R² drop when shuffled", rangemode="tozero", row=1, col=k + 1)
+        fig.update_yaxes(automargin=True, tickfont={"size": 11}, row=1, col=k + 1)
+    fig.update_layout(template=TEMPLATE, height=max(300, 26 * min(top, max(len(i.genes) for i in importances)) + 110),
+                      margin={"l": 10, "r": 20, "t": 50, "b": 50})
+    for annotation in fig.layout.annotations:
+        annotation.font = {"size": 13}
+    return fig
+
+
+def curves_figure(curves: pa.Table, metrics: Sequence[str], front_ids: set[int], pruned_ids: set[int],
+                  hover: dict[int, str] | None = None) -> go.Figure:
+    """Learning curves, one panel per metric: the front's trials in colour (one line each), pruned trials
+    dashed grey, the rest faint; every trial's line ends where its training ended."""
+    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=list(metrics), horizontal_spacing=0.08)
+    ids = curves.column("trial_id").to_pylist()
+    epochs = curves.column("epoch").to_pylist()
+    by_trial: dict[int, list[int]] = {}
+    for row, trial in enumerate(ids):
+        by_trial.setdefault(int(trial), []).append(row)
+    for col, metric in enumerate(metrics, 1):
+        values = curves.column(metric).to_pylist()
+        groups: dict[str, tuple[list[Any], list[Any]]] = {"other": ([], []), "pruned": ([], [])}
+        colour = 0
+        for trial, rows in sorted(by_trial.items()):
+            rows = sorted(rows, key=lambda r: epochs[r])
+            xs, ys = [epochs[r] for r in rows], [values[r] for r in rows]
+            if trial in front_ids:
+                text = (hover or {}).get(trial, f"trial {trial}")
+                fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=f"trial {trial} (front)",
+                                         legendgroup=str(trial), showlegend=col == 1, marker={"size": 4},
+                                         line={"color": PALETTE[colour % len(PALETTE)], "width": 2},
+                                         text=[text] * len(xs), hovertemplate="%{text}<br>epoch %{x}: %{y:.4g}"
+                                         "<extra></extra>"), row=1, col=col)
+                colour += 1
+            else:
+                gx, gy = groups["pruned" if trial in pruned_ids else "other"]
+                gx.extend([*xs, None])
+                gy.extend([*ys, None])
+        for group, style, label in (("other", {"color": "rgba(120, 140, 180, 0.35)", "width": 1}, "other trials"),
+                                    ("pruned", {"color": "rgba(150, 150, 150, 0.6)", "width": 1, "dash": "dot"},
+                                     "pruned trials")):
+            gx, gy = groups[group]
+            if gx:
+                fig.add_trace(go.Scatter(x=gx, y=gy, mode="lines", line=style, name=label, legendgroup=group,
+                                         showlegend=col == 1, hoverinfo="skip"), row=1, col=col)
+        fig.update_xaxes(title_text="epoch", row=1, col=col)
+    fig.update_layout(template=TEMPLATE, height=420, margin={"l": 60, "r": 20, "t": 40, "b": 50},
+                      legend={"orientation": "h", "y": -0.22})
+    return fig

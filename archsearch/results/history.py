@@ -16,8 +16,33 @@ HISTORY_SCHEMA = pa.schema([
     ("trial_id", pa.int64()),
     ("n_evaluated", pa.int64()),
     ("elapsed_s", pa.float64()),
+    ("active_s", pa.float64()),
     ("hypervolume", pa.float64()),
 ])
+
+
+def sessions(records: Iterable[dict[str, Any]]) -> list[tuple[float, float]]:
+    """``(start, end)`` of each stretch the run was running: from ``run_created`` or ``run_resumed`` to the
+    last journal record before the next one. The gaps between them (a run stopped, resumed a day later)
+    are not time the search spent."""
+    spans: list[list[float]] = []
+    for record in records:
+        time = float(record.get("time", 0.0))
+        if record.get("event") in ("run_created", "run_resumed") or not spans:
+            spans.append([time, time])
+        else:
+            spans[-1][1] = max(spans[-1][1], time)
+    return [(a, b) for a, b in spans]
+
+
+def active_seconds(moment: float, spans: Sequence[tuple[float, float]]) -> float:
+    """Seconds the run had been running at ``moment``, the gaps between sessions left out."""
+    total = 0.0
+    for start, end in spans:
+        if moment < start:
+            break
+        total += min(moment, end) - start
+    return total
 
 
 def common_normalization(tables: Sequence[pa.Table], objectives: dict[str, str]) -> Normalization:
@@ -44,7 +69,8 @@ def finish_order(records: Iterable[dict[str, Any]]) -> dict[int, int]:
 
 
 def hypervolume_history(trials: list[dict[str, Any]], order: dict[int, int], objectives: dict[str, str],
-                        normalization: Normalization, start_time: float) -> pa.Table:
+                        normalization: Normalization, start_time: float,
+                        spans: Sequence[tuple[float, float]] | None = None) -> pa.Table:
     """Hypervolume of the running front after each finished trial, in journal order.
 
     One fixed ``normalization`` (the run's final one, or one shared by runs being compared) makes the curve
@@ -57,7 +83,10 @@ def hypervolume_history(trials: list[dict[str, Any]], order: dict[int, int], obj
         objectives: ``{metric: direction}``.
         normalization: maps raw values to minimization space in [0, 1].
         start_time: when the run was created (seconds since the epoch); ``elapsed_s`` counts from it.
+        spans: the run's sessions (:func:`sessions`); ``active_s`` counts their time only. Default: one
+            session from ``start_time``.
     """
+    spans = spans or [(start_time, float("inf"))]
     finished = [t for t in trials if t["result"] is not None and t["trial_id"] in order]
     finished.sort(key=lambda t: order[t["trial_id"]])
     reference = np.full(len(objectives), 1.0 + REFERENCE_POINT_OFFSET)
@@ -73,6 +102,7 @@ def hypervolume_history(trials: list[dict[str, Any]], order: dict[int, int], obj
         columns["trial_id"].append(trial["trial_id"])
         columns["n_evaluated"].append(n)
         columns["elapsed_s"].append(trial["finished_at"] - start_time)
+        columns["active_s"].append(active_seconds(trial["finished_at"], spans))
         columns["hypervolume"].append(volume)
     return pa.Table.from_pydict(columns, schema=HISTORY_SCHEMA)
 

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 from archsearch.errors import ArchsearchError
 from archsearch.genome import Genome
 from archsearch.pareto import Normalization
-from archsearch.results.history import finish_order
+from archsearch.results.history import finish_order, sessions
 from archsearch.results.history import hypervolume_history as _hypervolume_history
 from archsearch.results.store import RunStore
 from archsearch.results.tables import (
@@ -82,6 +82,17 @@ class Run:
                 found = {k: v for k, v in record.items() if k not in ("event", "time")}
         return found
 
+    @property
+    def stop_reason(self) -> str | None:
+        """Why the last session of the run stopped (``budget``, ``exhausted``, ``time``, ...), if it finished."""
+        reason = None
+        for record in self.store.records():
+            if record.get("event") == "run_finished":
+                reason = record.get("reason")
+            elif record.get("event") == "run_resumed":
+                reason = None
+        return reason
+
     def normalization(self) -> Normalization:
         """The normalization of the run's ``pareto.json``: fixed bounds for built-in metrics, the run's range
         for the rest."""
@@ -91,20 +102,28 @@ class Run:
         """Hypervolume of the front after each finished trial, in the order the journal recorded them.
 
         Columns ``trial_id``, ``n_evaluated`` (finished trials so far, failed ones included),
-        ``elapsed_s`` (since the run was created) and ``hypervolume``. With the default normalization
+        ``elapsed_s`` (since the run was created), ``active_s`` (the same without the gaps between a stop
+        and a resume) and ``hypervolume``. With the default normalization
         (this run's final one) the last value equals ``pareto.json``'s hypervolume; pass a shared one to
         put several runs on one scale.
         """
         records = list(self.store.records())
         start = next((r["time"] for r in records if r.get("event") == "run_created"), self.info.get("created"))
         return _hypervolume_history(self.store.trials(), finish_order(records), self.objectives,
-                                    normalization or self.normalization(), float(start or 0.0))
+                                    normalization or self.normalization(), float(start or 0.0), sessions(records))
 
     def report(self, path: str | os.PathLike[str] | None = None) -> Path:
         """Write the self-contained HTML report (default ``RUN_DIR/report.html``) and return its path."""
         from archsearch.results.report import write_report
 
         return write_report(self, Path(path) if path is not None else self.path / "report.html")
+
+    def best_trial_id(self) -> int:
+        """The front's best trial in the first objective (the first row of :meth:`pareto`)."""
+        front = self.pareto()
+        if front.num_rows == 0:
+            raise ArchsearchError(f"run {self.path} has no complete trial yet, so no best one")
+        return int(front.column("trial_id")[0].as_py())
 
     def trial_row(self, trial_id: int) -> dict[str, Any]:
         rows = self.trials.filter(pc.equal(self.trials.column("trial_id"), trial_id))

@@ -67,6 +67,43 @@ def run_normalization(values: np.ndarray, objectives: dict[str, str]) -> Normali
                          tuple(float(v) for v in upper), tuple(logs))
 
 
+GENE_PREFIX = "gene."
+
+
+def is_integer_metric(name: str) -> bool:
+    """Counts: ``n_params``, ``flops`` and any ``n_*`` metric; stored as int64 when every value is whole."""
+    return name in ("n_params", "flops") or name.startswith("n_")
+
+
+def _metric_array(name: str, values: list[Any]) -> pa.Array:
+    present = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if is_integer_metric(name) and all(float(v).is_integer() for v in present):
+        return pa.array([None if v is None or (isinstance(v, float) and math.isnan(v)) else int(v) for v in values],
+                        pa.int64())
+    return pa.array(values, pa.float64())
+
+
+def gene_array(values: list[Any]) -> pa.Array:
+    """One decision across trials, typed: bool, int64, float64 or string (mixed kinds as JSON text)."""
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, bool) for v in present):
+        return pa.array(values, pa.bool_())
+    if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        return pa.array(values, pa.int64())
+    if present and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+        return pa.array([None if v is None else float(v) for v in values], pa.float64())
+    return pa.array([None if v is None else v if isinstance(v, str) else json.dumps(v) for v in values], pa.string())
+
+
+def _fidelity(candidate: dict[str, Any], result: dict[str, Any]) -> float | None:
+    """What the trial was trained to: the candidate's fidelity, else the evaluator's, else its epochs trained."""
+    for value in (candidate.get("fidelity"), (result.get("info") or {}).get("fidelity"),
+                  (result.get("metrics") or {}).get("epochs_trained")):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
 def _timestamp(seconds: float | None) -> datetime | None:
     return None if seconds is None else datetime.fromtimestamp(seconds, tz=timezone.utc)
 
@@ -96,6 +133,8 @@ def trials_table(trials: list[dict[str, Any]], objectives: dict[str, str]) -> pa
     ordered_metrics = list(objectives) + sorted(metric_names - set(objectives))
     columns: dict[str, list[Any]] = {name: [] for name, _ in FIXED_COLUMNS}
     columns.update({metric_column(m): [] for m in ordered_metrics})
+    genes = sorted({label for trial in trials for label in trial["candidate"].get("decisions", {})})
+    gene_values: dict[str, list[Any]] = {label: [] for label in genes}
     for trial in trials:
         candidate, result = trial["candidate"], trial["result"] or {}
         metrics = result.get("metrics", {})
@@ -105,7 +144,7 @@ def trials_table(trials: list[dict[str, Any]], objectives: dict[str, str]) -> pa
             "arch_id": candidate["arch_id"],
             "status": result.get("status", "running"),
             "error": result.get("error"),
-            "fidelity": _reached(trial, "fidelity", candidate.get("fidelity")),
+            "fidelity": _reached(trial, "fidelity", _fidelity(candidate, result)),
             "rung": _reached(trial, "rung", None),
             "origin": candidate.get("origin", ""),
             "genome_json": json.dumps(candidate["architecture"], sort_keys=True),
@@ -121,14 +160,19 @@ def trials_table(trials: list[dict[str, Any]], objectives: dict[str, str]) -> pa
             columns[name].append(row[name])
         for m in ordered_metrics:
             columns[metric_column(m)].append(metrics.get(m))
-    fields = [pa.field(n, t) for n, t in FIXED_COLUMNS] + [
-        pa.field(metric_column(m), pa.float64()) for m in ordered_metrics
-    ]
+        decisions = candidate.get("decisions", {})
+        for label in genes:
+            gene_values[label].append(decisions.get(label))
+    arrays = [pa.array(columns[n], t) for n, t in FIXED_COLUMNS]
+    arrays += [_metric_array(m, columns[metric_column(m)]) for m in ordered_metrics]
+    arrays += [gene_array(gene_values[label]) for label in genes]
+    names = [n for n, _ in FIXED_COLUMNS] + [metric_column(m) for m in ordered_metrics]
+    names += [GENE_PREFIX + label for label in genes]
     metadata = {
         "archsearch.schema_version": str(RUN_SCHEMA_VERSION),
         "archsearch.objectives": json.dumps(objectives),
     }
-    return pa.Table.from_pydict(columns, schema=pa.schema(fields, metadata=metadata))
+    return pa.Table.from_arrays(arrays, names=names).replace_schema_metadata(metadata)
 
 
 def objective_matrix(table: pa.Table, objectives: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:

@@ -118,16 +118,18 @@ def task_from_arrays(
     labels = y if problem == "classification" and stratify else None
     train_idx, val_idx, test_idx = split_indices(len(x), val_fraction, test_fraction, seed, labels)
 
+    info = dict(info or {})
     if standardize and input_kind != "tokens":
         axes = (0,) if x.ndim == 2 else (0, 1)
         mean = x[train_idx].mean(axis=axes, keepdims=True)
-        std = x[train_idx].std(axis=axes, keepdims=True)
-        x = (x - mean) / np.where(std > 1e-8, std, 1.0)
+        std = np.where((std := x[train_idx].std(axis=axes, keepdims=True)) > 1e-8, std, 1.0)
+        x = (x - mean) / std
+        # What an exported model needs to take raw inputs: per feature (vector) or per channel (sequence).
+        info["x_mean"], info["x_std"] = mean.ravel().tolist(), std.ravel().tolist()
     y_mean, y_std = 0.0, 1.0
     if problem == "regression" and standardize:
         y_mean = float(y[train_idx].mean())
         y_std = float(y[train_idx].std()) or 1.0
-    info = dict(info or {})
     if classes is not None and n_classes is None:
         info["classes"] = classes.tolist()
     return Task(
