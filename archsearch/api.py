@@ -193,6 +193,8 @@ def resolve_recipe(cfg: Any, task_recipe: dict[str, Any]) -> Any:
     from archsearch.evaluation.recipe import TrainingRecipe
 
     user = {k: v for k, v in config.to_container(cfg.training).items() if v is not None}
+    if "optimizer" in user and "lr" not in user and user["optimizer"] != task_recipe.get("optimizer"):
+        task_recipe = {k: v for k, v in task_recipe.items() if k != "lr"}  # the task's lr suits its optimizer
     recipe = TrainingRecipe.from_options({**task_recipe, **user})
     cfg.training = asdict(recipe)
     return recipe

@@ -17,11 +17,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from archsearch.builder import build_model, count_parameters
+from archsearch.builder import build_model, count_parameters, fit_grids
 from archsearch.evaluation.constraints import Constraints
 from archsearch.evaluation.latency import LatencyProtocol, measure_latency, torch_threads
 from archsearch.evaluation.measure import count_flops, training_memory_mb
-from archsearch.evaluation.recipe import TrainingRecipe, lr_factor, make_optimizer
+from archsearch.evaluation.optimizers import make_optimizer, optimizer_summary, take_step
+from archsearch.evaluation.recipe import TrainingRecipe, lr_factor
 from archsearch.genome import Genome
 from archsearch.tasks import Task, load_task
 from archsearch.trial import COMPLETE, REJECTED, EvalResult
@@ -142,9 +143,10 @@ class TrainingEvaluator:
         info: dict[str, Any] = {}
         try:
             # One seed for initialization, dropout and shuffling; the caller's RNG state is restored.
+            trainer = self.for_genome(genome, info)
             with torch_threads(self.threads), torch.random.fork_rng(devices=[]):
                 torch.manual_seed(stable_seed(self.seed, genome.arch_id))
-                return self._evaluate(genome, fidelity, metrics, info)
+                return trainer._evaluate(genome, fidelity, metrics, info)
         except Diverged as exc:
             return EvalResult.failed(f"diverged: {exc}", metrics, **info)
         except OverTime as exc:
@@ -154,20 +156,31 @@ class TrainingEvaluator:
         except Exception as exc:  # a bad candidate must not stop the search
             return EvalResult.failed(f"{type(exc).__name__}: {exc}".splitlines()[0][:500], metrics, **info)
 
+    def for_genome(self, genome: Genome, info: dict[str, Any]) -> TrainingEvaluator:
+        """This evaluator with the recipe ``genome``'s recipe decisions resolve to (recorded in ``info``)."""
+        recipe = self.recipe.with_overrides(genome.meta.get("recipe"))
+        info["recipe"] = recipe.to_dict()
+        if recipe == self.recipe:
+            return self
+        trainer = copy.copy(self)
+        trainer.recipe = recipe
+        return trainer
+
     def _evaluate(self, genome: Genome, fidelity: float | None, metrics: dict[str, float],
                   info: dict[str, Any]) -> EvalResult:
         task = self.load_task()
         seed = stable_seed(self.seed, genome.arch_id)
-        model = build_model(genome, task.data_spec)
+        model = build_model(genome, task.data_spec, dropout=self.recipe.dropout)
         x_train, y_train = _tensors(task, task.x_train, task.y_train)
+        fit_grids(model, x_train)
         metrics["n_params"] = count_parameters(model)
         metrics["flops"] = count_flops(model, x_train[:1])
-        batch = slice(0, min(self.recipe.batch_size, len(x_train)))
+        batch = slice(0, len(x_train) if self.recipe.full_batch else min(self.recipe.batch_size, len(x_train)))
         metrics["memory_mb"] = training_memory_mb(model, x_train[batch], lambda out: _loss(out, y_train[batch], task))
         metrics.update(measure_latency(model, x_train[:1], self.latency))
         violations = self.constraints.violations(metrics)
         if violations:
-            return EvalResult(REJECTED, metrics, "violates " + "; ".join(violations))
+            return EvalResult(REJECTED, metrics, "violates " + "; ".join(violations), info)
 
         start = time.perf_counter()
         info.update(self._train(model, task, fidelity, torch.Generator().manual_seed(seed)))
@@ -182,7 +195,7 @@ class TrainingEvaluator:
         recipe = self.recipe
         x, y = _tensors(task, task.x_train, task.y_train)
         n = len(x)
-        batch = min(recipe.batch_size, n)
+        batch = n if recipe.full_batch else min(recipe.batch_size, n)
         steps_per_epoch = math.ceil(n / batch)
         if recipe.steps is not None:
             total_steps = int(fidelity) if fidelity is not None else recipe.steps
@@ -201,15 +214,9 @@ class TrainingEvaluator:
                 for group in optimizer.param_groups:
                     group["lr"] = recipe.lr * lr_factor(step, total_steps, recipe)
                 idx = order[begin:begin + batch]
-                loss = _loss(model(x[idx]), y[idx], task)
-                aux = model.auxiliary_loss()
-                if aux is not None:
-                    loss = loss + aux
+                loss = take_step(optimizer, lambda idx=idx: _batch_loss(model, x[idx], y[idx], task))
                 if not torch.isfinite(loss):
                     raise Diverged(f"loss became {loss.item()} at step {step + 1} of {total_steps}")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
                 step += 1
                 if recipe.time_limit_s is not None and time.perf_counter() - start > recipe.time_limit_s:
                     raise OverTime(f"training time limit of {recipe.time_limit_s:g} s exceeded at step "
@@ -230,7 +237,7 @@ class TrainingEvaluator:
             model.load_state_dict(best_state)
         trained = step / steps_per_epoch
         return {"epochs_trained": trained, "best_epoch": best_epoch or None,
-                "stopped_early": patience is not None and step < total_steps}
+                "stopped_early": patience is not None and step < total_steps, **optimizer_summary(optimizer)}
 
     def _selection_score(self, model, task: Task) -> float:
         """The validation metric as higher-is-better, for early stopping."""
@@ -272,6 +279,13 @@ def _tensors(task: Task, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, to
     if task.problem == "classification":
         return xt, torch.from_numpy(y.astype(np.int64))
     return xt, torch.from_numpy(((y - task.y_mean) / task.y_std).astype(np.float32))
+
+
+def _batch_loss(model, x: torch.Tensor, y: torch.Tensor, task: Task) -> torch.Tensor:
+    """The training loss of one batch, with the auxiliary losses blocks add (MoE load balancing)."""
+    loss = _loss(model(x), y, task)
+    aux = model.auxiliary_loss()
+    return loss if aux is None else loss + aux
 
 
 def _loss(out: torch.Tensor, y: torch.Tensor, task: Task) -> torch.Tensor:

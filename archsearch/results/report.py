@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archsearch.console import format_value
+from archsearch.console import describe_recipe, format_value
 from archsearch.results.page import facts_table, figure_div, page, sortable_table, write_page
 from archsearch.results.tables import metric_column
 
@@ -114,7 +114,7 @@ def _parallel_plot(points: RunPoints) -> str:
 def front_table_html(run: Run) -> str:
     """The front as a sortable table: trial, arch_id, each objective, the architecture block by block."""
     headers = ["trial", "arch_id", *[f"{n} ({'max' if d == 'maximize' else 'min'})" for n, d in run.objectives.items()],
-               "architecture"]
+               "architecture", "recipe"]
     rows = []
     for row in run.pareto().to_pylist():
         cells = [(str(row["trial_id"]), row["trial_id"], True), (html.escape(row["arch_id"]), row["arch_id"], False)]
@@ -122,6 +122,8 @@ def front_table_html(run: Run) -> str:
             value = row[metric_column(name)]
             cells.append((html.escape(format_value(name, value)), "" if value is None else repr(value), True))
         cells.append((architecture_html(row["genome_json"]), "", False))
+        recipe = describe_recipe(row.get("recipe_json"))
+        cells.append((html.escape(recipe), recipe, False))
         rows.append(cells)
     return sortable_table("front-table", headers, rows)
 
@@ -133,7 +135,9 @@ def architecture_html(genome_json: str) -> str:
         return f"<code>{html.escape(json.dumps(data, sort_keys=True))}</code>"
     meta = data.get("meta", {})
     residual = any(node["spec"].get("residual") for node in data["nodes"])
+    widths = ", ".join(str(w) for w in meta.get("widths", []))
     head = [f"width {meta['width']}" if "width" in meta else "", "residual" if residual else "",
+            f"layers [in, {widths}, out]" if meta.get("form") == "layers" else "",
             f"final norm {meta['final_norm']}" if meta.get("final_norm") else ""]
     items = []
     for node in data["nodes"]:
