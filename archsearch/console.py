@@ -155,7 +155,7 @@ def describe_architecture(genome_json: str) -> str:
     residual = any(node["spec"]["residual"] for node in data["nodes"])
     meta = data.get("meta", {})
     if meta.get("form") == "layers":
-        return "layers [in, " + ", ".join(str(w) for w in meta.get("widths", [])) + ", out] | " + " -> ".join(parts)
+        return "layers in-" + "".join(f"{w}-" for w in meta.get("widths", [])) + "out | " + " -> ".join(parts)
     return f"w{meta.get('width')} | " + " -> ".join(parts) + (" | residual" if residual else "")
 
 
