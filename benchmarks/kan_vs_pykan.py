@@ -114,6 +114,10 @@ def run_search(space: str, task_name: str, options: dict, max_params: int, budge
             "n": int(len(trials)), "what": describe_architecture(best.genome_json)}
 
 
+def fmt(rows: list[dict]) -> str:
+    return ", ".join(format(r["rmse"], ".2g") for r in rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=3, help="seeds of the pykan and layer fits")
@@ -150,8 +154,8 @@ def main() -> None:
         row = {"name": name, "pykan": py_rmse, "layer": med(lay, "rmse"), "search": med(searches, "rmse"),
                "mlp": med(mlps, "rmse"), "speed": py_cpu / med(lay, "cpu"), "search_x": med(searches, "cpu") / py_cpu}
         totals.append(row)
-        print(f"| {name} | {shape} | {budget_p} | {py_rmse:.3g} ({', '.join(f'{r['rmse']:.2g}' for r in pyk)}) "
-              f"| {py_cpu:.2f} | {med(lay, 'rmse'):.3g} ({', '.join(f'{r['rmse']:.2g}' for r in lay)}) "
+        print(f"| {name} | {shape} | {budget_p} | {py_rmse:.3g} ({fmt(pyk)}) "
+              f"| {py_cpu:.2f} | {med(lay, 'rmse'):.3g} ({fmt(lay)}) "
               f"| {int(lay[0]['params'])} | {med(lay, 'cpu'):.2f} | {row['speed']:.2f}x "
               f"| {row['search']:.3g} | {med(searches, 'cpu'):.1f} | {row['search_x']:.1f}x "
               f"| {searches[0]['what']} ({searches[0]['params']} params) | {row['mlp']:.3g} "

@@ -53,9 +53,11 @@ def main() -> None:
     for task in args.tasks.split(","):
         for recipe in (False, True):
             rows = [one_run(task, seed, args.budget, args.strategy, recipe) for seed in range(args.seeds)]
-            med = lambda key: statistics.median(r[key] for r in rows)  # noqa: E731
+            def med(key: str, rows: list[dict] = rows) -> float:
+                return statistics.median(r[key] for r in rows)
+
             arm = "recipe genes" if recipe else "fixed default recipe"
-            print(f"| {task} | {arm} | {med('hv'):.4f} ({', '.join(f'{r['hv']:.4f}' for r in rows)}) "
+            print(f"| {task} | {arm} | {med('hv'):.4f} ({', '.join(format(r['hv'], '.4f') for r in rows)}) "
                   f"| {med('val'):.4f} | {med('test'):.4f} | {med('cpu'):.0f} |", flush=True)
             if recipe:
                 for r in rows:
