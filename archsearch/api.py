@@ -97,7 +97,7 @@ def plan_from_config(
     space_obj = as_space(space) if space is not None else config.instantiate(cfg.space, "space " + str(cfg.space.name))
     if hasattr(space_obj, "check"):
         space_obj.check()
-    builds_genomes = space is None or not _is_callable_space(space)
+    builds_genomes = space is None or not _is_callable_space(space) or _builds_genomes(space_obj, seed)
 
     data_spec = None
     if evaluate is not None:
@@ -152,6 +152,17 @@ def _is_callable_space(space: Any) -> bool:
     from archsearch.space import CallableSpace
 
     return isinstance(as_space(space), CallableSpace)
+
+
+def _builds_genomes(space: SearchSpace, seed: int) -> bool:
+    """Whether a callable space returns :class:`Genome` objects (then the built-in evaluator trains them,
+    with the recipe decisions the function put under ``meta["recipe"]``); one sample decides."""
+    from archsearch.genome import Genome
+
+    try:
+        return isinstance(space.sample(seed), Genome)
+    except Exception:  # the user's function fails on its own: the run reports it per candidate
+        return False
 
 
 def _training_evaluator(cfg: Any, task: Any, seed: int) -> tuple[Any, str]:

@@ -173,3 +173,18 @@ def test_kan_toy_trains_full_batch_by_default():
     adam = plan_run(["space=kan", "task=kan_toy", "executor=inline", "training.optimizer=adam"])
     assert adam.evaluator.recipe.lr == TrainingRecipe.lr  # the task's L-BFGS step length is not carried over
     assert isinstance(plan.evaluator.task, TaskRef)
+
+
+def test_a_callable_space_decides_the_recipe_through_its_chooser(tmp_path):
+    from archsearch.spaces.recipe import choose_recipe
+
+    def space(chooser):
+        width = chooser.suggest_categorical("width", [8, 16])
+        recipe = choose_recipe(chooser, {"optimizer": ["adam", "lbfgs"], "epochs": [1, 2]})
+        return Genome.sequential([BlockSpec("mlp", {"expansion": 1}, "relu")], {"width": width, "recipe": recipe})
+
+    run = archsearch.search(space=space, task="wine", budget=3, seed=0, executor="inline", run_dir=tmp_path / "r")
+    for row in run.trials.to_pylist():
+        decisions, recipe = json.loads(row["decisions_json"]), json.loads(row["recipe_json"])
+        assert recipe["optimizer"] == decisions["recipe.optimizer"] and recipe["epochs"] == decisions["recipe.epochs"]
+        assert row["status"] == "complete"

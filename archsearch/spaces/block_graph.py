@@ -134,6 +134,7 @@ class BlockGraphSpace(SearchSpace):
         form: ``blocks`` (stem, blocks at one width, final norm, head) and/or ``layers`` (a chain of
             rectangular layers ``[n_in, w1, ..., n_out]`` and nothing else; vector inputs only).
         layer_width: hidden widths of the ``layers`` form, chosen per hidden layer (from 1).
+        layer_depth: number of layers of the ``layers`` form (default: ``depth``); decided under ``depth``.
         recipe: training options decided per trial (``{lr: {low: 1e-4, high: 1e-2, log: true}}``);
             they override the run's ``training.*``.
     """
@@ -155,6 +156,7 @@ class BlockGraphSpace(SearchSpace):
         description: str = "",
         form: Domain = "blocks",
         layer_width: Domain = None,
+        layer_depth: Domain = None,
         recipe: Mapping[str, Domain] | None = None,
     ) -> None:
         self.name = name
@@ -172,6 +174,7 @@ class BlockGraphSpace(SearchSpace):
         self.description = description
         self.form = form
         self.layer_width = layer_width if layer_width is not None else {"low": 1, "high": 8}
+        self.layer_depth = layer_depth
         self.recipe = recipe
 
     def check(self) -> None:
@@ -193,6 +196,9 @@ class BlockGraphSpace(SearchSpace):
         check_domain("form", self.form, FORMS)
         check_domain("layer_width", self.layer_width, integer=True)
         _positive_range("layer_width", self.layer_width, 1)
+        if self.layer_depth is not None:
+            check_domain("layer_depth", self.layer_depth, integer=True)
+            _positive_range("layer_depth", self.layer_depth, 1)
         if "layers" in _listed(self.form) and not self._layer_kinds():
             raise SpaceError("space option 'form' offers layers, but none of the space's blocks can be a "
                              "rectangular layer; add one of: " + ", ".join(
@@ -229,7 +235,7 @@ class BlockGraphSpace(SearchSpace):
 
     def _build_layers(self, chooser: Chooser) -> Genome:
         """``depth`` rectangular layers with hidden widths ``b{i}.width``; the task fixes n_in and n_out."""
-        depth = int(choose(chooser, "depth", self.depth))
+        depth = int(choose(chooser, "depth", self.depth if self.layer_depth is None else self.layer_depth))
         kinds = self._layer_kinds()
         specs, widths = [], []
         for i in range(depth):
