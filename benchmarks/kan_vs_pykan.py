@@ -74,7 +74,7 @@ def fit_pykan(task, shape: list[int], seed: int) -> dict:
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
             warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = KAN(width=shape, grid=5, k=3, seed=seed, auto_save=False, symbolic_enabled=False)
+        model = KAN(width=list(shape), grid=5, k=3, seed=seed, auto_save=False, symbolic_enabled=False)
         start = time.process_time()
         model.fit(data, opt="LBFGS", steps=STEPS, log=STEPS + 1)
         cpu = time.process_time() - start
@@ -92,7 +92,7 @@ def fit_layer(task, shape: list[int], seed: int) -> dict:
     result = evaluator.evaluate(genome)
     cpu = time.process_time() - start  # includes the cheap metrics (FLOPs, latency), which pykan does not pay
     return {"rmse": result.metrics.get("test_rmse", float("nan")), "params": result.metrics.get("n_params"),
-            "cpu": cpu, "fit_cpu": result.metrics.get("train_time_s")}
+            "cpu": cpu, "fit_cpu": result.metrics.get("train_time_s"), "error": result.error}
 
 
 def run_search(space: str, task_name: str, options: dict, max_params: int, budget: int, seed: int,
@@ -143,6 +143,8 @@ def main() -> None:
             task = load_task(task_name, seed=seed, **options)
             pyk.append(fit_pykan(task, shape, seed))
             lay.append(fit_layer(task, shape, seed))
+            if lay[-1]["error"]:
+                print(f"layer fit failed: {lay[-1]['error']}")
         budget_p = int(pyk[0]["params"])
         searches, mlps = [], []
         for seed in range(args.search_seeds):
