@@ -18,6 +18,7 @@ A genome with meta ``form: layers`` is the KAN papers' shape instead: a chain of
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import torch
 from torch import nn
@@ -129,7 +130,7 @@ class Stem(nn.Module):
         return self.proj(x) + self.position
 
 
-def _dropout_for(kind: str, dropout: float) -> dict[str, float]:
+def _dropout_for(kind: str, dropout: float) -> dict[str, Any]:
     """``{"dropout": p}`` for blocks whose constructor takes a dropout rate, else nothing."""
     if not dropout:
         return {}

@@ -99,6 +99,14 @@ def test_a_run_records_each_trials_recipe(tmp_path):
     for row, recipe in zip(rows, recipes, strict=True):
         assert recipe["optimizer"] == json.loads(row["decisions_json"])["recipe.optimizer"]
         assert recipe["epochs"] == 1  # the run's training.* fills in what the space does not decide
+    from rich.console import Console
+
+    from archsearch.console import front_table
+
+    console = Console(record=True, width=250)
+    console.print(front_table(run.trials, run.objectives))  # every trial, as `show` prints the front
+    text = console.export_text()
+    assert "recipe" in text and " lr=" in text and any(r["optimizer"] in text for r in recipes)
 
 
 @pytest.mark.parametrize("override, message", [

@@ -217,18 +217,6 @@ class BSplineKAN(_GridBuffer, BasisKAN):
         """Put each input feature's grid over the range it takes in ``x`` (..., dim)."""
         self.knots.copy_(data_knots(x, self.grid_size, self.spline_order))
 
-    @torch.no_grad()
-    def refit_grid(self, x: torch.Tensor) -> None:
-        """Move the grid to the range ``x`` (..., dim) takes and refit the coefficients by least squares
-        so that every edge computes (nearly) the same function on ``x`` as before (pykan's grid update)."""
-        flat = x.detach().reshape(-1, self.dim)
-        old = torch.einsum("nim,imo->ino", bspline_basis(flat, self.knots, self.spline_order), self.coef)
-        self.knots.copy_(data_knots(flat, self.grid_size, self.spline_order))
-        basis = bspline_basis(flat, self.knots, self.spline_order).transpose(0, 1)  # (in, n, m)
-        ridge = 1e-6 * torch.eye(basis.shape[-1], dtype=basis.dtype)
-        gram = basis.transpose(1, 2) @ basis + ridge
-        self.coef.copy_(torch.linalg.solve(gram, basis.transpose(1, 2) @ old))
-
     def edge_weights(self) -> torch.Tensor:
         return self.coef * self.spline_scale.unsqueeze(1)
 
