@@ -104,7 +104,7 @@ def plan_from_config(
         cfg.space, "space " + str(cfg.space.get("name", "")), allow)
     if hasattr(space_obj, "check"):
         space_obj.check()
-    builds_genomes = space is None or not _is_callable_space(space)
+    builds_genomes = space is None or not _is_callable_space(space) or _builds_genomes(space_obj, seed)
 
     data_spec = preprocessing = None
     if evaluate is not None:
@@ -175,6 +175,17 @@ def _is_callable_space(space: Any) -> bool:
     return isinstance(as_space(space), CallableSpace)
 
 
+def _builds_genomes(space: SearchSpace, seed: int) -> bool:
+    """Whether a callable space returns :class:`Genome` objects (then the built-in evaluator trains them,
+    with the recipe decisions the function put under ``meta["recipe"]``); one sample decides."""
+    from archsearch.genome import Genome
+
+    try:
+        return isinstance(space.sample(seed), Genome)
+    except Exception:  # the user's function fails on its own: the run reports it per candidate
+        return False
+
+
 def _training_evaluator(cfg: Any, task: Any, seed: int) -> tuple[Any, str]:
     from archsearch.evaluation.assemble import TASK_RECIPE_KEY, task_options, training_evaluator
     from archsearch.evaluation.training import TaskRef
@@ -209,6 +220,8 @@ def resolve_recipe(cfg: Any, task_recipe: dict[str, Any]) -> Any:
     from archsearch.evaluation.recipe import TrainingRecipe
 
     user = {k: v for k, v in config.to_container(cfg.training).items() if v is not None}
+    if "optimizer" in user and "lr" not in user and user["optimizer"] != task_recipe.get("optimizer"):
+        task_recipe = {k: v for k, v in task_recipe.items() if k != "lr"}  # the task's lr suits its optimizer
     recipe = TrainingRecipe.from_options({**task_recipe, **user})
     cfg.training = asdict(recipe)
     return recipe

@@ -9,14 +9,21 @@ and projects to the task's outputs.
 
 Normalization placements are applied here, around the block (see :class:`WrappedBlock`); ``mix`` is
 resolved from the block's position in the network, as Mix-LN defines it by depth.
+
+A genome with meta ``form: layers`` is the KAN papers' shape instead: a chain of rectangular layers
+``[n_in, w1, ..., n_out]`` (hidden widths in meta ``widths``), with no stem, head or norm (see
+:class:`LayerNetwork`).
 """
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 import torch
 from torch import nn
 
-from archsearch.blocks import create_block, create_norm
+from archsearch.blocks import BLOCKS, create_block, create_norm
 from archsearch.genome import INPUT, OUTPUT, TOKENIZATIONS, BlockSpec, Genome, GenomeError
 from archsearch.tasks._base import DataSpec
 
@@ -37,11 +44,13 @@ class WrappedBlock(nn.Module):
     ``x + norm_out(f(norm(x)))``; without the residual the ``x +`` is dropped.
     """
 
-    def __init__(self, spec: BlockSpec, dim: int, n_tokens: int = 1, position: int = 0, n_blocks: int = 1) -> None:
+    def __init__(self, spec: BlockSpec, dim: int, n_tokens: int = 1, position: int = 0, n_blocks: int = 1,
+                 dropout: float = 0.0) -> None:
         super().__init__()
         self.placement = resolve_placement(spec.norm_placement, position, n_blocks)
         self.residual = spec.residual
-        self.block = create_block(spec.kind, dim, n_tokens=n_tokens, activation=spec.activation, **spec.params)
+        self.block = create_block(spec.kind, dim, n_tokens=n_tokens, activation=spec.activation,
+                                  **spec.params, **_dropout_for(spec.kind, dropout))
         self.norm = create_norm(spec.norm if self.placement != "none" else "none", dim)
         self.norm_out = create_norm(spec.norm, dim) if self.placement == "peri" else None
 
@@ -121,10 +130,17 @@ class Stem(nn.Module):
         return self.proj(x) + self.position
 
 
+def _dropout_for(kind: str, dropout: float) -> dict[str, Any]:
+    """``{"dropout": p}`` for blocks whose constructor takes a dropout rate, else nothing."""
+    if not dropout:
+        return {}
+    return {"dropout": dropout} if "dropout" in inspect.signature(BLOCKS.get(kind)).parameters else {}
+
+
 class GenomeNetwork(nn.Module):
     """The module a genome describes; ``forward(x) -> (batch, n_outputs)``."""
 
-    def __init__(self, genome: Genome, data: DataSpec) -> None:
+    def __init__(self, genome: Genome, data: DataSpec, dropout: float = 0.0) -> None:
         super().__init__()
         dim = int(genome.meta.get("width", 64))
         graph = genome.graph
@@ -133,7 +149,7 @@ class GenomeNetwork(nn.Module):
         self.stem = Stem(data, dim, str(genome.meta.get("tokenize", "none")))
         n_blocks = len(self.order)
         self.blocks = nn.ModuleDict({
-            node: WrappedBlock(spec, dim, self.stem.n_tokens, position, n_blocks)
+            node: WrappedBlock(spec, dim, self.stem.n_tokens, position, n_blocks, dropout)
             for position, (node, spec) in enumerate(genome.blocks())
         })
         self.merges = nn.ModuleDict({
@@ -162,9 +178,70 @@ class GenomeNetwork(nn.Module):
         return torch.stack(losses).sum() if losses else None
 
 
-def build_model(genome: Genome, data: DataSpec) -> GenomeNetwork:
-    """Build the network for ``genome`` on a task whose inputs and outputs ``data`` describes."""
-    return GenomeNetwork(genome, data)
+class LayerNetwork(nn.Module):
+    """A chain of rectangular layers ``[n_in, *widths, n_out]`` with nothing around them (the KAN papers'
+    networks, e.g. ``KAN([2, 5, 1])``); ``forward(x) -> (batch, n_outputs)``. A sequence input is
+    flattened into ``seq_len * n_channels`` features; token ids have no such form."""
+
+    def __init__(self, genome: Genome, data: DataSpec, dropout: float = 0.0) -> None:
+        super().__init__()
+        if data.input_kind == "tokens":
+            raise GenomeError("a network of layers takes numbers, not token ids; use the blocks form")
+        blocks = genome.blocks()
+        widths = [int(w) for w in genome.meta.get("widths", [])]
+        if len(widths) != len(blocks) - 1:
+            raise GenomeError(f"a network of {len(blocks)} layers needs {len(blocks) - 1} hidden widths, "
+                              f"got {widths}")
+        n_in = data.n_features if data.input_kind == "vector" else data.seq_len * max(1, data.n_channels)
+        dims = [n_in, *widths, data.n_outputs]
+        layers = {}
+        for i, (node, spec) in enumerate(blocks):
+            if not getattr(BLOCKS.get(spec.kind), "rectangular", False):
+                raise GenomeError(f"block {spec.kind!r} cannot be a layer of a different input and output width")
+            layers[node] = create_block(spec.kind, dims[i], activation=spec.activation, out_dim=dims[i + 1],
+                                        **spec.params, **_dropout_for(spec.kind, dropout))
+        self.blocks = nn.ModuleDict(layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(1)
+        for layer in self.blocks.values():
+            x = layer(x)
+        return x
+
+    def auxiliary_loss(self) -> torch.Tensor | None:
+        return None
+
+
+def build_model(genome: Genome, data: DataSpec, dropout: float = 0.0) -> nn.Module:
+    """Build the network for ``genome`` on a task whose inputs and outputs ``data`` describes.
+
+    ``dropout`` is the training recipe's rate, given to the blocks that take one (it changes no weights,
+    so a model rebuilt for inference may leave it out).
+    """
+    if genome.meta.get("form") == "layers":
+        return LayerNetwork(genome, data, dropout)
+    return GenomeNetwork(genome, data, dropout)
+
+
+@torch.no_grad()
+def fit_grids(model: nn.Module, x: torch.Tensor, max_rows: int = 4096) -> None:
+    """Fit the grid of every layer built with ``grid_range="data"`` to the inputs it sees on ``x``.
+
+    One forward pass in eval mode; each such layer fits its grid just before it runs, so the layers after
+    it see outputs computed on the fitted grid.
+    """
+    layers = [m for m in model.modules() if getattr(m, "fits_grid", False)]
+    if not layers:
+        return
+    hooks = [m.register_forward_pre_hook(lambda module, args: module.fit_grid(args[0])) for m in layers]
+    was_training = model.training
+    model.eval()
+    try:
+        model(x[:max_rows])
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
 
 
 def count_parameters(model: nn.Module) -> int:

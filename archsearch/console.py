@@ -178,13 +178,39 @@ def front_table(front: pa.Table, objectives: dict[str, str], title: str = "Paret
         table.add_column(f"{name} ({'max' if direction == 'maximize' else 'min'})", justify="right", no_wrap=True)
     table.add_column("architecture", overflow="fold")
     rows = front.to_pylist()
-    for row in rows:
+    recipes = [describe_recipe(row.get("recipe_json")) for row in rows]
+    if len(set(recipes)) > 1:  # one recipe for every trial is the run's config; show it only when it varies
+        table.add_column("recipe", overflow="fold")
+    for row, recipe in zip(rows, recipes, strict=True):
         table.add_row(
             str(row["trial_id"]), plain(row["arch_id"]),
             *[format_value(name, row.get(name)) for name in objectives],
             plain(describe_architecture(row["genome_json"])),
+            *([plain(recipe)] if len(set(recipes)) > 1 else []),
         )
     return table
+
+
+def describe_recipe(recipe_json: str | None) -> str:
+    """``lbfgs lr=1 e50`` or ``adamw lr=0.0012 wd=1e-4 b64 cosine e20``: the recipe in a few words."""
+    import json
+
+    if not recipe_json:
+        return ""
+    r = json.loads(recipe_json)
+    parts = [str(r.get("optimizer", "")), f"lr={r.get('lr', 0):.2g}"]
+    if r.get("weight_decay"):
+        parts.append(f"wd={r['weight_decay']:.1g}")
+    if r.get("optimizer") != "lbfgs":
+        parts.append(f"b{r.get('batch_size')}")
+    if r.get("schedule", "constant") != "constant":
+        parts.append(str(r["schedule"]))
+    if r.get("warmup_steps"):
+        parts.append(f"warmup{r['warmup_steps']}")
+    if r.get("dropout"):
+        parts.append(f"drop{r['dropout']:.2g}")
+    parts.append(f"e{r.get('epochs', 0):g}")
+    return " ".join(parts)
 
 
 def describe_architecture(genome_json: str) -> str:
@@ -226,8 +252,10 @@ def describe_architecture(genome_json: str) -> str:
         else:
             parts.append(group[0] if len(group) == 1 else "[" + " | ".join(group) + "]")
     residual = any(node["spec"]["residual"] for node in data["nodes"])
-    width = data.get("meta", {}).get("width")
-    return f"w{width} | " + " -> ".join(parts) + (" | residual" if residual else "")
+    meta = data.get("meta", {})
+    if meta.get("form") == "layers":
+        return "layers in-" + "".join(f"{w}-" for w in meta.get("widths", [])) + "out | " + " -> ".join(parts)
+    return f"w{meta.get('width')} | " + " -> ".join(parts) + (" | residual" if residual else "")
 
 
 def summary_table(summary: dict[str, Any]) -> Table:

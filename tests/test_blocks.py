@@ -158,20 +158,35 @@ def test_bspline_closed_form_derivative_matches_autograd_through_the_recursion(o
     assert torch.allclose(fast, expected, atol=1e-5)
 
 
-def test_kan_bspline_layer_matches_pykan_edge_by_edge():
+@pytest.mark.parametrize("dim, out_dim, grid_range", [(4, None, 2.0), (2, 5, 2.0), (5, 1, "data"), (3, 7, "data")])
+def test_kan_bspline_layer_matches_pykan_edge_by_edge(dim, out_dim, grid_range):
+    """Square and rectangular layers, on a shared grid and on per-feature grids fitted to the data."""
+    from archsearch.builder import fit_grids
+
     pykan = _pykan_spline()
     torch.manual_seed(0)
-    layer = create_block("kan_bspline", 4, grid_size=5, spline_order=3, activation="silu")
+    layer = create_block("kan_bspline", dim, grid_size=5, spline_order=3, activation="silu", out_dim=out_dim,
+                         grid_range=grid_range)
+    out = dim if out_dim is None else out_dim
     with torch.no_grad():
         layer.bias.normal_()
         layer.spline_scale.normal_()
-    x = torch.randn(2, 7, 4)
-    flat = x.reshape(-1, 4)
-    grid = layer.knots[None, :].expand(4, -1)
+    x = torch.randn(2, 7, dim) * torch.linspace(0.5, 3, dim) + torch.linspace(-1, 2, dim)
+    if grid_range == "data":
+        fit_grids(layer, x)
+    flat = x.reshape(-1, dim)
+    if grid_range == "data":  # pykan's own grid over each feature's range, then extended by k knots
+        lows, highs = flat.min(0).values, flat.max(0).values
+        grid = pykan.extend_grid(torch.stack([torch.linspace(lo, hi, 6) for lo, hi in zip(lows, highs, strict=True)]),
+                                 k_extend=3)
+        assert torch.allclose(layer.knots, grid, atol=1e-5)
+    else:
+        grid = layer.knots
     curves = pykan.coef2curve(flat, grid, layer.coef.permute(0, 2, 1), k=3)  # (n, in, out): sum_m c B_m per edge
     edges = layer.base_weight * F.silu(flat)[:, :, None] + layer.spline_scale * curves
     expected = edges.sum(1) + layer.bias
-    assert torch.allclose(layer(x).reshape(-1, 4), expected, atol=1e-5)
+    assert layer(x).shape == (2, 7, out)
+    assert torch.allclose(layer(x).reshape(-1, out), expected, atol=1e-5)
 
 
 # ---- oracle: attention against a straightforward softmax implementation ----------------------------------------

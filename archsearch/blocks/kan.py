@@ -12,9 +12,16 @@ the KAN paper) plus a combination of basis functions ``B_m``. Papers:
 
 Efficiency: the basis is evaluated once per input feature, (..., in, n_basis), and the base branch is
 appended as one more "basis function", so the whole layer is one matmul of (N, in * (n_basis + 1)) by
-(in * (n_basis + 1), out), instead of a loop over edges. Unlike pykan there is no grid update: the grid
-spans [-grid_bound, grid_bound] (default 2, wide enough for normalized inputs) and the base branch
-carries inputs beyond it.
+(in * (n_basis + 1), out), instead of a loop over edges. Layers are rectangular (``dim -> out_dim``), so
+a network of KAN layers can have the paper's shapes, ``[n_in, w1, ..., n_out]``.
+
+Grids: ``grid_range`` is a bound ``b`` (a uniform grid on [-b, b], the base branch carrying inputs beyond
+it) or ``"data"``: each input feature gets its own uniform grid over the range that feature takes on a
+batch of training data, set once before training by :func:`archsearch.builder.fit_grids` (pykan starts
+from [-1, 1] and refits its grids to samples during the first steps; fitting once at initialization,
+when the coefficients are still noise, costs one forward pass and no refit). The knots are a buffer of
+shape (in, G + 2k + 1) saved with the weights; :func:`bspline_basis` is the one eager implementation of
+the basis, and takes the knots as an input.
 """
 
 from __future__ import annotations
@@ -33,10 +40,25 @@ def uniform_knots(grid_size: int, order: int, bound: float) -> torch.Tensor:
     return torch.arange(-order, grid_size + order + 1, dtype=torch.float32) * h - bound
 
 
+def knot_spacing(knots: torch.Tensor) -> torch.Tensor:
+    """h of uniform knots, shaped to broadcast against (..., [in,] n): (1,) for (n,) knots, (in, 1) for (in, n)."""
+    return knots[..., 1:2] - knots[..., :1]
+
+
+def data_knots(x: torch.Tensor, grid_size: int, order: int) -> torch.Tensor:
+    """(in, G + 2k + 1) knots: per input feature, G uniform intervals over the range ``x`` (..., in) takes."""
+    flat = x.detach().reshape(-1, x.shape[-1]).float()
+    low, high = flat.min(0).values, flat.max(0).values
+    centre, half = (low + high) / 2, ((high - low) / 2).clamp_min(1e-3)  # a constant feature gets a small grid
+    unit = uniform_knots(grid_size, order, 1.0).to(flat.device)
+    return centre[:, None] + half[:, None] * unit[None, :]
+
+
 def _cox_de_boor(x: torch.Tensor, knots: torch.Tensor, order: int) -> list[torch.Tensor]:
-    """Bases of orders 0..order on uniform ``knots``; on a uniform grid every denominator is ``p * h``."""
+    """Bases of orders 0..order on uniform ``knots`` ((n,) shared or (in, n) per feature); on a uniform
+    grid every denominator is ``p * h``."""
     distance = x.unsqueeze(-1) - knots  # x - t_j, computed once for every level
-    h = knots[1] - knots[0]
+    h = knot_spacing(knots)
     levels = [((distance[..., :-1] >= 0) & (distance[..., 1:] < 0)).to(x.dtype)]
     for p in range(1, order + 1):
         lower = levels[-1]
@@ -66,18 +88,22 @@ class _BSplineBasis(torch.autograd.Function):
         lower, knots = ctx.saved_tensors
         if ctx.order == 0:  # piecewise constant: zero derivative almost everywhere
             return torch.zeros(grad.shape[:-1], dtype=grad.dtype), None, None
-        slope = (lower[..., :-1] - lower[..., 1:]) / (knots[1] - knots[0])
+        slope = (lower[..., :-1] - lower[..., 1:]) / knot_spacing(knots)
         return (grad * slope).sum(-1), None, None
 
 
 def bspline_basis(x: torch.Tensor, knots: torch.Tensor, order: int) -> torch.Tensor:
-    """B-spline bases of ``order`` on uniform ``knots`` (Cox-de Boor): (..., len(knots) - 1 - order)."""
+    """B-spline bases of ``order`` on uniform ``knots`` (Cox-de Boor): (..., in, n_knots - 1 - order).
+
+    ``knots`` is (n_knots,), shared by every feature, or (in, n_knots), one grid per input feature.
+    """
     return _BSplineBasis.apply(x, knots, order)
 
 
 def rbf_basis(x: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
-    """Gaussian bumps ``exp(-((x - c) / h)^2)`` on uniform centers ``c`` spaced ``h`` apart."""
-    h = centers[1] - centers[0] if len(centers) > 1 else torch.ones((), dtype=centers.dtype)
+    """Gaussian bumps ``exp(-((x - c) / h)^2)`` on uniform centers ``c`` spaced ``h`` apart
+    ((n,) shared or (in, n) per feature)."""
+    h = knot_spacing(centers) if centers.shape[-1] > 1 else torch.ones((), dtype=centers.dtype)
     return torch.exp(-((x.unsqueeze(-1) - centers) / h).square())
 
 
@@ -97,22 +123,28 @@ def chebyshev_basis(x: torch.Tensor, degree: int) -> torch.Tensor:
 
 
 class BasisKAN(nn.Module):
-    """A KAN layer ``dim -> dim`` over a fixed basis; subclasses define :meth:`basis` and its size.
+    """A KAN layer ``dim -> out_dim`` (default ``dim``) over a fixed basis; subclasses define
+    :meth:`basis` and its size.
 
     Parameters: base weights (in, out), basis coefficients (in, n_basis, out), an output bias, and the
     base activation's own parameters if it has any.
     """
 
-    def __init__(self, dim: int, n_basis: int, activation: str = "silu", coef_std: float | None = None) -> None:
+    rectangular = True  # takes out_dim: can be a layer of a [n_in, w1, ..., n_out] network
+
+    def __init__(self, dim: int, n_basis: int, activation: str = "silu", coef_std: float | None = None,
+                 out_dim: int | None = None) -> None:
         super().__init__()
+        out = dim if out_dim is None else out_dim
         self.dim = dim
+        self.out_dim = out
         self.n_basis = n_basis
         self.base_act = create_activation(activation, dim)
         bound = 1 / math.sqrt(dim)
-        self.base_weight = nn.Parameter(torch.empty(dim, dim).uniform_(-bound, bound))
+        self.base_weight = nn.Parameter(torch.empty(dim, out).uniform_(-bound, bound))
         std = coef_std if coef_std is not None else 1 / math.sqrt(dim * n_basis)
-        self.coef = nn.Parameter(torch.randn(dim, n_basis, dim) * std)
-        self.bias = nn.Parameter(torch.zeros(dim))
+        self.coef = nn.Parameter(torch.randn(dim, n_basis, out) * std)
+        self.bias = nn.Parameter(torch.zeros(out))
 
     def basis(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -124,60 +156,108 @@ class BasisKAN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = torch.cat([self.base_act(x).unsqueeze(-1), self.basis(x)], dim=-1)
         weight = torch.cat([self.base_weight.unsqueeze(1), self.edge_weights()], dim=1)
-        return features.flatten(-2) @ weight.reshape(-1, self.dim) + self.bias
+        return features.flatten(-2) @ weight.reshape(-1, self.out_dim) + self.bias
 
     @staticmethod
-    def _count(dim: int, n_basis: int, activation: str) -> int:
-        return dim * dim + dim * n_basis * dim + dim + activation_param_count(activation, dim)
+    def _count(dim: int, n_basis: int, activation: str, out_dim: int | None = None) -> int:
+        out = dim if out_dim is None else out_dim
+        return dim * out + dim * n_basis * out + out + activation_param_count(activation, dim)
 
 
-class BSplineKAN(BasisKAN):
+class _GridBuffer:
+    """Mixin for layers whose basis sits on a grid buffer (``knots`` / ``centers``) that may follow the data.
+
+    The grid is saved with the weights (a data-fitted grid is part of the trained model); a state dict
+    written before grids were saved loads with the layer's own grid.
+    """
+
+    grid_name = "knots"
+    fits_grid: bool = False
+
+    def _grid_range(self, grid_range: float | str) -> float:
+        if grid_range == "data":
+            self.fits_grid = True
+            return 1.0  # placeholder until fit_grid sees data
+        if isinstance(grid_range, str) or not grid_range > 0:
+            raise ValueError(f"grid_range must be a positive bound or 'data', got {grid_range!r}")
+        return float(grid_range)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
+        key = prefix + self.grid_name
+        if key not in state_dict:
+            state_dict[key] = getattr(self, self.grid_name)
+        elif state_dict[key].shape != getattr(self, self.grid_name).shape:  # an older shared (n,) grid
+            state_dict[key] = state_dict[key].expand_as(getattr(self, self.grid_name)).clone()
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)  # type: ignore[misc]
+
+
+class BSplineKAN(_GridBuffer, BasisKAN):
     """The KAN paper's layer: B-splines of order ``spline_order`` on ``grid_size`` intervals.
 
     ``phi_ij(x) = w_b[i, j] b(x) + w_s[i, j] sum_m c[i, m, j] B_m(x)``, initialized as pykan does:
-    coefficients small noise, ``w_s = 1/sqrt(in)``, ``w_b`` uniform in +-1/sqrt(in).
+    coefficients small noise, ``w_s = 1/sqrt(in)``, ``w_b`` uniform in +-1/sqrt(in). ``grid_range``: a
+    bound b for the grid [-b, b], or ``"data"`` (see the module docstring).
     """
 
-    def __init__(self, dim: int, grid_size: int = 5, spline_order: int = 3, grid_bound: float = 2.0,
-                 activation: str = "silu") -> None:
+    def __init__(self, dim: int, grid_size: int = 5, spline_order: int = 3, grid_range: float | str = 2.0,
+                 activation: str = "silu", out_dim: int | None = None) -> None:
         n_basis = grid_size + spline_order
-        super().__init__(dim, n_basis, activation, coef_std=0.1 / math.sqrt(n_basis))
+        super().__init__(dim, n_basis, activation, coef_std=0.1 / math.sqrt(n_basis), out_dim=out_dim)
+        self.grid_size = grid_size
         self.spline_order = spline_order
-        self.register_buffer("knots", uniform_knots(grid_size, spline_order, grid_bound), persistent=False)
-        self.spline_scale = nn.Parameter(torch.full((dim, dim), 1 / math.sqrt(dim)))
+        bound = self._grid_range(grid_range)
+        self.register_buffer("knots", uniform_knots(grid_size, spline_order, bound).expand(dim, -1).clone())
+        self.spline_scale = nn.Parameter(torch.full((dim, self.out_dim), 1 / math.sqrt(dim)))
 
     def basis(self, x: torch.Tensor) -> torch.Tensor:
         return bspline_basis(x, self.knots, self.spline_order)
+
+    @torch.no_grad()
+    def fit_grid(self, x: torch.Tensor) -> None:
+        """Put each input feature's grid over the range it takes in ``x`` (..., dim)."""
+        self.knots.copy_(data_knots(x, self.grid_size, self.spline_order))
 
     def edge_weights(self) -> torch.Tensor:
         return self.coef * self.spline_scale.unsqueeze(1)
 
     @staticmethod
     def param_count(dim: int, grid_size: int = 5, spline_order: int = 3, activation: str = "silu",
-                    **_: object) -> int:
-        return BasisKAN._count(dim, grid_size + spline_order, activation) + dim * dim
+                    out_dim: int | None = None, **_: object) -> int:
+        out = dim if out_dim is None else out_dim
+        return BasisKAN._count(dim, grid_size + spline_order, activation, out) + dim * out
 
 
-class RBFKAN(BasisKAN):
-    """FastKAN: ``grid_size`` Gaussian bumps on [-grid_bound, grid_bound] approximate the B-spline basis."""
+class RBFKAN(_GridBuffer, BasisKAN):
+    """FastKAN: ``grid_size`` Gaussian bumps on [-b, b] (``grid_range``, or ``"data"``: each feature's
+    range) approximate the B-spline basis."""
 
-    def __init__(self, dim: int, grid_size: int = 8, grid_bound: float = 2.0, activation: str = "silu") -> None:
-        super().__init__(dim, grid_size, activation)
-        self.register_buffer("centers", torch.linspace(-grid_bound, grid_bound, grid_size), persistent=False)
+    grid_name = "centers"
+
+    def __init__(self, dim: int, grid_size: int = 8, grid_range: float | str = 2.0, activation: str = "silu",
+                 out_dim: int | None = None) -> None:
+        super().__init__(dim, grid_size, activation, out_dim=out_dim)
+        bound = self._grid_range(grid_range)
+        self.register_buffer("centers", torch.linspace(-bound, bound, grid_size).expand(dim, -1).clone())
 
     def basis(self, x: torch.Tensor) -> torch.Tensor:
         return rbf_basis(x, self.centers)
 
+    @torch.no_grad()
+    def fit_grid(self, x: torch.Tensor) -> None:
+        """Spread each input feature's centers over the range it takes in ``x`` (..., dim)."""
+        self.centers.copy_(data_knots(x, self.centers.shape[-1] - 1, 0))
+
     @staticmethod
-    def param_count(dim: int, grid_size: int = 8, activation: str = "silu", **_: object) -> int:
-        return BasisKAN._count(dim, grid_size, activation)
+    def param_count(dim: int, grid_size: int = 8, activation: str = "silu", out_dim: int | None = None,
+                    **_: object) -> int:
+        return BasisKAN._count(dim, grid_size, activation, out_dim)
 
 
 class FourierKAN(BasisKAN):
     """Truncated Fourier series ``sum_k a_k cos(k x) + b_k sin(k x)`` on each edge, k = 1..frequencies."""
 
-    def __init__(self, dim: int, frequencies: int = 4, activation: str = "silu") -> None:
-        super().__init__(dim, 2 * frequencies, activation)
+    def __init__(self, dim: int, frequencies: int = 4, activation: str = "silu", out_dim: int | None = None) -> None:
+        super().__init__(dim, 2 * frequencies, activation, out_dim=out_dim)
         self.register_buffer("frequencies", torch.arange(1, frequencies + 1, dtype=torch.float32),
                              persistent=False)
 
@@ -185,20 +265,22 @@ class FourierKAN(BasisKAN):
         return fourier_basis(x, self.frequencies)
 
     @staticmethod
-    def param_count(dim: int, frequencies: int = 4, activation: str = "silu", **_: object) -> int:
-        return BasisKAN._count(dim, 2 * frequencies, activation)
+    def param_count(dim: int, frequencies: int = 4, activation: str = "silu", out_dim: int | None = None,
+                    **_: object) -> int:
+        return BasisKAN._count(dim, 2 * frequencies, activation, out_dim)
 
 
 class ChebyshevKAN(BasisKAN):
     """Chebyshev polynomials T_0..T_degree of tanh(x) on each edge."""
 
-    def __init__(self, dim: int, degree: int = 4, activation: str = "silu") -> None:
-        super().__init__(dim, degree + 1, activation)
+    def __init__(self, dim: int, degree: int = 4, activation: str = "silu", out_dim: int | None = None) -> None:
+        super().__init__(dim, degree + 1, activation, out_dim=out_dim)
         self.degree = degree
 
     def basis(self, x: torch.Tensor) -> torch.Tensor:
         return chebyshev_basis(x, self.degree)
 
     @staticmethod
-    def param_count(dim: int, degree: int = 4, activation: str = "silu", **_: object) -> int:
-        return BasisKAN._count(dim, degree + 1, activation)
+    def param_count(dim: int, degree: int = 4, activation: str = "silu", out_dim: int | None = None,
+                    **_: object) -> int:
+        return BasisKAN._count(dim, degree + 1, activation, out_dim)

@@ -43,7 +43,7 @@ def parse_families(families: str) -> list[str]:
 
 
 class SelectableKAN(BasisKAN):
-    """KAN layer ``dim -> dim`` whose edge functions mix several families with learned per-node weights.
+    """KAN layer ``dim -> out_dim`` (default ``dim``) whose edge functions mix several families with learned per-node weights.
 
     Args:
         basis: size knob per family: B-spline grid intervals (order 3), Chebyshev degree + 1, number of
@@ -52,10 +52,10 @@ class SelectableKAN(BasisKAN):
     """
 
     def __init__(self, dim: int, basis: int = 4, families: str = "+".join(FAMILIES),
-                 activation: str = "silu") -> None:
+                 activation: str = "silu", out_dim: int | None = None) -> None:
         self.families = parse_families(families)
         sizes = [family_size(f, basis) for f in self.families]
-        super().__init__(dim, sum(sizes), activation)
+        super().__init__(dim, sum(sizes), activation, out_dim=out_dim)
         self.sizes = sizes
         self.register_buffer("knots", uniform_knots(basis, _SPLINE_ORDER, _BOUND), persistent=False)
         self.register_buffer("centers", torch.linspace(-_BOUND, _BOUND, basis), persistent=False)
@@ -80,7 +80,7 @@ class SelectableKAN(BasisKAN):
 
     @staticmethod
     def param_count(dim: int, basis: int = 4, families: str = "+".join(FAMILIES), activation: str = "silu",
-                    **_: object) -> int:
+                    out_dim: int | None = None, **_: object) -> int:
         names = parse_families(families)
         n_basis = sum(family_size(f, basis) for f in names)
-        return BasisKAN._count(dim, n_basis, activation) + dim * len(names)
+        return BasisKAN._count(dim, n_basis, activation, out_dim) + dim * len(names)

@@ -1,21 +1,23 @@
 """The training recipe: optimizer, schedule, batch size, fidelity, early stopping, time limit.
 
-One frozen dataclass, recorded in the run's config, so a candidate can be re-trained exactly later.
+One frozen dataclass, recorded in the run's config, so a candidate can be re-trained exactly later. A
+space's ``recipe:`` section (:mod:`archsearch.spaces.recipe`) overrides some fields per trial; the
+resolved recipe of every trial is recorded in its result.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
-
-import torch
 
 from archsearch.errors import ConfigError
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
+OPTIMIZERS = ("adam", "adamw", "sgd", "lbfgs")
+FULL_BATCH_OPTIMIZERS = ("lbfgs",)  # a line search needs the same loss at every evaluation of one step
 SCHEDULES = ("constant", "cosine")
+DEFAULT_LR = {"lbfgs": 1.0}  # the line search's first trial step; other optimizers use the field default
 
 
 @dataclass(frozen=True)
@@ -25,16 +27,21 @@ class TrainingRecipe:
     Attributes:
         epochs: passes over the training split (fractions allowed); the default fidelity.
         steps: if set, fidelity is counted in optimizer steps instead of epochs.
-        batch_size: mini-batch size.
-        optimizer: ``adam`` or ``adamw`` (both fused) or ``sgd`` (Nesterov momentum 0.9).
-        lr: peak learning rate.
-        weight_decay: L2 (adam, sgd) or decoupled (adamw) weight decay.
+        batch_size: mini-batch size (ignored by ``lbfgs``, which always takes the whole training split).
+        optimizer: ``adam`` or ``adamw`` (both fused), ``sgd`` (Nesterov momentum 0.9) or ``lbfgs``
+            (full batch, strong Wolfe line search, as the KAN paper fits functions); with ``lbfgs`` an
+            epoch is one optimizer step of up to ``lbfgs_max_iter`` iterations.
+        lr: peak learning rate (``lbfgs``: the initial step length of the line search; 1 is usual).
+        weight_decay: L2 (adam, sgd; added to the loss for lbfgs) or decoupled (adamw) weight decay.
         schedule: ``constant`` or ``cosine`` (decay to zero over the run), after ``warmup_steps`` of
             linear warm-up.
         early_stopping_patience: stop after this many epochs without a better validation metric and
             keep the best epoch's weights; ``None`` trains the full fidelity.
         time_limit_s: training wall-clock limit per candidate; past it the candidate is ``failed``.
         eval_batch_size: batch size for validation and test passes.
+        dropout: dropout rate inside the blocks that have dropout (MLP, GLU); 0 for none.
+        lbfgs_history: ``lbfgs`` only: curvature pairs kept (history size).
+        lbfgs_max_iter: ``lbfgs`` only: iterations (each with its line search) per optimizer step.
     """
 
     epochs: float = 10
@@ -48,6 +55,9 @@ class TrainingRecipe:
     early_stopping_patience: int | None = None
     time_limit_s: float | None = None
     eval_batch_size: int = 1024
+    dropout: float = 0.0
+    lbfgs_history: int = 10
+    lbfgs_max_iter: int = 20
 
     def __post_init__(self) -> None:
         check_types(self, "training")
@@ -64,6 +74,14 @@ class TrainingRecipe:
             problems.append("batch sizes must be at least 1")
         if not self.lr > 0:
             problems.append(f"lr must be positive, got {self.lr}")
+        if self.weight_decay < 0:
+            problems.append(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.warmup_steps < 0:
+            problems.append(f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        if not 0 <= self.dropout < 1:
+            problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.lbfgs_history < 1 or self.lbfgs_max_iter < 1:
+            problems.append("lbfgs_history and lbfgs_max_iter must be at least 1")
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
             problems.append("early_stopping_patience must be at least 1 (or null for none)")
         if problems:
@@ -77,7 +95,30 @@ class TrainingRecipe:
         if unknown:
             raise ConfigError(f"training has no option(s) {', '.join(unknown)}; its options are: "
                               f"{', '.join(sorted(known))}")
-        return cls(**{k: v for k, v in options.items() if v is not None})
+        given = {k: v for k, v in options.items() if v is not None}
+        if "optimizer" in given and "lr" not in given and given["optimizer"] in DEFAULT_LR:
+            given["lr"] = DEFAULT_LR[given["optimizer"]]
+        return cls(**given)
+
+    @property
+    def full_batch(self) -> bool:
+        return self.optimizer in FULL_BATCH_OPTIMIZERS
+
+    def with_overrides(self, overrides: Mapping[str, Any] | None) -> TrainingRecipe:
+        """This recipe with a trial's recipe decisions applied (validated like the run's own)."""
+        if not overrides:
+            return self
+        unknown = sorted(set(overrides) - {f.name for f in fields(self)})
+        if unknown:
+            raise ConfigError(f"recipe decisions name unknown training option(s) {', '.join(unknown)}")
+        changes = dict(overrides)
+        if changes.get("optimizer", self.optimizer) != self.optimizer and "lr" not in changes:
+            # an lr chosen for the run's optimizer means nothing to another one (L-BFGS steps ~1, Adam ~1e-3)
+            changes["lr"] = DEFAULT_LR.get(changes["optimizer"], TrainingRecipe.lr)
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 _NUMBER = (int, float)
@@ -85,6 +126,7 @@ _EXPECTED: dict[str, tuple[type, ...]] = {
     "epochs": _NUMBER, "steps": (int, type(None)), "batch_size": (int,), "optimizer": (str,), "lr": _NUMBER,
     "weight_decay": _NUMBER, "schedule": (str,), "warmup_steps": (int,),
     "early_stopping_patience": (int, type(None)), "time_limit_s": (*_NUMBER, type(None)), "eval_batch_size": (int,),
+    "dropout": _NUMBER, "lbfgs_history": (int,), "lbfgs_max_iter": (int,),
     # latency protocol
     "large_batch": (int, type(None)), "warmup": (int,), "repeats": (int,), "threads": (int,),
 }
@@ -101,15 +143,6 @@ def check_types(obj: Any, section: str) -> None:
             raise ConfigError(f"{section}.{f.name} must be {names}, got {value!r}")
 
 
-def make_optimizer(params: Iterable[torch.nn.Parameter], recipe: TrainingRecipe) -> torch.optim.Optimizer:
-    params = list(params)
-    if recipe.optimizer == "adam":
-        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay, fused=True)
-    if recipe.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay, fused=True)
-    return torch.optim.SGD(params, lr=recipe.lr, weight_decay=recipe.weight_decay, momentum=0.9, nesterov=True)
-
-
 def lr_factor(step: int, total_steps: int, recipe: TrainingRecipe) -> float:
     """Multiplier of the peak learning rate at ``step`` (0-based)."""
     if step < recipe.warmup_steps:
@@ -118,3 +151,10 @@ def lr_factor(step: int, total_steps: int, recipe: TrainingRecipe) -> float:
         return 1.0
     progress = (step - recipe.warmup_steps) / max(1, total_steps - recipe.warmup_steps)
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def make_optimizer(params: Any, recipe: TrainingRecipe) -> Any:
+    """Kept here for old imports; the optimizers live in :mod:`archsearch.evaluation.optimizers`."""
+    from archsearch.evaluation.optimizers import make_optimizer as make
+
+    return make(params, recipe)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from archsearch.builder import build_model, count_parameters
+from archsearch.builder import build_model, count_parameters, fit_grids
 from archsearch.evaluation.base import Evaluator
 from archsearch.evaluation.checkpoint import Checkpoint, LoopState, restore
 from archsearch.evaluation.checkpoint import decode as decode_checkpoint
@@ -25,7 +25,8 @@ from archsearch.evaluation.checkpoint import encode as encode_checkpoint
 from archsearch.evaluation.constraints import Constraints
 from archsearch.evaluation.latency import LatencyProtocol, measure_latency, torch_threads
 from archsearch.evaluation.measure import count_flops, training_memory_mb
-from archsearch.evaluation.recipe import TrainingRecipe, lr_factor, make_optimizer
+from archsearch.evaluation.optimizers import make_optimizer, optimizer_summary, take_step
+from archsearch.evaluation.recipe import TrainingRecipe, lr_factor
 from archsearch.genome import Genome
 from archsearch.tasks import Task, load_task
 from archsearch.trial import COMPLETE, REJECTED, EvalResult
@@ -161,9 +162,10 @@ class TrainingEvaluator(Evaluator):
         info: dict[str, Any] = {}
         try:
             # One seed for initialization, dropout and shuffling; the caller's RNG state is restored.
+            trainer = self.for_genome(genome, info)
             with torch_threads(self.threads), torch.random.fork_rng(devices=[]):
                 torch.manual_seed(stable_seed(self.seed, genome.arch_id))
-                return self._evaluate(genome, fidelity, checkpoint, metrics, info)
+                return trainer._evaluate(genome, fidelity, checkpoint, metrics, info)
         except Diverged as exc:
             return EvalResult.failed(f"diverged: {exc}", metrics, **info)
         except OverTime as exc:
@@ -173,23 +175,34 @@ class TrainingEvaluator(Evaluator):
         except Exception as exc:  # a bad candidate must not stop the search
             return EvalResult.crashed(exc, metrics, **info)
 
+    def for_genome(self, genome: Genome, info: dict[str, Any]) -> TrainingEvaluator:
+        """This evaluator with the recipe ``genome``'s recipe decisions resolve to (recorded in ``info``)."""
+        recipe = self.recipe.with_overrides(genome.meta.get("recipe"))
+        info["recipe"] = recipe.to_dict()
+        if recipe == self.recipe:
+            return self
+        trainer = copy.copy(self)
+        trainer.recipe = recipe
+        return trainer
+
     def _evaluate(self, genome: Genome, fidelity: float | None, checkpoint: bytes | None,
                   metrics: dict[str, float], info: dict[str, Any]) -> EvalResult:
         task = self.load_task()
         seed = stable_seed(self.seed, genome.arch_id)
-        model = build_model(genome, task.data_spec)
+        model = build_model(genome, task.data_spec, dropout=self.recipe.dropout)
         x_train, y_train = _tensors(task, task.x_train, task.y_train)
         saved = decode_checkpoint(checkpoint) if checkpoint is not None else None
         if saved is None:
+            fit_grids(model, x_train)  # a restored model's grids come back with its state dict
             metrics["n_params"] = count_parameters(model)
             metrics["flops"] = count_flops(model, x_train[:1])
-            batch = slice(0, min(self.recipe.batch_size, len(x_train)))
+            batch = slice(0, len(x_train) if self.recipe.full_batch else min(self.recipe.batch_size, len(x_train)))
             metrics["memory_mb"] = training_memory_mb(model, x_train[batch],
                                                       lambda out: _loss(out, y_train[batch], task))
             metrics.update(measure_latency(model, x_train[:1], self.latency))
             violations = self.constraints.violations(metrics)
             if violations:
-                return EvalResult(REJECTED, metrics, "violates " + "; ".join(violations))
+                return EvalResult(REJECTED, metrics, "violates " + "; ".join(violations), info)
         else:
             metrics.update(saved.loop.measured)  # measured before the first segment; not measured again
 
@@ -198,7 +211,8 @@ class TrainingEvaluator(Evaluator):
         curve = run.train_to(fidelity, self._epoch_end)
         metrics["train_time_s"] = run.loop.train_time_s
         metrics["epochs_trained"] = run.epochs_trained()
-        info.update(best_epoch=run.loop.best_epoch or None, stopped_early=run.loop.stopped_early)
+        info.update(best_epoch=run.loop.best_epoch or None, stopped_early=run.loop.stopped_early,
+                    **optimizer_summary(run.optimizer))
         next_checkpoint = run.checkpoint() if run.can_continue() else None
         run.keep_best()
         metrics.update(self._score(model, task, "val", task.x_val, task.y_val))
@@ -242,7 +256,7 @@ class _TrainingRun:
         self.recipe, self.model, self.task, self.shuffle = recipe, model, task, shuffle
         self.x, self.y = _tensors(task, task.x_train, task.y_train)
         self.n = len(self.x)
-        self.batch = min(recipe.batch_size, self.n)
+        self.batch = self.n if recipe.full_batch else min(recipe.batch_size, self.n)
         self.steps_per_epoch = math.ceil(self.n / self.batch)
         self.optimizer = make_optimizer(model.parameters(), recipe)
         self.loop = LoopState()
@@ -278,15 +292,9 @@ class _TrainingRun:
             for group in self.optimizer.param_groups:
                 group["lr"] = recipe.lr * lr_factor(loop.step, horizon, recipe)
             idx = loop.order[loop.position:loop.position + self.batch]
-            loss = _loss(model(self.x[idx]), self.y[idx], self.task)
-            aux = model.auxiliary_loss()
-            if aux is not None:
-                loss = loss + aux
+            loss = take_step(self.optimizer, lambda idx=idx: _batch_loss(model, self.x[idx], self.y[idx], self.task))
             if not torch.isfinite(loss):
                 raise Diverged(f"loss became {loss.item()} at step {loop.step + 1} of {target}")
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
             loop.step += 1
             loop.position += self.batch
             loop.loss_sum += loss.item()
@@ -339,6 +347,13 @@ def _tensors(task: Task, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, to
     if task.problem == "classification":
         return xt, torch.from_numpy(y.astype(np.int64))
     return xt, torch.from_numpy(((y - task.y_mean) / task.y_std).astype(np.float32))
+
+
+def _batch_loss(model, x: torch.Tensor, y: torch.Tensor, task: Task) -> torch.Tensor:
+    """The training loss of one batch, with the auxiliary losses blocks add (MoE load balancing)."""
+    loss = _loss(model(x), y, task)
+    aux = model.auxiliary_loss()
+    return loss if aux is None else loss + aux
 
 
 def _loss(out: torch.Tensor, y: torch.Tensor, task: Task) -> torch.Tensor:

@@ -254,7 +254,9 @@ def architecture_html(genome_json: str) -> str:
         return f"<code>{html.escape(json.dumps(data, sort_keys=True))}</code>"
     meta = data.get("meta", {})
     residual = any(node["spec"].get("residual") for node in data["nodes"])
+    widths = ", ".join(str(w) for w in meta.get("widths", []))
     head = [f"width {meta['width']}" if "width" in meta else "", "residual" if residual else "",
+            f"layers [in, {widths}, out]" if meta.get("form") == "layers" else "",
             f"final norm {meta['final_norm']}" if meta.get("final_norm") else ""]
     items = []
     for node in data["nodes"]:

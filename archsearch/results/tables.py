@@ -27,6 +27,7 @@ FIXED_COLUMNS = [
     ("origin", pa.string()),
     ("genome_json", pa.string()),
     ("decisions_json", pa.string()),
+    ("recipe_json", pa.string()),
     ("started_at", pa.timestamp("us", tz="UTC")),
     ("finished_at", pa.timestamp("us", tz="UTC")),
     ("duration_s", pa.float64()),
@@ -149,6 +150,7 @@ def trials_table(trials: list[dict[str, Any]], objectives: dict[str, str]) -> pa
             "origin": candidate.get("origin", ""),
             "genome_json": json.dumps(candidate["architecture"], sort_keys=True),
             "decisions_json": json.dumps(candidate["decisions"], sort_keys=True),
+            "recipe_json": _recipe_json(result),
             "started_at": _timestamp(trial["started_at"]),
             "finished_at": _timestamp(finished),
             "duration_s": None if finished is None else finished - trial["started_at"],
@@ -173,6 +175,12 @@ def trials_table(trials: list[dict[str, Any]], objectives: dict[str, str]) -> pa
         "archsearch.objectives": json.dumps(objectives),
     }
     return pa.Table.from_arrays(arrays, names=names).replace_schema_metadata(metadata)
+
+
+def _recipe_json(result: dict[str, Any]) -> str | None:
+    """The training recipe the evaluator resolved for the trial (None for a user's evaluate function)."""
+    recipe = (result.get("info") or {}).get("recipe")
+    return None if recipe is None else json.dumps(recipe, sort_keys=True)
 
 
 def objective_matrix(table: pa.Table, objectives: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:

@@ -20,6 +20,12 @@ Decision labels are ``depth``, ``width``, ``norm``, per stage and node ``b{i}.wi
 mixer: one that has attention or token mixing gets ``features`` whenever the space allows it, since
 on vector inputs a single token would leave it nothing to mix. Mutation and crossover
 (:mod:`archsearch.spaces.variation`) edit these decisions and rebuild, so their results always replay.
+
+``form`` (decided first, if the space offers both) chooses between that shape (``blocks``) and the KAN
+papers' ``layers``: a chain of ``depth`` rectangular layers ``[n_in, w1, ..., n_out]`` with no stem,
+head or norm, hidden widths ``b{i}.width`` drawn from ``layer_width`` and kinds ``b{i}.layer_kind``
+from the rectangular blocks of ``blocks``. The ``recipe`` section adds training decisions
+``recipe.*`` (see :mod:`archsearch.spaces.recipe`), recorded in the genome's meta.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from archsearch.genome import (
 )
 from archsearch.space import Chooser, RandomChooser, ReplayChooser, SearchSpace, SpaceError
 
+FORMS = ("blocks", "layers")
 TOKEN_MIXERS = ("attention", "linear_attention", "token_mixer")  # blocks that mix information across tokens
 
 Domain = Any  # list (categorical) | {"low", "high", "step"?, "log"?} (range) | scalar (fixed)
@@ -152,6 +159,12 @@ class BlockGraphSpace(SearchSpace):
         tokenize: ``none`` and/or ``features``: on vector inputs, whether each feature becomes a token;
             forced to ``features`` (where listed) for genomes with a token mixer.
         description: one line for ``archsearch list spaces``.
+        form: ``blocks`` (stem, blocks at one width, final norm, head) and/or ``layers`` (a chain of
+            rectangular layers ``[n_in, w1, ..., n_out]`` and nothing else; vector inputs only).
+        layer_width: hidden widths of the ``layers`` form, chosen per hidden layer (from 1).
+        layer_depth: number of layers of the ``layers`` form (default: ``depth``); decided under ``depth``.
+        recipe: training options decided per trial (``{lr: {low: 1e-4, high: 1e-2, log: true}}``);
+            they override the run's ``training.*``.
     """
 
     def __init__(
@@ -169,6 +182,10 @@ class BlockGraphSpace(SearchSpace):
         final_norm: str = "layernorm",
         tokenize: Domain = "none",
         description: str = "",
+        form: Domain = "blocks",
+        layer_width: Domain = None,
+        layer_depth: Domain = None,
+        recipe: Mapping[str, Domain] | None = None,
     ) -> None:
         self.name = name
         self.blocks = blocks
@@ -183,6 +200,10 @@ class BlockGraphSpace(SearchSpace):
         self.final_norm = final_norm
         self.tokenize = tokenize
         self.description = description
+        self.form = form
+        self.layer_width = layer_width if layer_width is not None else {"low": 1, "high": 8}
+        self.layer_depth = layer_depth
+        self.recipe = recipe
 
     def check(self) -> None:
         """Validate every option against the registries; called before a run starts."""
@@ -200,6 +221,19 @@ class BlockGraphSpace(SearchSpace):
         check_domain("activation", self.activation, ACTIVATIONS.names())
         check_domain("final_norm", self.final_norm, NORMS.names())
         check_domain("tokenize", self.tokenize, TOKENIZATIONS)
+        check_domain("form", self.form, FORMS)
+        check_domain("layer_width", self.layer_width, integer=True)
+        _positive_range("layer_width", self.layer_width, 1)
+        if self.layer_depth is not None:
+            check_domain("layer_depth", self.layer_depth, integer=True)
+            _positive_range("layer_depth", self.layer_depth, 1)
+        if "layers" in _listed(self.form) and not self._layer_kinds():
+            raise SpaceError("space option 'form' offers layers, but none of the space's blocks can be a "
+                             "rectangular layer; add one of: " + ", ".join(
+                                 n for n in BLOCKS.names() if getattr(BLOCKS.get(n), "rectangular", False)))
+        from archsearch.spaces.recipe import check_recipe
+
+        check_recipe(self.recipe)
         if not isinstance(self.block_params, Mapping) or not all(
                 isinstance(p, Mapping) for p in self.block_params.values()):
             raise SpaceError("space option 'block_params' maps block kinds to their parameters' domains, "
@@ -214,6 +248,38 @@ class BlockGraphSpace(SearchSpace):
                 _check_block_param(kind, param, domain)
 
     def build(self, chooser: Chooser) -> Genome:
+        from archsearch.spaces.recipe import choose_recipe
+
+        form = choose(chooser, "form", self.form)
+        genome = self._build_layers(chooser) if form == "layers" else self._build_blocks(chooser)
+        recipe = choose_recipe(chooser, self.recipe)
+        if not recipe:
+            return genome
+        return Genome(genome.graph, {**genome.meta, "recipe": recipe}, decisions_of(chooser))
+
+    def _layer_kinds(self) -> list[str]:
+        from archsearch.blocks import BLOCKS
+
+        return [k for k in _listed(self.blocks) if k in BLOCKS and getattr(BLOCKS.get(k), "rectangular", False)]
+
+    def _build_layers(self, chooser: Chooser) -> Genome:
+        """``depth`` rectangular layers with hidden widths ``b{i}.width``; the task fixes n_in and n_out."""
+        depth = int(choose(chooser, "depth", self.depth if self.layer_depth is None else self.layer_depth))
+        kinds = self._layer_kinds()
+        specs, widths = [], []
+        for i in range(depth):
+            node = f"b{i}"
+            if i < depth - 1:
+                widths.append(int(choose(chooser, f"{node}.width", self.layer_width)))
+            kind = choose(chooser, f"{node}.layer_kind", kinds)
+            params = {param: choose(chooser, f"{node}.{kind}.{param}", domain)
+                      for param, domain in sorted(self.block_params.get(kind, {}).items())}
+            activation = choose(chooser, f"{node}.activation", self.activation)
+            specs.append(BlockSpec(kind=kind, params=params, activation=activation, norm="none",
+                                   norm_placement="none"))
+        return Genome.sequential(specs, {"form": "layers", "widths": widths}, decisions_of(chooser))
+
+    def _build_blocks(self, chooser: Chooser) -> Genome:
         depth = int(choose(chooser, "depth", self.depth))
         width = int(choose(chooser, "width", self.width))
         norm = choose(chooser, "norm", self.norm)
@@ -223,13 +289,13 @@ class BlockGraphSpace(SearchSpace):
         for i in range(depth):
             node = f"b{i}"
             wiring = choose(chooser, f"{node}.wiring", self.wiring)
-            graph.add_node(node, spec=self._block(chooser, node, norm, residual=wiring == "residual"))
+            graph.add_node(node, spec=self._block(chooser, node, norm, width, residual=wiring == "residual"))
             graph.add_edge(previous, node)
             if wiring != "parallel":
                 previous = node
                 continue
             partner, merged = f"{node}p", f"{node}m"
-            graph.add_node(partner, spec=self._block(chooser, partner, norm, residual=False))
+            graph.add_node(partner, spec=self._block(chooser, partner, norm, width, residual=False))
             merge = choose(chooser, f"{node}.merge", self.merge)
             graph.add_node(merged, spec=BlockSpec("identity", activation="identity", norm="none",
                                                   norm_placement="none", merge=merge))
@@ -249,7 +315,7 @@ class BlockGraphSpace(SearchSpace):
         specs = [data["spec"] for _, data in graph.nodes(data=True) if "spec" in data]
         return "features" in allowed and any(spec.kind in TOKEN_MIXERS for spec in specs)
 
-    def _block(self, chooser: Chooser, node: str, norm: str, residual: bool) -> BlockSpec:
+    def _block(self, chooser: Chooser, node: str, norm: str, width: int, residual: bool) -> BlockSpec:
         from archsearch.blocks import uses_activation
 
         kind = choose(chooser, f"{node}.kind", self.blocks)
@@ -257,6 +323,7 @@ class BlockGraphSpace(SearchSpace):
             param: choose(chooser, f"{node}.{kind}.{param}", domain)
             for param, domain in sorted(self.block_params.get(kind, {}).items())
         }
+        params = admissible_params(kind, width, params, self.block_params.get(kind, {}))
         activation = choose(chooser, f"{node}.activation", self.activation) if uses_activation(kind) else "identity"
         placement = choose(chooser, f"{node}.norm_placement", self.norm_placement)
         return BlockSpec(kind=kind, params=params, activation=activation, norm=norm, norm_placement=placement,
@@ -281,6 +348,37 @@ class BlockGraphSpace(SearchSpace):
         from archsearch.spaces.variation import crossover
 
         return crossover(self, a, b, rng)
+
+
+def _listed(domain: Domain) -> list[Any]:
+    return list(domain) if isinstance(domain, Sequence) and not isinstance(domain, str) else [domain]
+
+
+def admissible_params(kind: str, width: int, params: dict[str, Any], domains: Mapping[str, Domain]) -> dict[str, Any]:
+    """``params`` with each value the block cannot take at ``width`` replaced by the nearest listed one it can.
+
+    A block that constrains its parameters (``kan_rational``: ``groups`` must divide the width) says so
+    with a static ``admissible(dim, params)`` and names the parameters to adjust in ``adjusts``. The decision keeps the value the chooser gave (so a
+    sampler's distributions stay fixed) and the genome gets the nearest admissible choice, so no
+    candidate is proposed that could only fail.
+    """
+    from archsearch.blocks import BLOCKS
+
+    block = BLOCKS.get(kind)
+    admissible = getattr(block, "admissible", None)
+    if admissible is None or admissible(width, params):
+        return params
+    fixed = dict(params)
+    for param in getattr(block, "adjusts", ()):
+        domain = domains.get(param)
+        if param not in fixed or admissible(width, fixed) or not isinstance(domain, list | tuple):
+            continue
+        options = [v for v in domain if admissible(width, {**fixed, param: v})]
+        if options and isinstance(fixed[param], int | float):
+            fixed[param] = min(options, key=lambda v: (abs(v - fixed[param]), v))
+        elif options:
+            fixed[param] = options[0]
+    return fixed
 
 
 def decisions_of(chooser: Chooser) -> dict[str, Any]:

@@ -23,10 +23,12 @@ if TYPE_CHECKING:
 Decisions = dict[str, Any]
 
 MUTATIONS = ("insert", "remove", "swap", "replace", "width", "rewire", "norm", "norm_placement",
-             "activation", "param")
+             "activation", "param", "layer_width", "form", "recipe")
 """insert / remove a stage, swap two stages, replace a block's kind, change the width, rewire a stage
 (sequential / residual / parallel, or a parallel stage's merge), change the norm type or one block's
-norm placement, change one block's activation, re-sample one block parameter (e.g. its expansion)."""
+norm placement, change one block's activation, re-sample one block parameter (e.g. its expansion),
+re-sample one hidden width of a network of layers, switch between the blocks and layers forms,
+re-sample one training-recipe decision (``recipe.*``)."""
 
 _STAGE = re.compile(r"^b(\d+)([pm]?)\.")
 _MAX_TRIES = 20
@@ -98,11 +100,11 @@ def _swap(space: BlockGraphSpace, decisions: Decisions, depth: int, rng: np.rand
 
 
 def _replace(space: BlockGraphSpace, decisions: Decisions, depth: int, rng: np.random.Generator) -> Decisions | None:
-    labels = sorted(label for label in decisions if label.endswith(".kind"))
+    labels = sorted(label for label in decisions if re.fullmatch(r"b\d+[p]?\.(layer_)?kind", label))
     if not labels:
         return None
     label = labels[int(rng.integers(len(labels)))]
-    node = label[: -len(".kind")]
+    node = label.split(".")[0]
     prefix = f"{node}.{decisions[label]}."
     return {k: v for k, v in decisions.items() if k != label and not k.startswith(prefix)}
 
@@ -125,6 +127,9 @@ _OPERATORS: dict[str, Callable[..., Decisions | None]] = {
     "norm_placement": _resampler(r"b\d+[p]?\.norm_placement"),
     "activation": _resampler(r"b\d+[p]?\.activation"),
     "param": _resampler(r"b\d+[p]?\.[a-z0-9_]+\.[a-z0-9_]+"),
+    "layer_width": _resampler(r"b\d+\.width"),
+    "form": _resampler(r"form"),
+    "recipe": _resampler(r"recipe\..+"),
 }
 
 
