@@ -79,7 +79,7 @@ class Training:
     epochs: float | None = option(None, gt=0, doc="fidelity in epochs (fractions allowed)")
     steps: int | None = option(None, ge=1, doc="fidelity in optimizer steps instead")
     batch_size: int | None = option(None, ge=1)
-    optimizer: str | None = option(None, choices=("adam", "adamw", "sgd"))
+    optimizer: str | None = option(None, choices=("adam", "adamw", "sgd", "lbfgs"))
     lr: float | None = option(None, gt=0)
     weight_decay: float | None = option(None, ge=0)
     schedule: str | None = option(None, choices=("constant", "cosine"))
@@ -87,6 +87,25 @@ class Training:
     early_stopping_patience: int | None = option(None, ge=1)
     time_limit_s: float | None = option(None, gt=0, doc="per candidate; past it the candidate is failed")
     eval_batch_size: int | None = option(None, ge=1)
+    dropout: float | None = option(None, ge=0, lt=1, doc="in blocks that take a dropout rate")
+    lbfgs_history: int | None = option(None, ge=1, doc="lbfgs: curvature pairs kept")
+    lbfgs_max_iter: int | None = option(None, ge=1, doc="lbfgs: iterations per step (an epoch is one step)")
+
+
+@dataclass
+class FullFidelity:
+    name: str = "full"
+
+
+@dataclass
+class AshaFidelity:
+    name: str = "asha"
+    min_epochs: float = option(1, gt=0, doc="the first rung")
+    max_epochs: float | None = option(None, gt=0, doc="the last rung and the run's maximum; null: training.epochs")
+    eta: float = option(3, gt=1, doc="about one trial in eta goes on from each rung")
+
+
+FIDELITIES: dict[str, type] = {"full": FullFidelity, "asha": AshaFidelity}
 
 
 @dataclass
@@ -238,6 +257,13 @@ def validate(cfg: Mapping[str, Any]) -> None:
     if schema is None:
         raise ConfigError(f"executor.name must be one of {', '.join(EXECUTORS)}, got {executor.get('name')!r}")
     check(schema, {k: v for k, v in executor.items() if k != "description"}, "executor")
+    fidelity = cfg.get("fidelity")
+    if fidelity is not None:
+        if not isinstance(fidelity, Mapping) or str(fidelity.get("name")) not in FIDELITIES:
+            name = fidelity.get("name") if isinstance(fidelity, Mapping) else fidelity
+            raise ConfigError(f"fidelity must be one of {', '.join(FIDELITIES)}, got {name!r}")
+        check(FIDELITIES[str(fidelity["name"])], {k: v for k, v in fidelity.items() if k != "description"},
+              "fidelity")
     for name, (section_schema, open_section) in SECTIONS.items():
         values = {k: v for k, v in cfg[name].items() if k not in ("description", "training")}
         check(section_schema, values, name, open_section)

@@ -90,8 +90,10 @@ def _check_block_param(kind: str, param: str, domain: Domain) -> None:
     values = [domain.get("low"), domain.get("high")] if isinstance(domain, Mapping) else (
         list(domain) if isinstance(domain, Sequence) and not isinstance(domain, str) else [domain])
     numeric = isinstance(default, int | float) and not isinstance(default, bool)
-    wrong = [v for v in values if (isinstance(v, bool) or not isinstance(v, int | float)) == numeric
-             or isinstance(v, bool) != isinstance(default, bool)]
+    takes_text = "str" in str(accepted[param].annotation)  # e.g. grid_range: a bound, or "data"
+    wrong = [v for v in values if not (takes_text and isinstance(v, str))
+             and ((isinstance(v, bool) or not isinstance(v, int | float)) == numeric
+                  or isinstance(v, bool) != isinstance(default, bool))]
     if wrong:
         kind_text = "numbers" if numeric else f"{type(default).__name__} values"
         raise SpaceError(f"space option 'block_params.{kind}.{param}' takes {kind_text} (default {default!r}), "
