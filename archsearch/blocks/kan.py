@@ -24,7 +24,7 @@ import math
 import torch
 from torch import nn
 
-from archsearch.blocks.activations import activation_param_count, create_activation
+from archsearch.blocks.activations import create_activation
 
 
 def uniform_knots(grid_size: int, order: int, bound: float) -> torch.Tensor:
@@ -126,10 +126,6 @@ class BasisKAN(nn.Module):
         weight = torch.cat([self.base_weight.unsqueeze(1), self.edge_weights()], dim=1)
         return features.flatten(-2) @ weight.reshape(-1, self.dim) + self.bias
 
-    @staticmethod
-    def _count(dim: int, n_basis: int, activation: str) -> int:
-        return dim * dim + dim * n_basis * dim + dim + activation_param_count(activation, dim)
-
 
 class BSplineKAN(BasisKAN):
     """The KAN paper's layer: B-splines of order ``spline_order`` on ``grid_size`` intervals.
@@ -152,11 +148,6 @@ class BSplineKAN(BasisKAN):
     def edge_weights(self) -> torch.Tensor:
         return self.coef * self.spline_scale.unsqueeze(1)
 
-    @staticmethod
-    def param_count(dim: int, grid_size: int = 5, spline_order: int = 3, activation: str = "silu",
-                    **_: object) -> int:
-        return BasisKAN._count(dim, grid_size + spline_order, activation) + dim * dim
-
 
 class RBFKAN(BasisKAN):
     """FastKAN: ``grid_size`` Gaussian bumps on [-grid_bound, grid_bound] approximate the B-spline basis."""
@@ -167,10 +158,6 @@ class RBFKAN(BasisKAN):
 
     def basis(self, x: torch.Tensor) -> torch.Tensor:
         return rbf_basis(x, self.centers)
-
-    @staticmethod
-    def param_count(dim: int, grid_size: int = 8, activation: str = "silu", **_: object) -> int:
-        return BasisKAN._count(dim, grid_size, activation)
 
 
 class FourierKAN(BasisKAN):
@@ -184,10 +171,6 @@ class FourierKAN(BasisKAN):
     def basis(self, x: torch.Tensor) -> torch.Tensor:
         return fourier_basis(x, self.frequencies)
 
-    @staticmethod
-    def param_count(dim: int, frequencies: int = 4, activation: str = "silu", **_: object) -> int:
-        return BasisKAN._count(dim, 2 * frequencies, activation)
-
 
 class ChebyshevKAN(BasisKAN):
     """Chebyshev polynomials T_0..T_degree of tanh(x) on each edge."""
@@ -198,7 +181,3 @@ class ChebyshevKAN(BasisKAN):
 
     def basis(self, x: torch.Tensor) -> torch.Tensor:
         return chebyshev_basis(x, self.degree)
-
-    @staticmethod
-    def param_count(dim: int, degree: int = 4, activation: str = "silu", **_: object) -> int:
-        return BasisKAN._count(dim, degree + 1, activation)

@@ -19,7 +19,7 @@ import math
 import torch
 from torch import nn
 
-from archsearch.blocks.mlp import hidden_width
+from archsearch.blocks.catalog import hidden_width
 from archsearch.blocks.rational import KAT_GELU, KAT_IDENTITY, rational_safe_abs
 
 _N_NUMERATOR = 6  # degree 5
@@ -56,8 +56,6 @@ class GroupRational(nn.Module):
 class GroupRationalKAN(nn.Module):
     """Two GR-KAN layers ``dim -> hidden -> dim`` (KAT's replacement of the transformer MLP)."""
 
-    uses_activation = False
-
     def __init__(self, dim: int, expansion: float = 2.0, groups: int = 4, activation: str | None = None) -> None:
         super().__init__()
         hidden = hidden_width(dim, expansion)
@@ -73,9 +71,3 @@ class GroupRationalKAN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.rational2(self.fc1(self.rational1(x))))
-
-    @staticmethod
-    def param_count(dim: int, expansion: float = 2.0, groups: int = 4, **_: object) -> int:
-        hidden = hidden_width(dim, expansion)
-        rationals = 2 * groups * (_N_NUMERATOR + _N_DENOMINATOR)
-        return dim * hidden + hidden + hidden * dim + dim + rationals
