@@ -11,7 +11,7 @@ torch; that is why these facts sit here rather than on the classes.
 from __future__ import annotations
 
 from archsearch._registry import Registry
-from archsearch.blocks.registry import BlockInfo, BlockRegistry
+from archsearch.blocks.registry import BlockInfo, BlockRegistry, Implementation
 
 # ---------------------------------------------------------------------------------------------- sizes
 
@@ -223,6 +223,16 @@ for _info, _target, _doc in [
      "archsearch.blocks.moe:SoftMergedMoE", "soft merging of expert parameters (SMEAR)"),
 ]:
     BLOCKS.declare_block(_info, _target, _doc)
+
+# Fused implementations (archsearch.kernels): same parameters and function as the eager block.
+_CPU_KERNELS = "archsearch.kernels.cpu:unavailable_reason"
+for _name, _target in [
+    ("kan_bspline", "archsearch.kernels.kan:FusedBSplineKAN"),
+    ("kan_rbf", "archsearch.kernels.kan:FusedRBFKAN"),
+    ("kan_chebyshev", "archsearch.kernels.kan:FusedChebyshevKAN"),
+    ("kan_fourier", "archsearch.kernels.kan:FusedFourierKAN"),
+]:
+    BLOCKS.add_implementation(_name, Implementation("fused", _target, devices=("cpu",), available=_CPU_KERNELS))
 
 
 def needs_tokens(name: str) -> bool:

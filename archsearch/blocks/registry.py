@@ -54,14 +54,21 @@ class BlockInfo:
 class Implementation:
     """One way to run a block: ``target`` builds an ``nn.Module`` with the eager block's signature.
 
-    ``available`` (optional, called on first use) returns ``None`` when the implementation can run
-    here, otherwise the reason it cannot (no compiler, no GPU); ``resolve`` then falls back.
+    ``available`` (optional; a function or its import path, called on first use) returns ``None`` when
+    the implementation can run here, otherwise the reason it cannot (no compiler, no GPU); ``resolve``
+    then falls back.
     """
 
     variant: str
     target: str | Callable[..., Any]
     devices: tuple[str, ...] = DEVICE_KINDS
-    available: Callable[[], str | None] | None = None
+    available: str | Callable[[], str | None] | None = None
+
+    def unavailable_reason(self) -> str | None:
+        if self.available is None:
+            return None
+        check = load_target(self.available) if isinstance(self.available, str) else self.available
+        return check()
 
     def load(self) -> Callable[..., Any]:
         return load_target(self.target) if isinstance(self.target, str) else self.target
@@ -122,7 +129,7 @@ class BlockRegistry(Registry[Callable[..., Any]]):
             if impl is None:
                 self._unavailable[key] = f"block {name!r} has no {variant} implementation"
             else:
-                self._unavailable[key] = impl.available() if impl.available is not None else None
+                self._unavailable[key] = impl.unavailable_reason()
         return self._unavailable[key]
 
     def resolve(self, name: str, device: str = "cpu", prefer: tuple[str, ...] = ("fused", "eager")) -> Implementation:
