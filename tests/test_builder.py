@@ -2,8 +2,7 @@ import networkx as nx
 import pytest
 import torch
 
-from archsearch.blocks import ACTIVATIONS, NORMS, create_block
-from archsearch.blocks import block_param_count
+from archsearch.blocks import ACTIVATIONS, NORMS, block_param_count, create_block
 from archsearch.builder import build_model, count_parameters
 from archsearch.genome import INPUT, NORM_PLACEMENTS, OUTPUT, BlockSpec, Genome
 from archsearch.tasks import DataSpec

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from archsearch.blocks.kan import BasisKAN, BSplineKAN, ChebyshevKAN, FourierKAN, RBFKAN
+from archsearch.blocks.kan import RBFKAN, BasisKAN, BSplineKAN, ChebyshevKAN, FourierKAN
 from archsearch.kernels.basis import basis_contraction
 
 

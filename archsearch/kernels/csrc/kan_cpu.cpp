@@ -17,11 +17,21 @@
 
 namespace {
 
-constexpr int kMaxBasis = 256;
+constexpr int64_t kMaxBasis = 64;
+constexpr int64_t kMaxOrder = 15;
+constexpr int64_t kTile = 16;  // inputs whose bases are evaluated together (vectorized across the tile)
 enum Family : int64_t { kBSpline = 0, kRBF = 1, kChebyshev = 2, kFourier = 3 };
 
-// Values (and derivatives, when der != nullptr) of the basis functions of x that can be nonzero:
-// entries r = 0..count-1 are basis functions start + r. Returns count.
+// The bases of a tile of inputs x[0..n): entry (r, t) of val / der is basis start[t] + r of input t,
+// r < count. Entries outside [0, n_basis) are computed but dropped by the contraction (clip).
+template <typename T>
+struct Tile {
+  T val[kMaxBasis + 1][kTile];
+  T der[kMaxBasis + 1][kTile];
+  int64_t start[kTile];
+  int64_t count;
+};
+
 template <typename T>
 struct Basis {
   int64_t family;
@@ -29,90 +39,136 @@ struct Basis {
   int64_t n_p;
   int64_t order;     // spline order (B-spline) or degree (Chebyshev)
   int64_t n_basis;
+  bool integer_frequencies;  // Fourier frequencies are exactly 1..n_p: angle-addition recurrence
 
-  inline int64_t eval(T x, T* val, T* der, int64_t& start) const {
+  void eval(const T* x, int64_t stride, int64_t n, bool with_der, Tile<T>& tile) const {
     switch (family) {
-      case kBSpline: return bspline(x, val, der, start);
-      case kRBF: return rbf(x, val, der, start);
-      case kChebyshev: return chebyshev(x, val, der, start);
-      default: return fourier(x, val, der, start);
+      case kBSpline: bspline(x, stride, n, with_der, tile); break;
+      case kRBF: rbf(x, stride, n, with_der, tile); break;
+      case kChebyshev: chebyshev(x, stride, n, with_der, tile); break;
+      default: fourier(x, stride, n, with_der, tile); break;
     }
   }
 
-  // Cox-de Boor on the local triangle of the span s with t_s <= x < t_{s+1}; bases outside
-  // [0, n_basis) are zero, as in the eager recursion over the whole knot vector. Knots are uniform
-  // (spacing h = t_1 - t_0, every denominator q * h), as the eager block assumes; their values are read
-  // from the tensor, so a grid that moves or rescales needs no rebuild.
-  inline int64_t bspline(T x, T* val, T* der, int64_t& start) const {
+  // Uniform knots (spacing h = t_1 - t_0, as the eager block assumes; the values are read from the
+  // tensor, so a grid that moves or rescales needs no rebuild). Span s: t_s <= x < t_{s+1}, found by
+  // division and corrected against the knots themselves, so inputs on a knot match the eager
+  // comparisons. Then Cox-de Boor on the local triangle only, in the eager block's own arithmetic:
+  // B^q_j = ((x - t_j) B^{q-1}_j - (x - t_{j+q+1}) B^{q-1}_{j+1}) / (q h). Outside the knots (and for
+  // NaN) every basis is zero.
+  void bspline(const T* x, int64_t stride, int64_t n, bool with_der, Tile<T>& tile) const {
     const T* t = p;
     const int64_t K = n_p, k = order;
-    start = 0;
-    if (!(x >= t[0] && x < t[K - 1])) return 0;  // outside the knots (and NaN): every basis is zero
-    const T h = t[1] - t[0];
-    T guess = std::floor((x - t[0]) / h);
-    int64_t s = guess < 0 ? 0 : (guess > T(K - 2) ? K - 2 : static_cast<int64_t>(guess));
-    while (s > 0 && x < t[s]) --s;
-    while (s < K - 2 && x >= t[s + 1]) ++s;
-    T N[kMaxBasis + 1], low[kMaxBasis + 1];
-    for (int64_t r = 0; r <= k; ++r) N[r] = 0;
-    N[k] = 1;  // level 0: only B_s
+    const T h = t[1] - t[0], first = t[0], last = t[K - 1];
+    T dist[2 * kMaxOrder + 2][kTile], inside[kTile], xs[kTile];
+    int64_t span[kTile];
+    for (int64_t i = 0; i < kTile; ++i) {
+      const T xv = i < n ? x[i * stride] : T(0);
+      const bool in = i < n && xv >= first && xv < last;
+      T g = in ? std::floor((xv - first) / h) : T(0);
+      int64_t s = g < 0 ? 0 : (g > T(K - 2) ? K - 2 : static_cast<int64_t>(g));
+      if (s > 0 && xv < t[s]) --s;
+      if (s < K - 2 && xv >= t[s + 1]) ++s;
+      inside[i] = in ? T(1) : T(0);
+      xs[i] = in ? xv : T(0);
+      span[i] = s;
+      tile.start[i] = s - k;
+    }
+    for (int64_t o = 0; o <= 2 * k + 1; ++o) {  // x - t_j for j = s - k .. s + k + 1 (clamped ones: unused)
+#pragma omp simd
+      for (int64_t i = 0; i < kTile; ++i) {
+        const int64_t j = std::min<int64_t>(std::max<int64_t>(span[i] - k + o, 0), K - 1);
+        dist[o][i] = (xs[i] - t[j]) * inside[i];
+      }
+    }
+    auto& N = tile.val;
+    for (int64_t r = 0; r <= k; ++r)
+      for (int64_t i = 0; i < kTile; ++i) N[r][i] = r == k ? inside[i] : T(0);
     for (int64_t q = 1; q <= k; ++q) {
-      if (q == k) for (int64_t r = 0; r <= k; ++r) low[r] = N[r];
+      if (q == k && with_der) {
+        // dB^k_j / dx = (B^{k-1}_j - B^{k-1}_{j+1}) / h
+        for (int64_t r = 0; r <= k; ++r)
+#pragma omp simd
+          for (int64_t i = 0; i < kTile; ++i) tile.der[r][i] = (N[r][i] - (r < k ? N[r + 1][i] : T(0))) / h;
+      }
+      const T denominator = T(q) * h;
       for (int64_t r = k - q; r <= k; ++r) {
-        const int64_t j = s - k + r;
-        if (j < 0 || j > K - 2 - q) { N[r] = 0; continue; }
-        const T next = r + 1 <= k ? N[r + 1] : T(0);
-        N[r] = ((x - t[j]) * N[r] - (x - t[j + q + 1]) * next) / (T(q) * h);
+#pragma omp simd
+        for (int64_t i = 0; i < kTile; ++i) {
+          const T next = r < k ? N[r + 1][i] : T(0);
+          N[r][i] = (dist[r][i] * N[r][i] - dist[r + q + 1][i] * next) / denominator;
+        }
       }
     }
-    start = s - k;
-    for (int64_t r = 0; r <= k; ++r) val[r] = N[r];
-    if (der != nullptr) {
-      for (int64_t r = 0; r <= k; ++r) {
-        const T next = r + 1 <= k ? low[r + 1] : T(0);
-        der[r] = k == 0 ? T(0) : (low[r] - next) / h;
-      }
-    }
-    return k + 1;
+    if (with_der && k == 0)
+      for (int64_t i = 0; i < kTile; ++i) tile.der[0][i] = 0;
+    tile.count = k + 1;
   }
 
-  inline int64_t rbf(T x, T* val, T* der, int64_t& start) const {
+  // exp(-(v - m)^2) with v = (x - c_0) / h on uniform centers: one exp at the nearest center m*, then
+  // ratios outwards, g_{m+1} = g_m exp(2(v - m) - 1) and g_{m-1} = g_m exp(-2(v - m) - 1), each ratio
+  // the previous times exp(-2): three exps per input instead of one per center.
+  void rbf(const T* x, int64_t stride, int64_t n, bool with_der, Tile<T>& tile) const {
     const T h = n_p > 1 ? p[1] - p[0] : T(1);
-    start = 0;
-    for (int64_t m = 0; m < n_p; ++m) {
-      const T u = (x - p[m]) / h;
-      val[m] = std::exp(-u * u);
-      if (der != nullptr) der[m] = T(-2) * u / h * val[m];
+    const T e2 = std::exp(T(-2));
+    for (int64_t i = 0; i < n; ++i) {
+      const T v = (x[i * stride] - p[0]) / h;
+      T c = std::nearbyint(v);
+      c = c < 0 ? T(0) : (c > T(n_p - 1) ? T(n_p - 1) : c);
+      const int64_t m0 = std::isnan(v) ? 0 : static_cast<int64_t>(c);
+      const T d = v - T(m0);
+      const T g0 = std::exp(-d * d);
+      tile.val[m0][i] = g0;
+      T g = g0, ratio = std::exp(2 * d - 1);
+      for (int64_t m = m0 + 1; m < n_p; ++m) { g = g == T(0) ? T(0) : g * ratio; ratio *= e2; tile.val[m][i] = g; }
+      g = g0;
+      ratio = std::exp(-2 * d - 1);
+      for (int64_t m = m0 - 1; m >= 0; --m) { g = g == T(0) ? T(0) : g * ratio; ratio *= e2; tile.val[m][i] = g; }
+      if (with_der)
+        for (int64_t m = 0; m < n_p; ++m) tile.der[m][i] = T(-2) * (v - T(m)) / h * tile.val[m][i];
+      tile.start[i] = 0;
     }
-    return n_p;
+    tile.count = n_p;
   }
 
-  inline int64_t chebyshev(T x, T* val, T* der, int64_t& start) const {
-    const T t = std::tanh(x), dt = T(1) - t * t;
-    start = 0;
-    val[0] = 1;
-    T d_prev = 0, d_cur = 1;  // dT_0/dt, dT_1/dt
-    if (der != nullptr) der[0] = 0;
-    if (order >= 1) { val[1] = t; if (der != nullptr) der[1] = dt; }
-    for (int64_t m = 2; m <= order; ++m) {
-      val[m] = 2 * t * val[m - 1] - val[m - 2];
-      const T d_next = 2 * val[m - 1] + 2 * t * d_cur - d_prev;
-      d_prev = d_cur;
-      d_cur = d_next;
-      if (der != nullptr) der[m] = d_next * dt;
+  void chebyshev(const T* x, int64_t stride, int64_t n, bool with_der, Tile<T>& tile) const {
+    for (int64_t i = 0; i < n; ++i) {
+      const T t = std::tanh(x[i * stride]), dt = T(1) - t * t;
+      auto& V = tile.val;
+      V[0][i] = 1;
+      if (order >= 1) V[1][i] = t;
+      for (int64_t m = 2; m <= order; ++m) V[m][i] = 2 * t * V[m - 1][i] - V[m - 2][i];
+      if (with_der) {
+        T d_prev = 0, d_cur = 1;  // dT_0/dt, dT_1/dt
+        tile.der[0][i] = 0;
+        if (order >= 1) tile.der[1][i] = dt;
+        for (int64_t m = 2; m <= order; ++m) {
+          const T d_next = 2 * V[m - 1][i] + 2 * t * d_cur - d_prev;
+          d_prev = d_cur;
+          d_cur = d_next;
+          tile.der[m][i] = d_next * dt;
+        }
+      }
+      tile.start[i] = 0;
     }
-    return order + 1;
+    tile.count = order + 1;
   }
 
-  inline int64_t fourier(T x, T* val, T* der, int64_t& start) const {
-    start = 0;
-    for (int64_t m = 0; m < n_p; ++m) {
-      const T a = x * p[m], c = std::cos(a), s = std::sin(a);
-      val[m] = c;
-      val[n_p + m] = s;
-      if (der != nullptr) { der[m] = -p[m] * s; der[n_p + m] = p[m] * c; }
+  void fourier(const T* x, int64_t stride, int64_t n, bool with_der, Tile<T>& tile) const {
+    for (int64_t i = 0; i < n; ++i) {
+      const T xv = x[i * stride];
+      T c1 = 0, s1 = 0, c = 0, s = 0;
+      if (integer_frequencies) { c1 = std::cos(xv); s1 = std::sin(xv); c = c1; s = s1; }
+      for (int64_t m = 0; m < n_p; ++m) {
+        if (!integer_frequencies) { c = std::cos(xv * p[m]); s = std::sin(xv * p[m]); }
+        else if (m > 0) { const T c_next = c * c1 - s * s1; s = s * c1 + c * s1; c = c_next; }
+        tile.val[m][i] = c;
+        tile.val[n_p + m][i] = s;
+        if (with_der) { tile.der[m][i] = -p[m] * s; tile.der[n_p + m][i] = p[m] * c; }
+      }
+      tile.start[i] = 0;
     }
-    return 2 * n_p;
+    tile.count = 2 * n_p;
   }
 };
 
@@ -125,30 +181,34 @@ inline void clip(int64_t start, int64_t count, int64_t n_basis, int64_t& r0, int
 template <typename T>
 void basis_forward_impl(const T* x, const T* C, T* y, int64_t N, int64_t in, int64_t out, const Basis<T>& basis) {
   const int64_t nb = basis.n_basis;
-  at::parallel_for(0, N, 8, [&](int64_t n0, int64_t n1) {
-    T val[kMaxBasis + 1];
-    for (int64_t n = n0; n < n1; ++n) {
-      T* __restrict__ yr = y + n * out;
+  const int64_t tiles = (N + kTile - 1) / kTile;
+  at::parallel_for(0, tiles, 1, [&](int64_t b0, int64_t b1) {
+    Tile<T> tile;
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t n0 = b * kTile, rows = std::min<int64_t>(kTile, N - n0);
       for (int64_t i = 0; i < in; ++i) {
-        int64_t start, r0, r1;
-        const int64_t count = basis.eval(x[n * in + i], val, nullptr, start);
-        clip(start, count, nb, r0, r1);
-        const T* Ci = C + (i * nb + start) * out;
-        int64_t r = r0;
-        for (; r + 3 < r1; r += 4) {
-          const T b0 = val[r], b1 = val[r + 1], b2 = val[r + 2], b3 = val[r + 3];
-          const T* __restrict__ c0 = Ci + r * out;
-          const T* __restrict__ c1 = c0 + out;
-          const T* __restrict__ c2 = c1 + out;
-          const T* __restrict__ c3 = c2 + out;
+        basis.eval(x + n0 * in + i, in, rows, false, tile);
+        for (int64_t t = 0; t < rows; ++t) {
+          int64_t r0, r1;
+          clip(tile.start[t], tile.count, nb, r0, r1);
+          T* __restrict__ yr = y + (n0 + t) * out;
+          const T* Ci = C + (i * nb + tile.start[t]) * out;
+          int64_t r = r0;
+          for (; r + 3 < r1; r += 4) {
+            const T v0 = tile.val[r][t], v1 = tile.val[r + 1][t], v2 = tile.val[r + 2][t], v3 = tile.val[r + 3][t];
+            const T* __restrict__ c0 = Ci + r * out;
+            const T* __restrict__ c1 = c0 + out;
+            const T* __restrict__ c2 = c1 + out;
+            const T* __restrict__ c3 = c2 + out;
 #pragma omp simd
-          for (int64_t j = 0; j < out; ++j) yr[j] += b0 * c0[j] + b1 * c1[j] + b2 * c2[j] + b3 * c3[j];
-        }
-        for (; r < r1; ++r) {
-          const T b = val[r];
-          const T* __restrict__ c = Ci + r * out;
+            for (int64_t j = 0; j < out; ++j) yr[j] += v0 * c0[j] + v1 * c1[j] + v2 * c2[j] + v3 * c3[j];
+          }
+          for (; r < r1; ++r) {
+            const T v = tile.val[r][t];
+            const T* __restrict__ c = Ci + r * out;
 #pragma omp simd
-          for (int64_t j = 0; j < out; ++j) yr[j] += b * c[j];
+            for (int64_t j = 0; j < out; ++j) yr[j] += v * c[j];
+          }
         }
       }
     }
@@ -161,27 +221,33 @@ void basis_backward_impl(const T* x, const T* C, const T* gy, T* gx, T* gC, int6
   const int64_t nb = basis.n_basis;
   // Over input features: each owns its slice of gC and its column of gx, so no two threads write alike.
   at::parallel_for(0, in, 1, [&](int64_t i0, int64_t i1) {
-    T val[kMaxBasis + 1], der[kMaxBasis + 1];
+    Tile<T> tile;
     for (int64_t i = i0; i < i1; ++i) {
-      for (int64_t n = 0; n < N; ++n) {
-        int64_t start, r0, r1;
-        const int64_t count = basis.eval(x[n * in + i], val, der, start);
-        clip(start, count, nb, r0, r1);
-        const T* __restrict__ g = gy + n * out;
-        T grad = 0;
-        for (int64_t r = r0; r < r1; ++r) {
-          const T b = val[r];
-          const T* __restrict__ c = C + (i * nb + start + r) * out;
-          T* __restrict__ gc = gC + (i * nb + start + r) * out;
-          T dot = 0;
+      const T* Ci = C + i * nb * out;
+      T* gCi = gC + i * nb * out;
+      for (int64_t n0 = 0; n0 < N; n0 += kTile) {
+        const int64_t rows = std::min<int64_t>(kTile, N - n0);
+        basis.eval(x + n0 * in + i, in, rows, true, tile);
+        for (int64_t t = 0; t < rows; ++t) {
+          int64_t r0, r1;
+          clip(tile.start[t], tile.count, nb, r0, r1);
+          const T* __restrict__ g = gy + (n0 + t) * out;
+          T grad = 0;
+          for (int64_t r = r0; r < r1; ++r) {
+            const int64_t m = tile.start[t] + r;
+            const T v = tile.val[r][t];
+            const T* __restrict__ c = Ci + m * out;
+            T* __restrict__ gc = gCi + m * out;
+            T dot = 0;
 #pragma omp simd reduction(+ : dot)
-          for (int64_t j = 0; j < out; ++j) {
-            dot += c[j] * g[j];
-            gc[j] += b * g[j];
+            for (int64_t j = 0; j < out; ++j) {
+              dot += c[j] * g[j];
+              gc[j] += v * g[j];
+            }
+            grad += tile.der[r][t] * dot;
           }
-          grad += der[r] * dot;
+          gx[(n0 + t) * in + i] = grad;
         }
-        gx[n * in + i] = grad;
       }
     }
   });
@@ -189,18 +255,23 @@ void basis_backward_impl(const T* x, const T* C, const T* gy, T* gx, T* gC, int6
 
 template <typename T>
 Basis<T> make_basis(int64_t family, const torch::Tensor& params, int64_t order, int64_t n_basis) {
-  return Basis<T>{family, params.data_ptr<T>(), params.numel(), order, n_basis};
+  bool integer = family == kFourier;
+  const T* f = params.data_ptr<T>();
+  for (int64_t m = 0; integer && m < params.numel(); ++m) integer = f[m] == T(m + 1);
+  return Basis<T>{family, f, params.numel(), order, n_basis, integer};
 }
 
-void check_inputs(const torch::Tensor& x, const torch::Tensor& C, const torch::Tensor& params) {
+void check_inputs(const torch::Tensor& x, const torch::Tensor& C, const torch::Tensor& params, int64_t family,
+                  int64_t order) {
   TORCH_CHECK(x.device().is_cpu() && x.dim() == 2 && x.is_contiguous(), "x must be a contiguous CPU (N, in) tensor");
   TORCH_CHECK(C.dim() == 3 && C.is_contiguous() && C.size(0) == x.size(1), "coefficients must be (in, n_basis, out)");
   TORCH_CHECK(C.scalar_type() == x.scalar_type() && params.scalar_type() == x.scalar_type(), "dtypes must match");
-  TORCH_CHECK(C.size(1) <= kMaxBasis, "at most 256 basis functions per input");
+  TORCH_CHECK(C.size(1) <= kMaxBasis, "at most 64 basis functions per input");
+  TORCH_CHECK(family != kBSpline || order <= kMaxOrder, "spline order at most 15");
 }
 
 torch::Tensor basis_forward(torch::Tensor x, torch::Tensor C, int64_t family, torch::Tensor params, int64_t order) {
-  check_inputs(x, C, params);
+  check_inputs(x, C, params, family, order);
   const int64_t N = x.size(0), in = x.size(1), nb = C.size(1), out = C.size(2);
   auto y = torch::zeros({N, out}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "basis_forward", [&] {
@@ -212,7 +283,7 @@ torch::Tensor basis_forward(torch::Tensor x, torch::Tensor C, int64_t family, to
 
 std::vector<torch::Tensor> basis_backward(torch::Tensor grad, torch::Tensor x, torch::Tensor C, int64_t family,
                                           torch::Tensor params, int64_t order) {
-  check_inputs(x, C, params);
+  check_inputs(x, C, params, family, order);
   grad = grad.contiguous();
   const int64_t N = x.size(0), in = x.size(1), nb = C.size(1), out = C.size(2);
   auto gx = torch::empty_like(x);
