@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 namespace {
 
@@ -105,27 +106,34 @@ struct Basis {
     tile.count = k + 1;
   }
 
-  // exp(-(v - m)^2) with v = (x - c_0) / h on uniform centers: one exp at the nearest center m*, then
-  // ratios outwards, g_{m+1} = g_m exp(2(v - m) - 1) and g_{m-1} = g_m exp(-2(v - m) - 1), each ratio
-  // the previous times exp(-2): three exps per input instead of one per center.
+  // exp(-((x - c_m) / h)^2). In float32, one exp at the nearest center m*, then ratios outwards,
+  // g_{m+1} = g_m exp(2(v - m) - 1) and g_{m-1} = g_m exp(-2(v - m) - 1) with v = (x - c_0) / h, each
+  // ratio the previous times exp(-2): three exps per input instead of one per center, exact for uniform
+  // centers up to float32 rounding. In float64 (used to check), one exp per center from the stored
+  // centers, as the eager block computes it.
   void rbf(const T* x, int64_t stride, int64_t n, bool with_der, Tile<T>& tile) const {
     const T h = n_p > 1 ? p[1] - p[0] : T(1);
     const T e2 = std::exp(T(-2));
     for (int64_t i = 0; i < n; ++i) {
-      const T v = (x[i * stride] - p[0]) / h;
-      T c = std::nearbyint(v);
-      c = c < 0 ? T(0) : (c > T(n_p - 1) ? T(n_p - 1) : c);
-      const int64_t m0 = std::isnan(v) ? 0 : static_cast<int64_t>(c);
-      const T d = v - T(m0);
-      const T g0 = std::exp(-d * d);
-      tile.val[m0][i] = g0;
-      T g = g0, ratio = std::exp(2 * d - 1);
-      for (int64_t m = m0 + 1; m < n_p; ++m) { g = g == T(0) ? T(0) : g * ratio; ratio *= e2; tile.val[m][i] = g; }
-      g = g0;
-      ratio = std::exp(-2 * d - 1);
-      for (int64_t m = m0 - 1; m >= 0; --m) { g = g == T(0) ? T(0) : g * ratio; ratio *= e2; tile.val[m][i] = g; }
+      const T xv = x[i * stride];
+      if (std::is_same<T, double>::value) {
+        for (int64_t m = 0; m < n_p; ++m) { const T d = (xv - p[m]) / h; tile.val[m][i] = std::exp(-d * d); }
+      } else {
+        const T v = (xv - p[0]) / h;
+        T c = std::nearbyint(v);
+        c = c < 0 ? T(0) : (c > T(n_p - 1) ? T(n_p - 1) : c);
+        const int64_t m0 = std::isnan(v) ? 0 : static_cast<int64_t>(c);
+        const T d = (xv - p[m0]) / h;
+        const T g0 = std::exp(-d * d);
+        tile.val[m0][i] = g0;
+        T g = g0, ratio = std::exp(2 * d - 1);
+        for (int64_t m = m0 + 1; m < n_p; ++m) { g = g == T(0) ? T(0) : g * ratio; ratio *= e2; tile.val[m][i] = g; }
+        g = g0;
+        ratio = std::exp(-2 * d - 1);
+        for (int64_t m = m0 - 1; m >= 0; --m) { g = g == T(0) ? T(0) : g * ratio; ratio *= e2; tile.val[m][i] = g; }
+      }
       if (with_der)
-        for (int64_t m = 0; m < n_p; ++m) tile.der[m][i] = T(-2) * (v - T(m)) / h * tile.val[m][i];
+        for (int64_t m = 0; m < n_p; ++m) tile.der[m][i] = T(-2) * ((xv - p[m]) / h) / h * tile.val[m][i];
       tile.start[i] = 0;
     }
     tile.count = n_p;
