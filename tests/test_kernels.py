@@ -44,15 +44,19 @@ def eager_and_fused(name: str, dim: int, dtype: torch.dtype, **params):
 
 
 def assert_same_function(eager, fused, x, dtype):
+    tol = TOL[dtype]
     xe, xf = x.clone().requires_grad_(), x.clone().requires_grad_()
     ye, yf = eager(xe), fused(xf)
-    torch.testing.assert_close(yf, ye, **TOL[dtype])
+    torch.testing.assert_close(yf, ye, **tol)
     upstream = torch.randn_like(ye)
     (ye * upstream).sum().backward()
     (yf * upstream).sum().backward()
-    torch.testing.assert_close(xf.grad, xe.grad, **TOL[dtype])
+    torch.testing.assert_close(xf.grad, xe.grad, **tol)
     for (pname, pe), (_, pf) in zip(eager.named_parameters(), fused.named_parameters(), strict=True):
-        torch.testing.assert_close(pf.grad, pe.grad, **TOL[dtype], msg=lambda m, n=pname: f"{n}: {m}")
+        if pe.grad is None:  # an expert no token went to: no gradient, or a zero one
+            assert pf.grad is None or not pf.grad.any(), pname
+            continue
+        torch.testing.assert_close(pf.grad, pe.grad, **tol, msg=lambda m, n=pname: f"{n}: {m}")
 
 
 @needs_kernels
@@ -105,3 +109,76 @@ print(type(create_block("kan_rbf", 4, variant="fused")).__name__)
     assert done.stdout.split() == ["BSplineKAN", "RBFKAN"]
     notices = [line for line in done.stderr.splitlines() if "fused CPU kernels unavailable" in line]
     assert len(notices) == 1, done.stderr
+
+
+RATIONAL_EDGES = [0.0, -0.0, 1e-8, -1e-8, 1.0, -1.0, 4.0, -4.0]  # far out (|x| = 30), float32 loses
+# digits to cancellation in P'/D - P Q'/D^2 whichever way it is computed; float64 takes those too.
+FAR = [30.0, -30.0]
+
+
+def rational_edges(dtype):
+    return torch.tensor(RATIONAL_EDGES + (FAR if dtype == torch.float64 else []), dtype=dtype)
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("params", [{}, {"expansion": 1, "groups": 8}, {"expansion": 0.5, "groups": 1}])
+def test_fused_kan_rational_equals_eager(params, dtype):
+    for shape in [(4, 1, 16), (2, 7, 16)]:
+        eager, fused = eager_and_fused("kan_rational", 16, dtype, **params)
+        with torch.no_grad():  # coefficients that make Q change sign, so |Q| and sign(b) are exercised
+            for rational in (eager.rational1, eager.rational2):
+                rational.denominator.normal_(0.0, 0.3)
+                rational.numerator.normal_(0.0, 0.3)
+            fused.load_state_dict(eager.state_dict())
+        x = torch.randn(shape, dtype=dtype)
+        edges = rational_edges(dtype)
+        x.view(-1)[: len(edges)] = edges
+        assert_same_function(eager, fused, x, dtype)
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+def test_fused_pau_equals_eager(dtype):
+    from archsearch.blocks import create_activation
+    from archsearch.kernels.rational import FusedPAU
+
+    eager = create_activation("pau").to(dtype)
+    with torch.no_grad():
+        eager.denominator[1] = 0.0  # |b| at zero: the subgradient torch takes is 0
+        eager.denominator[2] = -0.7
+    fused = FusedPAU().to(dtype)
+    fused.load_state_dict(eager.state_dict())
+    x = torch.randn(3, 5, 8, dtype=dtype) * 2
+    edges = rational_edges(dtype)
+    x.view(-1)[: len(edges)] = edges
+    assert_same_function(eager, fused, x, dtype)
+
+
+@needs_kernels
+def test_fused_rational_gradcheck():
+    from archsearch.kernels.rational import fused_rational
+
+    torch.manual_seed(2)
+    x = (torch.randn(3, 2, 4, dtype=torch.float64) + 0.1).requires_grad_()
+    a = torch.randn(2, 6, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(2, 4, dtype=torch.float64, requires_grad=True)
+    for safe_abs in (True, False):
+        assert torch.autograd.gradcheck(lambda x_, a_, b_, s=safe_abs: fused_rational(x_, a_, b_, s), (x, a, b))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("params", [{}, {"experts": 3, "k": 1}, {"experts": 6, "k": 3, "expert": "glu"},
+                                    {"experts": 2, "k": 2, "activation": "silu", "expansion": 2}])
+def test_grouped_moe_equals_the_expert_loop(params, dtype):
+    for shape in [(5, 7, 16), (1, 1, 16), (64, 1, 16)]:
+        eager, fused = eager_and_fused("moe_topk", 16, dtype, **params)
+        x = torch.randn(shape, dtype=dtype)
+        assert_same_function(eager, fused, x, dtype)
+        assert torch.equal(eager.last_routing, fused.last_routing)
+        torch.testing.assert_close(fused.aux_loss, eager.aux_loss, **TOL[dtype])
+
+
+def test_grouped_moe_runs_the_loop_for_experts_it_cannot_group():
+    eager, fused = eager_and_fused("moe_topk", 8, torch.float64, expert="kan_rbf", activation="prelu")
+    assert_same_function(eager, fused, torch.randn(3, 4, 8, dtype=torch.float64), torch.float64)

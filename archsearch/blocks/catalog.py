@@ -231,8 +231,10 @@ for _name, _target in [
     ("kan_rbf", "archsearch.kernels.kan:FusedRBFKAN"),
     ("kan_chebyshev", "archsearch.kernels.kan:FusedChebyshevKAN"),
     ("kan_fourier", "archsearch.kernels.kan:FusedFourierKAN"),
+    ("kan_rational", "archsearch.kernels.rational:FusedGroupRationalKAN"),
 ]:
     BLOCKS.add_implementation(_name, Implementation("fused", _target, devices=("cpu",), available=_CPU_KERNELS))
+BLOCKS.add_implementation("moe_topk", Implementation("fused", "archsearch.kernels.moe:FusedTopKMoE"))  # plain torch
 
 
 def needs_tokens(name: str) -> bool:

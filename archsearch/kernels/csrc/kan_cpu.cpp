@@ -349,7 +349,7 @@ void rational_backward_impl(const T* x, const T* a, const T* b, const T* gy, T* 
     for (int64_t g = g0; g < g1; ++g) {
       const T* ag = a + g * na;
       const T* bg = b + g * nb;
-      T acc_a[64] = {0}, acc_b[64] = {0};
+      double acc_a[64] = {0}, acc_b[64] = {0};  // sums over every element of the group: keep digits
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t e = 0; e < size; ++e) {
           const int64_t idx = (r * groups + g) * size + e;
@@ -372,8 +372,8 @@ void rational_backward_impl(const T* x, const T* a, const T* b, const T* gy, T* 
             power *= z;
           }
         }
-      for (int64_t i = 0; i < na; ++i) ga[g * na + i] = acc_a[i];
-      for (int64_t i = 0; i < nb; ++i) gb[g * nb + i] = acc_b[i];
+      for (int64_t i = 0; i < na; ++i) ga[g * na + i] = static_cast<T>(acc_a[i]);
+      for (int64_t i = 0; i < nb; ++i) gb[g * nb + i] = static_cast<T>(acc_b[i]);
     }
   });
 }
