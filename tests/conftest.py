@@ -24,3 +24,12 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+def pytest_runtest_setup(item):
+    """Tests marked ``gpu`` run where a CUDA device is present and skip, saying so, elsewhere."""
+    if item.get_closest_marker("gpu") is not None:
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.skip("needs a CUDA device; none is visible here")

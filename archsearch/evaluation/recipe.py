@@ -35,6 +35,8 @@ class TrainingRecipe:
             keep the best epoch's weights; ``None`` trains the full fidelity.
         time_limit_s: training wall-clock limit per candidate; past it the candidate is ``failed``.
         eval_batch_size: batch size for validation and test passes.
+        device: ``auto`` (CUDA where this worker sees a GPU, else CPU), ``cpu`` or ``cuda[:N]``; see
+            :mod:`archsearch.evaluation.device`.
     """
 
     epochs: float = 10
@@ -48,6 +50,7 @@ class TrainingRecipe:
     early_stopping_patience: int | None = None
     time_limit_s: float | None = None
     eval_batch_size: int = 1024
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         check_types(self, "training")
@@ -64,6 +67,10 @@ class TrainingRecipe:
             problems.append("batch sizes must be at least 1")
         if not self.lr > 0:
             problems.append(f"lr must be positive, got {self.lr}")
+        from archsearch.evaluation.device import device_problem
+
+        if device_problem(self.device):
+            problems.append(device_problem(self.device))
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
             problems.append("early_stopping_patience must be at least 1 (or null for none)")
         if problems:
@@ -84,7 +91,7 @@ _NUMBER = (int, float)
 _EXPECTED: dict[str, tuple[type, ...]] = {
     "epochs": _NUMBER, "steps": (int, type(None)), "batch_size": (int,), "optimizer": (str,), "lr": _NUMBER,
     "weight_decay": _NUMBER, "schedule": (str,), "warmup_steps": (int,),
-    "early_stopping_patience": (int, type(None)), "time_limit_s": (*_NUMBER, type(None)), "eval_batch_size": (int,),
+    "early_stopping_patience": (int, type(None)), "time_limit_s": (*_NUMBER, type(None)), "eval_batch_size": (int,), "device": (str,),
     # latency protocol
     "large_batch": (int, type(None)), "warmup": (int,), "repeats": (int,), "threads": (int,),
 }

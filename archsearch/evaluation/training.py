@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from archsearch.builder import build_model, count_parameters
 from archsearch.evaluation.constraints import Constraints
+from archsearch.evaluation.device import describe_device, resolve_device
 from archsearch.evaluation.latency import LatencyProtocol, measure_latency, torch_threads
 from archsearch.evaluation.measure import count_flops, training_memory_mb
 from archsearch.evaluation.recipe import TrainingRecipe, lr_factor, make_optimizer
@@ -158,8 +159,10 @@ class TrainingEvaluator:
                   info: dict[str, Any]) -> EvalResult:
         task = self.load_task()
         seed = stable_seed(self.seed, genome.arch_id)
-        model = build_model(genome, task.data_spec)
-        x_train, y_train = _tensors(task, task.x_train, task.y_train)
+        device = resolve_device(self.recipe.device)
+        info.update(describe_device(device))
+        model = build_model(genome, task.data_spec).to(device)
+        x_train, y_train = _tensors(task, task.x_train, task.y_train, device)
         metrics["n_params"] = count_parameters(model)
         metrics["flops"] = count_flops(model, x_train[:1])
         batch = slice(0, min(self.recipe.batch_size, len(x_train)))
@@ -180,7 +183,8 @@ class TrainingEvaluator:
     def _train(self, model, task: Task, fidelity: float | None, generator: torch.Generator) -> dict[str, Any]:
         """Mini-batch training to the fidelity; returns what happened (epochs, best epoch, stop reason)."""
         recipe = self.recipe
-        x, y = _tensors(task, task.x_train, task.y_train)
+        device = next(model.parameters(), torch.empty(0)).device
+        x, y = _tensors(task, task.x_train, task.y_train, device)
         n = len(x)
         batch = min(recipe.batch_size, n)
         steps_per_epoch = math.ceil(n / batch)
@@ -200,7 +204,7 @@ class TrainingEvaluator:
             for begin in range(0, n, batch):
                 for group in optimizer.param_groups:
                     group["lr"] = recipe.lr * lr_factor(step, total_steps, recipe)
-                idx = order[begin:begin + batch]
+                idx = order[begin:begin + batch].to(device)
                 loss = _loss(model(x[idx]), y[idx], task)
                 aux = model.auxiliary_loss()
                 if aux is not None:
@@ -238,7 +242,7 @@ class TrainingEvaluator:
         return metric if task.metric_direction == "maximize" else -metric
 
     def _score(self, model, task: Task, split: str, x_np: np.ndarray, y_np: np.ndarray) -> dict[str, float]:
-        x, y = _tensors(task, x_np, y_np)
+        x, y = _tensors(task, x_np, y_np, next(model.parameters(), torch.empty(0)).device)
         model.eval()
         with torch.inference_mode():
             out = torch.cat([model(x[i:i + self.recipe.eval_batch_size])
@@ -262,16 +266,19 @@ def weights_to_bytes(model: torch.nn.Module) -> bytes:
 
     from archsearch.results.store import SCHEMA_VERSION
 
-    return save({name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()},
+    return save({name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()},
                 metadata={"archsearch.schema_version": str(SCHEMA_VERSION)})
 
 
-def _tensors(task: Task, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+def _tensors(task: Task, x: np.ndarray, y: np.ndarray,
+             device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     dtype = np.int64 if task.input_kind == "tokens" else np.float32
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=dtype))
     if task.problem == "classification":
-        return xt, torch.from_numpy(y.astype(np.int64))
-    return xt, torch.from_numpy(((y - task.y_mean) / task.y_std).astype(np.float32))
+        yt = torch.from_numpy(y.astype(np.int64))
+    else:
+        yt = torch.from_numpy(((y - task.y_mean) / task.y_std).astype(np.float32))
+    return (xt, yt) if device is None or device.type == "cpu" else (xt.to(device), yt.to(device))
 
 
 def _loss(out: torch.Tensor, y: torch.Tensor, task: Task) -> torch.Tensor:
