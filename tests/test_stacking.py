@@ -51,7 +51,7 @@ def test_stacked_training_equals_one_by_one(optimizer, weight_decay):
     for k, (model, lr) in enumerate(zip(models(4), lrs, strict=True)):
         reference = alone(model, x, y, lr, 12, 16, torch.Generator().manual_seed(10 + k), optimizer, weight_decay)
         for (name, a), b in zip(reference.state_dict().items(), stacked[k].state_dict().values(), strict=True):
-            torch.testing.assert_close(b, a, atol=2e-6, rtol=1e-5, msg=lambda m, n=name: f"model {k} {n}: {m}")
+            torch.testing.assert_close(b, a, atol=2e-6, rtol=1e-5, msg=lambda m, n=name, k=k: f"model {k} {n}: {m}")
 
 
 def test_models_of_different_shapes_are_refused():

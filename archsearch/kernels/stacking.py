@@ -44,17 +44,27 @@ class StackedTrainer:
         if any(s != shapes[0] for s in shapes):
             raise ValueError("stacked models must share one architecture (their parameter shapes differ)")
         self.models = list(models)
-        self.params, self.buffers = stack_module_state(self.models)
+        stacked, self.buffers = stack_module_state(self.models)
+        # Every parameter is a view into one (models, total) tensor, so the optimizer update is a handful
+        # of operations on it rather than a handful per parameter.
+        self.flat = torch.cat([p.detach().flatten(1) for p in stacked.values()], dim=1).requires_grad_()
+        self._layout = [(name, p.shape[1:]) for name, p in stacked.items()]
         self.template = copy.deepcopy(self.models[0]).to("meta")
-        device = next(iter(self.params.values())).device
-        self.lr = torch.tensor(list(lrs), dtype=torch.float32, device=device)
+        self.lr = torch.tensor(list(lrs), dtype=self.flat.dtype, device=self.flat.device).unsqueeze(1)
         self.optimizer, self.weight_decay, self.betas, self.eps, self.momentum = (
             optimizer, weight_decay, betas, eps, momentum)
-        self.state: dict[str, dict[str, torch.Tensor]] = {}
+        self.state: dict[str, torch.Tensor] = {}
         self.steps = 0
 
-    def _lr_for(self, tensor: torch.Tensor, factor: float) -> torch.Tensor:
-        return (self.lr * factor).to(tensor.dtype).view(-1, *([1] * (tensor.dim() - 1)))
+    @property
+    def params(self) -> dict[str, torch.Tensor]:
+        """Stacked parameters by name, (models, *shape), as views of the flat tensor."""
+        views, offset = {}, 0
+        for name, shape in self._layout:
+            size = math.prod(shape)
+            views[name] = self.flat[:, offset:offset + size].view(-1, *shape)
+            offset += size
+        return views
 
     def losses(self, x: torch.Tensor, y: torch.Tensor,
                loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
@@ -68,16 +78,14 @@ class StackedTrainer:
              lr_factor: float = 1.0) -> torch.Tensor:
         """One training step of every model on its own batch; returns the losses (detached)."""
         losses = self.losses(x, y, loss_fn)
-        grads = torch.autograd.grad(losses.sum(), list(self.params.values()))
+        (grad,) = torch.autograd.grad(losses.sum(), [self.flat])
         self.steps += 1
         with torch.no_grad():
-            for (name, p), g in zip(self.params.items(), grads, strict=True):
-                self._update(name, p, g, lr_factor)
+            self._update(self.flat, grad, lr_factor)
         return losses.detach()
 
-    def _update(self, name: str, p: torch.Tensor, g: torch.Tensor, lr_factor: float) -> None:
-        lr, wd = self._lr_for(p, lr_factor), self.weight_decay
-        state = self.state.setdefault(name, {})
+    def _update(self, p: torch.Tensor, g: torch.Tensor, lr_factor: float) -> None:
+        lr, wd, state = self.lr * lr_factor, self.weight_decay, self.state
         if self.optimizer == "sgd":
             if wd:
                 g = g + wd * p
