@@ -50,3 +50,12 @@ def test_training_and_latency_on_the_gpu(digits):
     model = torch.nn.Linear(8, 8).cuda()
     latency = measure_latency(model, torch.randn(4, 8, device="cuda"), LatencyProtocol(repeats=5, warmup=2))
     assert latency["latency_ms"] > 0 and describe_device(torch.device("cuda"))["device_kind"] == "cuda"
+
+
+def test_hot_training_records_its_decision_and_keeps_the_eager_metrics(digits):
+    plain = TrainingEvaluator(digits, TrainingRecipe(epochs=0.5, device="cpu")).evaluate(GENOME)
+    hot = TrainingEvaluator(digits, TrainingRecipe(epochs=0.5, device="cpu", hot=True)).evaluate(GENOME)
+    assert plain.status == hot.status == "complete", hot.error
+    assert "hot" not in plain.info and "not compiled" in hot.info["hot"]
+    assert hot.metrics["n_params"] == plain.metrics["n_params"] and hot.metrics["flops"] == plain.metrics["flops"]
+    assert abs(hot.metrics["val_accuracy"] - plain.metrics["val_accuracy"]) < 0.05  # same function, float rounding

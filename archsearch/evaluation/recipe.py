@@ -37,6 +37,9 @@ class TrainingRecipe:
         eval_batch_size: batch size for validation and test passes.
         device: ``auto`` (CUDA where this worker sees a GPU, else CPU), ``cpu`` or ``cuda[:N]``; see
             :mod:`archsearch.evaluation.device`.
+        hot: train each candidate on the fastest equivalent implementation of its blocks (fused kernels,
+            compilation where the expected steps repay it; :func:`archsearch.kernels.make_hot`). Cheap
+            metrics (latency, FLOPs, memory) are still measured on the eager reference.
     """
 
     epochs: float = 10
@@ -51,6 +54,7 @@ class TrainingRecipe:
     time_limit_s: float | None = None
     eval_batch_size: int = 1024
     device: str = "auto"
+    hot: bool = False
 
     def __post_init__(self) -> None:
         check_types(self, "training")
@@ -71,6 +75,8 @@ class TrainingRecipe:
 
         if device_problem(self.device):
             problems.append(device_problem(self.device))
+        if not isinstance(self.hot, bool):
+            problems.append(f"hot must be true or false, got {self.hot!r}")
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
             problems.append("early_stopping_patience must be at least 1 (or null for none)")
         if problems:

@@ -173,12 +173,24 @@ class TrainingEvaluator:
             return EvalResult(REJECTED, metrics, "violates " + "; ".join(violations))
 
         start = time.perf_counter()
-        info.update(self._train(model, task, fidelity, torch.Generator().manual_seed(seed)))
+        trained = self._hot(model, x_train[batch], fidelity, len(x_train), info) if self.recipe.hot else model
+        info.update(self._train(trained, task, fidelity, torch.Generator().manual_seed(seed)))
         metrics["train_time_s"] = time.perf_counter() - start
         metrics["epochs_trained"] = info.pop("epochs_trained")
-        metrics.update(self._score(model, task, "val", task.x_val, task.y_val))
-        metrics.update(self._score(model, task, "test", task.x_test, task.y_test))
+        metrics.update(self._score(trained, task, "val", task.x_val, task.y_val))
+        metrics.update(self._score(trained, task, "test", task.x_test, task.y_test))
         return EvalResult(COMPLETE, metrics, info=info, weights=weights_to_bytes(model))
+
+    def _hot(self, model, batch: torch.Tensor, fidelity: float | None, n: int, info: dict[str, Any]):
+        """``model`` switched in place to its fastest equivalent (``training.hot``); the decision goes to info."""
+        from archsearch.kernels.hot import make_hot
+
+        recipe = self.recipe
+        steps = (fidelity or recipe.steps) if recipe.steps is not None else \
+            (recipe.epochs if fidelity is None else fidelity) * math.ceil(n / min(recipe.batch_size, n))
+        hot = make_hot(model, batch, expected_calls=int(steps), inplace=True)
+        info["hot"] = hot.hot_report.summary()
+        return hot
 
     def _train(self, model, task: Task, fidelity: float | None, generator: torch.Generator) -> dict[str, Any]:
         """Mini-batch training to the fidelity; returns what happened (epochs, best epoch, stop reason)."""

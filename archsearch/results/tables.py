@@ -34,6 +34,7 @@ FIXED_COLUMNS = [
     ("attempts", pa.int64()),
     ("device", pa.string()),
     ("device_kind", pa.string()),
+    ("hot", pa.string()),
 ]
 _FIXED_NAMES = {name for name, _ in FIXED_COLUMNS}
 
@@ -107,6 +108,7 @@ def trials_table(trials: list[dict[str, Any]], objectives: dict[str, str]) -> pa
             "attempts": (result.get("info") or {}).get("attempts"),
             "device": (result.get("info") or {}).get("device"),
             "device_kind": (result.get("info") or {}).get("device_kind"),
+            "hot": (result.get("info") or {}).get("hot"),
         }
         for name, _ in FIXED_COLUMNS:
             columns[name].append(row[name])
