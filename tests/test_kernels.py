@@ -170,9 +170,11 @@ def test_fused_rational_gradcheck():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("params", [{}, {"experts": 3, "k": 1}, {"experts": 6, "k": 3, "expert": "glu"},
                                     {"experts": 2, "k": 2, "activation": "silu", "expansion": 2}])
-def test_grouped_moe_equals_the_expert_loop(params, dtype):
+@pytest.mark.parametrize("dense", [True, False], ids=["every-expert", "routed"])
+def test_grouped_moe_equals_the_expert_loop(params, dtype, dense):
     for shape in [(5, 7, 16), (1, 1, 16), (64, 1, 16)]:
         eager, fused = eager_and_fused("moe_topk", 16, dtype, **params)
+        fused.dense = dense
         x = torch.randn(shape, dtype=dtype)
         assert_same_function(eager, fused, x, dtype)
         assert torch.equal(eager.last_routing, fused.last_routing)
