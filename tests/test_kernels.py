@@ -89,11 +89,12 @@ def test_fused_basis_gradcheck(family, params, order):
     assert torch.autograd.gradcheck(lambda a, c: basis_contraction(a, c, family, grid, order), (x, coef))
 
 
-def test_registry_offers_fused_kan_on_cpu_only():
-    for name in ("kan_bspline", "kan_rbf", "kan_chebyshev", "kan_fourier"):
-        impls = BLOCKS.implementations(name)
-        assert impls["fused"].devices == ("cpu",)
-        assert BLOCKS.resolve(name, "cuda").variant == "eager"  # no Triton kernel yet
+def test_registry_offers_fused_kan_per_device():
+    assert BLOCKS.implementations("kan_bspline")["fused"].devices == ("cpu", "cuda")  # C++ and Triton
+    for name in ("kan_rbf", "kan_chebyshev", "kan_fourier", "kan_rational"):
+        assert BLOCKS.implementations(name)["fused"].devices == ("cpu",)
+        assert BLOCKS.resolve(name, "cuda").variant == "eager"  # no Triton kernel for these yet
+    assert BLOCKS.implementations("moe_topk")["fused"].devices == ("cpu", "cuda")  # plain torch
 
 
 def test_without_a_compiler_fused_blocks_fall_back_to_eager_with_one_notice(tmp_path):

@@ -60,7 +60,7 @@ def test_a_fused_implementation_is_chosen_per_device_and_falls_back_when_unavail
     assert type(create_block("test_registry_block", 4, variant="fused")) is Doubled
     assert type(create_block("test_registry_block", 4, variant="fused", device="cuda")) is Reference
     BLOCKS.add_implementation("test_registry_block",
-                              Implementation("compiled", Doubled, available=lambda: "no compiler here"))
+                              Implementation("compiled", Doubled, available=lambda kind: "no compiler here"))
     assert BLOCKS.resolve("test_registry_block", prefer=("compiled", "eager")).variant == "eager"
     assert BLOCKS.unavailable_reason("test_registry_block", "compiled") == "no compiler here"
     with pytest.raises(ValueError, match="variant"):

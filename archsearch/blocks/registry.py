@@ -54,21 +54,23 @@ class BlockInfo:
 class Implementation:
     """One way to run a block: ``target`` builds an ``nn.Module`` with the eager block's signature.
 
-    ``available`` (optional; a function or its import path, called on first use) returns ``None`` when
-    the implementation can run here, otherwise the reason it cannot (no compiler, no GPU); ``resolve``
-    then falls back.
+    ``available`` (optional; a function of the device kind, or its import path, called on first use)
+    returns ``None`` when the implementation can run here, otherwise the reason it cannot (no compiler, no
+    Triton); ``resolve`` then falls back.
     """
 
     variant: str
     target: str | Callable[..., Any]
     devices: tuple[str, ...] = DEVICE_KINDS
-    available: str | Callable[[], str | None] | None = None
+    available: str | Callable[[str], str | None] | None = None
 
-    def unavailable_reason(self) -> str | None:
+    def unavailable_reason(self, device_kind: str = "cpu") -> str | None:
+        if device_kind not in self.devices:
+            return f"{self.variant} implementation does not run on {device_kind}"
         if self.available is None:
             return None
         check = load_target(self.available) if isinstance(self.available, str) else self.available
-        return check()
+        return check(device_kind)
 
     def load(self) -> Callable[..., Any]:
         return load_target(self.target) if isinstance(self.target, str) else self.target
@@ -80,7 +82,7 @@ class BlockRegistry(Registry[Callable[..., Any]]):
     def __init__(self) -> None:
         super().__init__("block")
         self._implementations: dict[str, dict[str, Implementation]] = {}
-        self._unavailable: dict[tuple[str, str], str | None] = {}
+        self._unavailable: dict[tuple[str, str, str], str | None] = {}
 
     def declare_block(self, info: BlockInfo, target: str, description: str) -> None:
         """Register a built-in block by the import path of its eager class (torch-free)."""
@@ -121,15 +123,16 @@ class BlockRegistry(Registry[Callable[..., Any]]):
         self._check(name)
         return dict(self._implementations[name])
 
-    def unavailable_reason(self, name: str, variant: str) -> str | None:
-        """Why variant ``variant`` of ``name`` cannot run here (``None``: it can); checked once."""
-        key = (name, variant)
+    def unavailable_reason(self, name: str, variant: str, device: str = "cpu") -> str | None:
+        """Why variant ``variant`` of ``name`` cannot run on ``device`` here (``None``: it can); checked once."""
+        kind = device.split(":")[0]
+        key = (name, variant, kind)
         if key not in self._unavailable:
             impl = self.implementations(name).get(variant)
             if impl is None:
                 self._unavailable[key] = f"block {name!r} has no {variant} implementation"
             else:
-                self._unavailable[key] = impl.unavailable_reason()
+                self._unavailable[key] = impl.unavailable_reason(kind)
         return self._unavailable[key]
 
     def resolve(self, name: str, device: str = "cpu", prefer: tuple[str, ...] = ("fused", "eager")) -> Implementation:
@@ -138,7 +141,7 @@ class BlockRegistry(Registry[Callable[..., Any]]):
         impls = self.implementations(name)
         for variant in prefer:
             impl = impls.get(variant)
-            if impl is not None and kind in impl.devices and self.unavailable_reason(name, variant) is None:
+            if impl is not None and self.unavailable_reason(name, variant, kind) is None:
                 return impl
         return impls["eager"]
 

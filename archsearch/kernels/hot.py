@@ -69,7 +69,7 @@ def fused_classes(device: torch.device) -> dict[type, type]:
     mapping: dict[type, type] = {}
     for name in BLOCKS.names():
         impl = BLOCKS.implementations(name).get("fused")
-        if impl is None or device.type not in impl.devices or BLOCKS.unavailable_reason(name, "fused"):
+        if impl is None or BLOCKS.unavailable_reason(name, "fused", device.type):
             continue
         mapping[BLOCKS.get(name)] = impl.load()
     if device.type == "cpu" and BLOCKS.unavailable_reason("kan_rational", "fused") is None:
