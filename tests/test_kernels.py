@@ -185,3 +185,21 @@ def test_grouped_moe_equals_the_expert_loop(params, dtype, dense):
 def test_grouped_moe_runs_the_loop_for_experts_it_cannot_group():
     eager, fused = eager_and_fused("moe_topk", 8, torch.float64, expert="kan_rbf", activation="prelu")
     assert_same_function(eager, fused, torch.randn(3, 4, 8, dtype=torch.float64), torch.float64)
+
+
+@needs_kernels
+@pytest.mark.parametrize("name", ["kan_bspline", "kan_rbf", "kan_rational"])
+def test_fused_kernels_give_the_same_bits_on_two_threads(name):
+    """Each output element is summed by one thread in a fixed order, so thread count changes nothing."""
+    _, fused = eager_and_fused(name, 16, torch.float32)
+    x = torch.randn(70, 3, 16, requires_grad=True)
+    results = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        fused.zero_grad()
+        x.grad = None
+        y = fused(x)
+        y.square().sum().backward()
+        results.append([y.detach().clone(), x.grad.clone(), *[p.grad.clone() for p in fused.parameters()]])
+    torch.set_num_threads(1)
+    assert all(torch.equal(a, b) for a, b in zip(*results, strict=True))
