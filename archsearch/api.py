@@ -126,6 +126,10 @@ def plan_from_config(
     from archsearch.execution import make_executor
 
     executor = make_executor(str(cfg.executor.name), **executor_cfg)
+    if evaluate is None:
+        from archsearch.evaluation.device import check_device_plan
+
+        check_device_plan(str(cfg.training.device), str(cfg.executor.name), executor_cfg.get("gpus_per_worker", 0))
 
     run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(space_obj.name, strategy_name)
     cfg.run_dir = os.fspath(run_dir)

@@ -59,3 +59,15 @@ def test_hot_training_records_its_decision_and_keeps_the_eager_metrics(digits):
     assert "hot" not in plain.info and "not compiled" in hot.info["hot"]
     assert hot.metrics["n_params"] == plain.metrics["n_params"] and hot.metrics["flops"] == plain.metrics["flops"]
     assert abs(hot.metrics["val_accuracy"] - plain.metrics["val_accuracy"]) < 0.05  # same function, float rounding
+
+
+@pytest.mark.parametrize("executor, message", [("ray", "executor.gpus_per_worker=1"), ("inline", "no CUDA device")])
+def test_a_cuda_run_no_worker_can_see_is_refused_before_it_starts(tmp_path, executor, message):
+    import archsearch
+
+    if executor == "inline" and torch.cuda.is_available():
+        pytest.skip("a GPU is visible here")
+    with pytest.raises(ConfigError, match=message):
+        archsearch.search(space="mlp", task="digits", budget=1, executor=executor, run_dir=tmp_path / "run",
+                          overrides=["training.device=cuda"])
+    assert not (tmp_path / "run").exists()

@@ -66,3 +66,20 @@ def synchronize(device: torch.device) -> None:
     """Wait for the device's queued work (a no-op on CPU), before reading a clock."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def check_device_plan(device: str, executor: str, gpus_per_worker: float = 0) -> None:
+    """Refuse, before a run starts, a CUDA device that no worker will see.
+
+    Ray hides GPUs from workers that reserved none (``CUDA_VISIBLE_DEVICES`` is set empty), so on Ray
+    ``training.device=cuda`` needs ``executor.gpus_per_worker``; inline, this process must see a GPU.
+    """
+    from archsearch.errors import ConfigError
+
+    if not device.startswith("cuda"):
+        return
+    if executor == "ray" and not gpus_per_worker:
+        raise ConfigError(f"training.device={device} needs a GPU per Ray worker: set executor.gpus_per_worker=1 "
+                          "(or a fraction such as 0.25 to share one), or use training.device=auto")
+    if executor == "inline" and not torch.cuda.is_available():
+        raise ConfigError(f"training.device={device} but no CUDA device is visible here; use training.device=auto")
