@@ -37,8 +37,8 @@ class TrainingRecipe:
         eval_batch_size: batch size for validation and test passes.
         device: ``auto`` (CUDA where this worker sees a GPU, else CPU), ``cpu`` or ``cuda[:N]``; see
             :mod:`archsearch.evaluation.device`.
-        hot: train each candidate on the fastest equivalent implementation of its blocks (fused kernels,
-            compilation where the expected steps repay it; :func:`archsearch.kernels.make_hot`). Cheap
+        hot: train each candidate with the fused implementations of its blocks where they exist
+            (:mod:`archsearch.kernels`); the decision is recorded in the trial's ``hot`` column. Cheap
             metrics (latency, FLOPs, memory) are still measured on the eager reference.
     """
 

@@ -173,7 +173,7 @@ class TrainingEvaluator:
             return EvalResult(REJECTED, metrics, "violates " + "; ".join(violations))
 
         start = time.perf_counter()
-        trained = self._hot(model, x_train[batch], fidelity, len(x_train), info) if self.recipe.hot else model
+        trained = self._hot(model, x_train[batch], info) if self.recipe.hot else model
         info.update(self._train(trained, task, fidelity, torch.Generator().manual_seed(seed)))
         metrics["train_time_s"] = time.perf_counter() - start
         metrics["epochs_trained"] = info.pop("epochs_trained")
@@ -181,14 +181,16 @@ class TrainingEvaluator:
         metrics.update(self._score(trained, task, "test", task.x_test, task.y_test))
         return EvalResult(COMPLETE, metrics, info=info, weights=weights_to_bytes(model))
 
-    def _hot(self, model, batch: torch.Tensor, fidelity: float | None, n: int, info: dict[str, Any]):
-        """``model`` switched in place to its fastest equivalent (``training.hot``); the decision goes to info."""
+    def _hot(self, model, batch: torch.Tensor, info: dict[str, Any]):
+        """``model`` with its fused blocks switched in place (``training.hot``); the decision goes to info.
+
+        Fused wherever a fused implementation runs, whatever the timing, and never compiled: both choices
+        would otherwise depend on the machine's load, and with them the trained weights (same seed, same
+        result). :func:`archsearch.kernels.make_hot` offers the timed and compiled choices outside runs.
+        """
         from archsearch.kernels.hot import make_hot
 
-        recipe = self.recipe
-        steps = (fidelity or recipe.steps) if recipe.steps is not None else \
-            (recipe.epochs if fidelity is None else fidelity) * math.ceil(n / min(recipe.batch_size, n))
-        hot = make_hot(model, batch, expected_calls=int(steps), inplace=True)
+        hot = make_hot(model, batch, inplace=True, compile="never", by_timing=False)
         info["hot"] = hot.hot_report.summary()
         return hot
 

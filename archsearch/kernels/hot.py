@@ -133,7 +133,7 @@ def step_ms(module: nn.Module, example: torch.Tensor, training: bool, repeats: i
 
 def make_hot(module: nn.Module, example_input: torch.Tensor, *, training: bool = True,
              expected_calls: int | None = None, compile: str = "auto", inplace: bool = False,
-             repeats: int = 5) -> nn.Module:
+             repeats: int = 5, by_timing: bool = True) -> nn.Module:
     """The fastest module computing the same function as ``module`` (see the module docstring).
 
     Args:
@@ -142,6 +142,9 @@ def make_hot(module: nn.Module, example_input: torch.Tensor, *, training: bool =
         expected_calls: steps the module still has ahead; ``compile="auto"`` needs it to weigh a compile.
         compile: ``"auto"``, ``"never"`` or ``"always"`` (tried, kept only if faster).
         inplace: switch ``module``'s own blocks (its parameters stay the same objects) instead of a copy.
+        by_timing: keep the fused blocks only if the measured step is faster; ``False`` keeps them
+            whenever they exist (timed all the same, for the report), so the choice, and with it the
+            floating-point result of training, does not depend on the machine's load.
     """
     if compile not in ("auto", "never", "always"):
         raise ValueError(f"compile must be auto, never or always, got {compile!r}")
@@ -154,7 +157,7 @@ def make_hot(module: nn.Module, example_input: torch.Tensor, *, training: bool =
     best_ms = report.eager_ms
     if report.fused:
         report.fused_ms = step_ms(target, example_input, training, repeats)
-        report.kept_fused = report.fused_ms < report.eager_ms
+        report.kept_fused = report.fused_ms < report.eager_ms or not by_timing
         if report.kept_fused:
             best_ms = report.fused_ms
         else:
