@@ -1,8 +1,9 @@
 // Fused CPU kernels for Kolmogorov-Arnold layers and rational activations (archsearch.kernels).
 //
-// basis_forward / basis_backward: y[n, :] = sum_i sum_m B_m(x[n, i]) C[i, m, :] with the basis evaluated
-// in registers, one input value at a time, so the (batch, in, n_basis) tensor of basis values is never
-// written to memory. B-splines touch only the order + 1 bases whose support contains x. The basis
+// basis_forward / basis_backward: y[n, :] = sum_i sum_m B_m(x[n, i]) C[i, m, :] without the (batch, in,
+// n_basis) tensor of basis values. B-splines: the bases are evaluated in registers and only the order + 1
+// whose support contains x are touched. Dense bases (RBF, Chebyshev, Fourier): a block of 128 rows is
+// evaluated into a buffer that stays in cache and contracted by a GEMM. The basis
 // parameters (knots, centers, frequencies) are tensors read at run time, so grids may move.
 //
 // rational_forward / rational_backward: F(x) = P(x) / (1 + |Q(x)|) per channel group (KAT's safe form)
@@ -41,6 +42,7 @@ struct Basis {
   int64_t order;     // spline order (B-spline) or degree (Chebyshev)
   int64_t n_basis;
   bool integer_frequencies;  // Fourier frequencies are exactly 1..n_p: angle-addition recurrence
+  bool given_tanh = false;   // Chebyshev: x already holds tanh(x) (computed vectorized for a block)
 
   void eval(const T* x, int64_t stride, int64_t n, bool with_der, Tile<T>& tile) const {
     switch (family) {
@@ -141,7 +143,7 @@ struct Basis {
 
   void chebyshev(const T* x, int64_t stride, int64_t n, bool with_der, Tile<T>& tile) const {
     for (int64_t i = 0; i < n; ++i) {
-      const T t = std::tanh(x[i * stride]), dt = T(1) - t * t;
+      const T t = given_tanh ? x[i * stride] : std::tanh(x[i * stride]), dt = T(1) - t * t;
       auto& V = tile.val;
       V[0][i] = 1;
       if (order >= 1) V[1][i] = t;
@@ -261,6 +263,83 @@ void basis_backward_impl(const T* x, const T* C, const T* gy, T* gx, T* gC, int6
   });
 }
 
+// Dense bases (RBF, Chebyshev, Fourier: every basis function is nonzero): the basis of a block of rows is
+// evaluated into a (rows, in * n_basis) buffer that stays in cache, and contracted by a GEMM, so the
+// arithmetic runs at matrix-multiply speed while memory holds one block, never (batch, in, n_basis).
+constexpr int64_t kRowsPerGemm = 128;
+
+template <typename T>
+void fill_block(const T* x, int64_t in, int64_t rows, const Basis<T>& basis, bool with_der, T* vals, T* ders) {
+  const int64_t nb = basis.n_basis, width = in * nb;
+  Tile<T> tile;
+  for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
+    const int64_t n = std::min<int64_t>(kTile, rows - r0);
+    for (int64_t i = 0; i < in; ++i) {
+      basis.eval(x + r0 * in + i, in, n, with_der, tile);
+      for (int64_t t = 0; t < n; ++t) {
+        T* v = vals + (r0 + t) * width + i * nb;
+        for (int64_t m = 0; m < nb; ++m) v[m] = tile.val[m][t];
+        if (with_der) {
+          T* d = ders + (r0 + t) * width + i * nb;
+          for (int64_t m = 0; m < nb; ++m) d[m] = tile.der[m][t];
+        }
+      }
+    }
+  }
+}
+
+// The rows of a block as the basis reads them: tanh(x) for Chebyshev, one vectorized op for the block.
+template <typename T>
+torch::Tensor block_input(const torch::Tensor& x, int64_t n0, int64_t rows, const Basis<T>& basis) {
+  auto block = x.narrow(0, n0, rows);
+  return basis.family == kChebyshev ? at::tanh(block).contiguous() : block;
+}
+
+template <typename T>
+Basis<T> with_given_tanh(Basis<T> basis) {
+  basis.given_tanh = basis.family == kChebyshev;
+  return basis;
+}
+
+template <typename T>
+torch::Tensor dense_forward(const torch::Tensor& x, const torch::Tensor& C, const Basis<T>& basis) {
+  const int64_t N = x.size(0), in = x.size(1), nb = C.size(1), out = C.size(2);
+  auto flat = C.view({in * nb, out});
+  auto y = torch::empty({N, out}, x.options());
+  auto vals = torch::empty({std::min(N, kRowsPerGemm), in * nb}, x.options());
+  for (int64_t n0 = 0; n0 < N; n0 += kRowsPerGemm) {
+    const int64_t rows = std::min(kRowsPerGemm, N - n0);
+    auto source = block_input<T>(x, n0, rows, basis);
+    fill_block<T>(source.template data_ptr<T>(), in, rows, with_given_tanh(basis), false, vals.data_ptr<T>(), nullptr);
+    auto target = y.narrow(0, n0, rows);
+    at::mm_out(target, vals.narrow(0, 0, rows), flat);
+  }
+  return y;
+}
+
+template <typename T>
+std::vector<torch::Tensor> dense_backward(const torch::Tensor& grad, const torch::Tensor& x, const torch::Tensor& C,
+                                          const Basis<T>& basis) {
+  const int64_t N = x.size(0), in = x.size(1), nb = C.size(1), out = C.size(2);
+  auto flat = C.view({in * nb, out});
+  auto gC = torch::zeros({in * nb, out}, x.options());
+  auto gx = torch::empty({N, in}, x.options());
+  const int64_t block = std::min(N, kRowsPerGemm);
+  auto vals = torch::empty({block, in * nb}, x.options());
+  auto ders = torch::empty({block, in * nb}, x.options());
+  for (int64_t n0 = 0; n0 < N; n0 += kRowsPerGemm) {
+    const int64_t rows = std::min(kRowsPerGemm, N - n0);
+    auto source = block_input<T>(x, n0, rows, basis);
+    fill_block<T>(source.template data_ptr<T>(), in, rows, with_given_tanh(basis), true, vals.data_ptr<T>(),
+                  ders.data_ptr<T>());
+    auto g = grad.narrow(0, n0, rows);
+    gC.addmm_(vals.narrow(0, 0, rows).t(), g);
+    auto upstream = at::mm(g, flat.t());  // (rows, in * nb): dL/dB for every basis value of the block
+    gx.narrow(0, n0, rows).copy_((upstream.mul_(ders.narrow(0, 0, rows))).view({rows, in, nb}).sum(-1));
+  }
+  return {gx, gC.view({in, nb, out})};
+}
+
 template <typename T>
 Basis<T> make_basis(int64_t family, const torch::Tensor& params, int64_t order, int64_t n_basis) {
   bool integer = family == kFourier;
@@ -281,6 +360,13 @@ void check_inputs(const torch::Tensor& x, const torch::Tensor& C, const torch::T
 torch::Tensor basis_forward(torch::Tensor x, torch::Tensor C, int64_t family, torch::Tensor params, int64_t order) {
   check_inputs(x, C, params, family, order);
   const int64_t N = x.size(0), in = x.size(1), nb = C.size(1), out = C.size(2);
+  if (family != kBSpline) {
+    torch::Tensor y;
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "dense_forward", [&] {
+      y = dense_forward<scalar_t>(x, C, make_basis<scalar_t>(family, params, order, nb));
+    });
+    return y;
+  }
   auto y = torch::zeros({N, out}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "basis_forward", [&] {
     basis_forward_impl<scalar_t>(x.data_ptr<scalar_t>(), C.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), N, in, out,
@@ -294,6 +380,13 @@ std::vector<torch::Tensor> basis_backward(torch::Tensor grad, torch::Tensor x, t
   check_inputs(x, C, params, family, order);
   grad = grad.contiguous();
   const int64_t N = x.size(0), in = x.size(1), nb = C.size(1), out = C.size(2);
+  if (family != kBSpline) {
+    std::vector<torch::Tensor> grads;
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "dense_backward", [&] {
+      grads = dense_backward<scalar_t>(grad, x, C, make_basis<scalar_t>(family, params, order, nb));
+    });
+    return grads;
+  }
   auto gx = torch::empty_like(x);
   auto gC = torch::zeros_like(C);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "basis_backward", [&] {
