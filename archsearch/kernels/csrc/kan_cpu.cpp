@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
+#include <vector>
 
 namespace {
 
@@ -401,9 +402,11 @@ std::vector<torch::Tensor> basis_backward(torch::Tensor grad, torch::Tensor x, t
 // x viewed as (rows, groups, group_size); numerator (groups, m + 1); denominator (groups, n) holds
 // b_1..b_n. safe_abs: D = 1 + |sum_k b_k x^k|; otherwise D = 1 + sum_k |b_k| |x|^k.
 
-template <typename T>
-inline void rational_point(T x, const T* a, int64_t na, const T* b, int64_t nb, bool safe_abs, T& P, T& dP, T& Q,
+template <typename T, int NA = 0, int NB = 0>
+inline void rational_point(T x, const T* a, int64_t na_, const T* b, int64_t nb_, bool safe_abs, T& P, T& dP, T& Q,
                            T& dQ) {
+  // NA, NB: the degrees at compile time (the fixed loops let the compiler vectorize over elements).
+  const int64_t na = NA > 0 ? NA : na_, nb = NB > 0 ? NB : nb_;
   P = a[na - 1];
   dP = 0;
   for (int64_t i = na - 2; i >= 0; --i) { dP = dP * x + P; P = P * x + a[i]; }
@@ -419,52 +422,70 @@ inline void rational_point(T x, const T* a, int64_t na, const T* b, int64_t nb, 
   Q = Q * z;
 }
 
-template <typename T>
+template <typename T, int NA = 0, int NB = 0>
 void rational_forward_impl(const T* x, const T* a, const T* b, T* y, int64_t rows, int64_t groups, int64_t size,
                            int64_t na, int64_t nb, bool safe_abs) {
   at::parallel_for(0, rows, 16, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r)
-      for (int64_t g = 0; g < groups; ++g)
+      for (int64_t g = 0; g < groups; ++g) {
+        const T* ag = a + g * na;
+        const T* bg = b + g * nb;
+        const int64_t base = (r * groups + g) * size;
+#pragma omp simd
         for (int64_t e = 0; e < size; ++e) {
-          const int64_t idx = (r * groups + g) * size + e;
           T P, dP, Q, dQ;
-          rational_point(x[idx], a + g * na, na, b + g * nb, nb, safe_abs, P, dP, Q, dQ);
-          y[idx] = P / (T(1) + std::abs(Q));
+          rational_point<T, NA, NB>(x[base + e], ag, na, bg, nb, safe_abs, P, dP, Q, dQ);
+          y[base + e] = P / (T(1) + std::abs(Q));
         }
+      }
   });
 }
 
-template <typename T>
+template <typename T, int NA = 0, int NB = 0>
 void rational_backward_impl(const T* x, const T* a, const T* b, const T* gy, T* gx, T* ga, T* gb, int64_t rows,
                             int64_t groups, int64_t size, int64_t na, int64_t nb, bool safe_abs) {
-  // Over groups: each owns its coefficient gradients.
+  // Over groups: each owns its coefficient gradients. Per row of a group: one pass over its elements for
+  // the input gradient and the two upstream factors, then one vectorizable reduction per coefficient
+  // (powers kept in a buffer), summed into double accumulators once per row.
   at::parallel_for(0, groups, 1, [&](int64_t g0, int64_t g1) {
+    std::vector<T> u(size), v(size), z(size), power(size);
     for (int64_t g = g0; g < g1; ++g) {
       const T* ag = a + g * na;
       const T* bg = b + g * nb;
+      T sb[64];
+      for (int64_t i = 0; i < nb; ++i) sb[i] = safe_abs ? T(1) : (bg[i] > 0 ? T(1) : (bg[i] < 0 ? T(-1) : T(0)));
       double acc_a[64] = {0}, acc_b[64] = {0};  // sums over every element of the group: keep digits
-      for (int64_t r = 0; r < rows; ++r)
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t base = (r * groups + g) * size;
+#pragma omp simd
         for (int64_t e = 0; e < size; ++e) {
-          const int64_t idx = (r * groups + g) * size + e;
-          const T xv = x[idx];
+          const T xv = x[base + e];
           T P, dP, Q, dQ;
-          rational_point(xv, ag, na, bg, nb, safe_abs, P, dP, Q, dQ);
+          rational_point<T, NA, NB>(xv, ag, na, bg, nb, safe_abs, P, dP, Q, dQ);
           const T sq = !safe_abs ? T(1) : (Q > 0 ? T(1) : (Q < 0 ? T(-1) : T(0)));
           const T D = T(1) + std::abs(Q);
-          const T u = gy[idx] / D;             // dL/dP
-          const T v = -gy[idx] * P * sq / (D * D);  // dL/d|Q| times sign(Q)
+          u[e] = gy[base + e] / D;                        // dL/dP
+          v[e] = -gy[base + e] * P * sq / (D * D);        // dL/d|Q|, times sign(Q)
           const T sx = safe_abs ? T(1) : (xv > 0 ? T(1) : (xv < 0 ? T(-1) : T(0)));
-          gx[idx] = u * dP + v * dQ * sx;
-          const T z = safe_abs ? xv : std::abs(xv);
-          T power = 1;
-          for (int64_t i = 0; i < na; ++i) { acc_a[i] += u * power; power *= xv; }
-          power = z;
-          for (int64_t i = 0; i < nb; ++i) {
-            const T sb = safe_abs ? T(1) : (bg[i] > 0 ? T(1) : (bg[i] < 0 ? T(-1) : T(0)));
-            acc_b[i] += v * power * sb;
-            power *= z;
-          }
+          gx[base + e] = u[e] * dP + v[e] * dQ * sx;
+          z[e] = safe_abs ? xv : std::abs(xv);
         }
+        const T* xr = x + base;
+        for (int64_t e = 0; e < size; ++e) power[e] = 1;
+        for (int64_t i = 0; i < na; ++i) {
+          T sum = 0;
+#pragma omp simd reduction(+ : sum)
+          for (int64_t e = 0; e < size; ++e) { sum += u[e] * power[e]; power[e] *= xr[e]; }
+          acc_a[i] += sum;
+        }
+        for (int64_t e = 0; e < size; ++e) power[e] = z[e];
+        for (int64_t i = 0; i < nb; ++i) {
+          T sum = 0;
+#pragma omp simd reduction(+ : sum)
+          for (int64_t e = 0; e < size; ++e) { sum += v[e] * power[e]; power[e] *= z[e]; }
+          acc_b[i] += sum * sb[i];
+        }
+      }
       for (int64_t i = 0; i < na; ++i) ga[g * na + i] = static_cast<T>(acc_a[i]);
       for (int64_t i = 0; i < nb; ++i) gb[g * nb + i] = static_cast<T>(acc_b[i]);
     }
@@ -485,7 +506,8 @@ torch::Tensor rational_forward(torch::Tensor x, torch::Tensor a, torch::Tensor b
   check_rational(x, a, b);
   auto y = torch::empty_like(x);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rational_forward", [&] {
-    rational_forward_impl<scalar_t>(x.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(), b.data_ptr<scalar_t>(),
+    auto run = a.size(1) == 6 && b.size(1) == 4 ? rational_forward_impl<scalar_t, 6, 4> : rational_forward_impl<scalar_t>;
+    run(x.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(), b.data_ptr<scalar_t>(),
                                     y.data_ptr<scalar_t>(), x.size(0), x.size(1), x.size(2), a.size(1), b.size(1),
                                     safe_abs);
   });
@@ -502,7 +524,8 @@ std::vector<torch::Tensor> rational_backward(torch::Tensor grad, torch::Tensor x
   auto ga = torch::empty_like(a);
   auto gb = torch::empty_like(b);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rational_backward", [&] {
-    rational_backward_impl<scalar_t>(x.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(), b.data_ptr<scalar_t>(),
+    auto run = a.size(1) == 6 && b.size(1) == 4 ? rational_backward_impl<scalar_t, 6, 4> : rational_backward_impl<scalar_t>;
+    run(x.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(), b.data_ptr<scalar_t>(),
                                      grad.data_ptr<scalar_t>(), gx.data_ptr<scalar_t>(), ga.data_ptr<scalar_t>(),
                                      gb.data_ptr<scalar_t>(), x.size(0), x.size(1), x.size(2), a.size(1), b.size(1),
                                      safe_abs);
