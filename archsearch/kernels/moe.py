@@ -32,14 +32,15 @@ def _groupable(expert: nn.Module, training: bool) -> bool:
 class FusedTopKMoE(TopKMoE):
     """:class:`~archsearch.blocks.moe.TopKMoE` with grouped expert matmuls (same parameters).
 
-    ``dense=True`` runs every expert on every token and weights each expert's hidden units by its gate,
-    zero where the token was not routed to it: the two matmuls of a dense layer of the same total size
-    plus one scaling, which on a CPU beats routing's sort-pack-unpack while experts are small (and gives
-    the same result for finite activations: a zero gate times a finite value is zero). ``dense=False``
-    packs the routed tokens per expert first (k / experts of the arithmetic, more operations).
+    ``dense=False`` (the default) packs the routed tokens per expert first: k / experts of a dense
+    layer's arithmetic. ``dense=True`` runs every expert on every token and weights each expert's hidden
+    units by its gate, zero where the token was not routed to it (the two matmuls of a dense layer of
+    the same total size plus one scaling; the same result for finite activations). Measured on this
+    CPU (32 x 16 tokens of width 64, top-2) the routed path was as fast as the loop at 4 experts and
+    faster than the dense one at 4, 8 and 16 experts, so routing is the default.
     """
 
-    dense = True
+    dense = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not _groupable(self.experts[0], self.training):
