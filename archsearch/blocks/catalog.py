@@ -10,6 +10,8 @@ torch; that is why these facts sit here rather than on the classes.
 
 from __future__ import annotations
 
+from typing import Any
+
 from archsearch._registry import Registry
 from archsearch.blocks.registry import BlockInfo, BlockRegistry, Implementation
 
@@ -155,7 +157,7 @@ def _token_mixer_count(dim: int, n_tokens: int = 1, expansion: float = 2.0, acti
     return 2 * n_tokens * hidden + hidden + n_tokens + activation_param_count(activation, hidden)
 
 
-def expert_params(expert: str, expansion: float) -> dict[str, float]:
+def expert_params(expert: str, expansion: float) -> dict[str, Any]:
     """The ``expansion`` gene goes to experts that have one (mlp, glu, kan_rational)."""
     experts = expert_kinds()
     if expert not in experts:
@@ -273,7 +275,7 @@ def create_norm(name: str, dim: int):  # noqa: ANN201
 
 
 def create_block(name: str, dim: int, n_tokens: int | None = None, *, variant: str = "eager",
-                 device: str = "cpu", **params: object):  # noqa: ANN201
+                 device: str = "cpu", **params: Any):  # noqa: ANN201
     """Instantiate block ``name`` at model width ``dim``; unknown parameters are an error.
 
     ``n_tokens`` (the sequence length the block will see) is passed only to blocks that need it.

@@ -33,6 +33,7 @@ class _BasisContraction(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         x, coef, params = ctx.saved_tensors
         ext = extension()
+        assert ext is not None
         grad_x, grad_coef = ext.basis_backward(grad, x, coef, ctx.family, params, ctx.order)
         return grad_x, grad_coef, None, None, None
 

@@ -62,11 +62,11 @@ class HotReport:
         return "; ".join(parts)
 
 
-def fused_classes(device: torch.device) -> dict[type, type]:
+def fused_classes(device: torch.device) -> dict[Any, Any]:
     """Eager class -> fused class for everything with a fused implementation that runs on ``device``."""
     from archsearch.blocks import BLOCKS
 
-    mapping: dict[type, type] = {}
+    mapping: dict[Any, Any] = {}
     for name in BLOCKS.names():
         impl = BLOCKS.implementations(name).get("fused")
         if impl is None or BLOCKS.unavailable_reason(name, "fused", device.type):

@@ -9,6 +9,8 @@ Triton on CUDA for B-splines), and in the eager code where no kernel covers the 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from archsearch.blocks.kan import RBFKAN, BasisKAN, BSplineKAN, ChebyshevKAN, FourierKAN
@@ -18,7 +20,7 @@ from archsearch.kernels.basis import basis_contraction, runs_fused
 class _FusedBasisKAN(BasisKAN):
     family = ""
 
-    def basis_parameters(self) -> tuple[torch.Tensor | None, int]:
+    def basis_parameters(self) -> tuple[Any, int]:
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -35,28 +37,28 @@ class _FusedBasisKAN(BasisKAN):
 class FusedBSplineKAN(_FusedBasisKAN, BSplineKAN):
     family = "bspline"
 
-    def basis_parameters(self) -> tuple[torch.Tensor | None, int]:
+    def basis_parameters(self) -> tuple[Any, int]:
         return self.knots, self.spline_order
 
 
 class FusedRBFKAN(_FusedBasisKAN, RBFKAN):
     family = "rbf"
 
-    def basis_parameters(self) -> tuple[torch.Tensor | None, int]:
+    def basis_parameters(self) -> tuple[Any, int]:
         return self.centers, 0
 
 
 class FusedChebyshevKAN(_FusedBasisKAN, ChebyshevKAN):
     family = "chebyshev"
 
-    def basis_parameters(self) -> tuple[torch.Tensor | None, int]:
+    def basis_parameters(self) -> tuple[Any, int]:
         return None, self.degree
 
 
 class FusedFourierKAN(_FusedBasisKAN, FourierKAN):
     family = "fourier"
 
-    def basis_parameters(self) -> tuple[torch.Tensor | None, int]:
+    def basis_parameters(self) -> tuple[Any, int]:
         return self.frequencies, 0
 
 

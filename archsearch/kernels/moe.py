@@ -13,6 +13,8 @@ parameters of its own) take this path; other experts run the eager loop.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -21,7 +23,7 @@ from archsearch.blocks.mlp import GLUBlock, MLPBlock
 from archsearch.blocks.moe import TopKMoE
 
 
-def _groupable(expert: nn.Module, training: bool) -> bool:
+def _groupable(expert: Any, training: bool) -> bool:
     if type(expert) not in (MLPBlock, GLUBlock):
         return False
     if any(True for _ in expert.act.parameters()):
@@ -51,11 +53,12 @@ class FusedTopKMoE(TopKMoE):
         top_p, top_i = probs.topk(self.k, dim=-1)
         gates = top_p / top_p.sum(-1, keepdim=True) if self.k > 1 else top_p
 
-        first = self.experts[0]
-        w1 = torch.cat([e.fc1.weight for e in self.experts]).t()  # (dim, experts * hidden)
-        b1 = torch.cat([e.fc1.bias for e in self.experts])
-        w2 = torch.stack([e.fc2.weight for e in self.experts]).transpose(1, 2)  # (experts, hidden, dim)
-        b2 = torch.stack([e.fc2.bias for e in self.experts]).unsqueeze(1)
+        experts: list[Any] = list(self.experts)
+        first = experts[0]
+        w1 = torch.cat([e.fc1.weight for e in experts]).t()  # (dim, experts * hidden)
+        b1 = torch.cat([e.fc1.bias for e in experts])
+        w2 = torch.stack([e.fc2.weight for e in experts]).transpose(1, 2)  # (experts, hidden, dim)
+        b2 = torch.stack([e.fc2.bias for e in experts]).unsqueeze(1)
         if self.dense:
             out = self._every_expert(tokens, top_i, gates, first, w1, b1, w2, b2)
         else:
@@ -69,7 +72,7 @@ class FusedTopKMoE(TopKMoE):
         return out.reshape(x.shape)
 
     @staticmethod
-    def _expert_hidden(first: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+    def _expert_hidden(first: Any, hidden: torch.Tensor) -> torch.Tensor:
         if isinstance(first, GLUBlock):
             gate, value = hidden.chunk(2, dim=-1)
             return first.act(gate) * value

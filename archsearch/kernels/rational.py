@@ -28,7 +28,9 @@ class _Rational(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         x, numerator, denominator = ctx.saved_tensors
-        grad_x, grad_num, grad_den = extension().rational_backward(grad, x, numerator, denominator, ctx.safe_abs)
+        ext = extension()
+        assert ext is not None
+        grad_x, grad_num, grad_den = ext.rational_backward(grad, x, numerator, denominator, ctx.safe_abs)
         return grad_x, grad_num, grad_den, None
 
 
