@@ -289,6 +289,41 @@ void fill_block(const T* x, int64_t in, int64_t rows, const Basis<T>& basis, boo
   }
 }
 
+// RBF and Fourier blocks with torch's vectorized exp / cos / sin, written straight into the block buffer.
+template <typename T>
+bool vectorized_block(const torch::Tensor& xb, const Basis<T>& basis, const torch::Tensor& params, bool with_der,
+                      torch::Tensor vals, torch::Tensor ders) {
+  const int64_t rows = xb.size(0), in = xb.size(1), nb = basis.n_basis;
+  if (basis.family == kRBF) {
+    const double h = params.numel() > 1 ? static_cast<double>(basis.p[1] - basis.p[0]) : 1.0;
+    auto d = (xb.unsqueeze(-1) - params).div_(h);  // (rows, in, nb)
+    auto v = vals.view({rows, in, nb});
+    at::mul_out(v, d, d);
+    v.neg_().exp_();
+    if (with_der) {
+      auto dv = ders.view({rows, in, nb});
+      at::mul_out(dv, d, v).mul_(-2.0 / h);
+    }
+    return true;
+  }
+  if (basis.family == kFourier) {
+    const int64_t F = params.numel();
+    auto angles = xb.unsqueeze(-1) * params;  // (rows, in, F)
+    auto v = vals.view({rows, in, nb});
+    auto c = angles.cos(), s = angles.sin();
+    v.narrow(-1, 0, F).copy_(c);
+    v.narrow(-1, F, F).copy_(s);
+    if (with_der) {
+      auto d = ders.view({rows, in, nb});
+      auto d_cos = d.narrow(-1, 0, F), d_sin = d.narrow(-1, F, F);
+      at::mul_out(d_cos, s, params).neg_();
+      at::mul_out(d_sin, c, params);
+    }
+    return true;
+  }
+  return false;
+}
+
 // The rows of a block as the basis reads them: tanh(x) for Chebyshev, one vectorized op for the block.
 template <typename T>
 torch::Tensor block_input(const torch::Tensor& x, int64_t n0, int64_t rows, const Basis<T>& basis) {
@@ -303,15 +338,20 @@ Basis<T> with_given_tanh(Basis<T> basis) {
 }
 
 template <typename T>
-torch::Tensor dense_forward(const torch::Tensor& x, const torch::Tensor& C, const Basis<T>& basis) {
+torch::Tensor dense_forward(const torch::Tensor& x, const torch::Tensor& C, const Basis<T>& basis,
+                            const torch::Tensor& params) {
   const int64_t N = x.size(0), in = x.size(1), nb = C.size(1), out = C.size(2);
   auto flat = C.view({in * nb, out});
   auto y = torch::empty({N, out}, x.options());
   auto vals = torch::empty({std::min(N, kRowsPerGemm), in * nb}, x.options());
   for (int64_t n0 = 0; n0 < N; n0 += kRowsPerGemm) {
     const int64_t rows = std::min(kRowsPerGemm, N - n0);
-    auto source = block_input<T>(x, n0, rows, basis);
-    fill_block<T>(source.template data_ptr<T>(), in, rows, with_given_tanh(basis), false, vals.data_ptr<T>(), nullptr);
+    auto block = vals.narrow(0, 0, rows);
+    if (!vectorized_block<T>(x.narrow(0, n0, rows), basis, params, false, block, block)) {
+      auto source = block_input<T>(x, n0, rows, basis);
+      fill_block<T>(source.template data_ptr<T>(), in, rows, with_given_tanh(basis), false, vals.data_ptr<T>(),
+                    nullptr);
+    }
     auto target = y.narrow(0, n0, rows);
     at::mm_out(target, vals.narrow(0, 0, rows), flat);
   }
@@ -320,7 +360,7 @@ torch::Tensor dense_forward(const torch::Tensor& x, const torch::Tensor& C, cons
 
 template <typename T>
 std::vector<torch::Tensor> dense_backward(const torch::Tensor& grad, const torch::Tensor& x, const torch::Tensor& C,
-                                          const Basis<T>& basis) {
+                                          const Basis<T>& basis, const torch::Tensor& params) {
   const int64_t N = x.size(0), in = x.size(1), nb = C.size(1), out = C.size(2);
   auto flat = C.view({in * nb, out});
   auto gC = torch::zeros({in * nb, out}, x.options());
@@ -330,9 +370,12 @@ std::vector<torch::Tensor> dense_backward(const torch::Tensor& grad, const torch
   auto ders = torch::empty({block, in * nb}, x.options());
   for (int64_t n0 = 0; n0 < N; n0 += kRowsPerGemm) {
     const int64_t rows = std::min(kRowsPerGemm, N - n0);
-    auto source = block_input<T>(x, n0, rows, basis);
-    fill_block<T>(source.template data_ptr<T>(), in, rows, with_given_tanh(basis), true, vals.data_ptr<T>(),
-                  ders.data_ptr<T>());
+    if (!vectorized_block<T>(x.narrow(0, n0, rows), basis, params, true, vals.narrow(0, 0, rows),
+                             ders.narrow(0, 0, rows))) {
+      auto source = block_input<T>(x, n0, rows, basis);
+      fill_block<T>(source.template data_ptr<T>(), in, rows, with_given_tanh(basis), true, vals.data_ptr<T>(),
+                    ders.data_ptr<T>());
+    }
     auto g = grad.narrow(0, n0, rows);
     gC.addmm_(vals.narrow(0, 0, rows).t(), g);
     auto upstream = at::mm(g, flat.t());  // (rows, in * nb): dL/dB for every basis value of the block
@@ -364,7 +407,7 @@ torch::Tensor basis_forward(torch::Tensor x, torch::Tensor C, int64_t family, to
   if (family != kBSpline) {
     torch::Tensor y;
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "dense_forward", [&] {
-      y = dense_forward<scalar_t>(x, C, make_basis<scalar_t>(family, params, order, nb));
+      y = dense_forward<scalar_t>(x, C, make_basis<scalar_t>(family, params, order, nb), params);
     });
     return y;
   }
@@ -384,7 +427,7 @@ std::vector<torch::Tensor> basis_backward(torch::Tensor grad, torch::Tensor x, t
   if (family != kBSpline) {
     std::vector<torch::Tensor> grads;
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "dense_backward", [&] {
-      grads = dense_backward<scalar_t>(grad, x, C, make_basis<scalar_t>(family, params, order, nb));
+      grads = dense_backward<scalar_t>(grad, x, C, make_basis<scalar_t>(family, params, order, nb), params);
     });
     return grads;
   }
