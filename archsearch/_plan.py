@@ -139,6 +139,10 @@ def plan_from_config(
     from archsearch.execution import make_executor
 
     executor = make_executor(str(cfg.executor.name), **executor_cfg)
+    if evaluate is None:
+        from archsearch.evaluation.device import check_device_plan
+
+        check_device_plan(str(cfg.training.device), str(cfg.executor.name), executor_cfg.get("gpus_per_worker", 0))
     from archsearch.scheduling.plan import scheduler_from_config
 
     fidelity_cfg = config.to_container(cfg.fidelity) if cfg.get("fidelity") is not None else None

@@ -90,6 +90,8 @@ class Training:
     dropout: float | None = option(None, ge=0, lt=1, doc="in blocks that take a dropout rate")
     lbfgs_history: int | None = option(None, ge=1, doc="lbfgs: curvature pairs kept")
     lbfgs_max_iter: int | None = option(None, ge=1, doc="lbfgs: iterations per step (an epoch is one step)")
+    device: str | None = option(None, doc="auto (cuda where the worker sees a GPU), cpu, cuda or cuda:N")
+    hot: bool | None = option(None, doc="fused kernels (and compilation where it repays) for training")
 
 
 @dataclass

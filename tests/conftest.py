@@ -32,3 +32,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("ray") is not None:
             item.add_marker(pytest.mark.xdist_group("ray"))
+
+
+def pytest_runtest_setup(item):
+    """Tests marked ``gpu`` run where a CUDA device is present and skip, saying so, elsewhere."""
+    if item.get_closest_marker("gpu") is not None:
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.skip("needs a CUDA device; none is visible here")

@@ -2,8 +2,7 @@ import networkx as nx
 import pytest
 import torch
 
-from archsearch.blocks import ACTIVATIONS, NORMS, create_block
-from archsearch.blocks.mlp import MLPBlock
+from archsearch.blocks import ACTIVATIONS, NORMS, block_param_count, create_block
 from archsearch.builder import build_model, count_parameters
 from archsearch.genome import INPUT, NORM_PLACEMENTS, OUTPUT, BlockSpec, Genome
 from archsearch.tasks import DataSpec
@@ -49,7 +48,7 @@ def test_every_activation_builds_and_trains(activation):
 @pytest.mark.parametrize("activation", ["relu", "prelu"])
 def test_mlp_parameter_count_matches_closed_form(expansion, activation):
     block = create_block("mlp", 24, expansion=expansion, activation=activation)
-    assert count_parameters(block) == MLPBlock.param_count(24, expansion, activation)
+    assert count_parameters(block) == block_param_count("mlp", 24, expansion=expansion, activation=activation)
 
 
 def test_whole_network_parameter_count():
@@ -57,7 +56,7 @@ def test_whole_network_parameter_count():
     genome = Genome.sequential([spec] * 3, {"width": 16})
     model = build_model(genome, VECTOR)
     stem = 12 * 16 + 16
-    blocks = 3 * (MLPBlock.param_count(16, 2) + 2 * 16)  # + LayerNorm weight and bias
+    blocks = 3 * (block_param_count("mlp", 16, expansion=2) + 2 * 16)  # + LayerNorm weight and bias
     head = 2 * 16 + 16 * 5 + 5  # final LayerNorm + Linear
     assert count_parameters(model) == stem + blocks + head
 

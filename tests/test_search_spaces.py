@@ -190,8 +190,10 @@ def test_cli_lists_the_five_spaces(tmp_path):
 @pytest.mark.parametrize("name", ["hybrid", "moe"])
 def test_token_mixers_on_vector_inputs_always_see_one_token_per_feature(name):
     """A space offering ``tokenize: [none, features]`` never pairs attention with a single token."""
+    from archsearch.blocks import BLOCKS
     from archsearch.space import RandomChooser
-    from archsearch.spaces.block_graph import TOKEN_MIXERS
+
+    TOKEN_MIXERS = [n for n in BLOCKS.names() if BLOCKS.info(n).mixes_tokens]
 
     space = load_space(name)
     kinds_and_tokens = []

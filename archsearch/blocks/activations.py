@@ -1,7 +1,8 @@
-"""Activation functions by registry name (timm's ``create_act`` idea): genomes store names.
+"""Learnable and custom activation functions; genomes store names (timm's ``create_act`` idea).
 
-Learnable activations size their parameters by the feature width ``dim`` they act on (the last axis of
-``(batch, tokens, dim)``) and expose ``param_count(dim)``, so blocks can state closed-form sizes.
+The names, descriptions and learnable-parameter counts of every activation, these and torch's, are in
+:mod:`archsearch.blocks.catalog`. Learnable activations size their parameters by the feature width
+``dim`` they act on (the last axis of ``(batch, tokens, dim)``).
 """
 
 from __future__ import annotations
@@ -9,26 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from archsearch._registry import Registry
+from archsearch.blocks.catalog import ACTIVATIONS, activation_param_count, create_activation
 from archsearch.blocks.rational import PAU_LEAKY_RELU, rational_safe_sum
-
-ACTIVATIONS: Registry = Registry("activation")
-
-for _name, _module, _doc in [
-    ("identity", nn.Identity, "no nonlinearity (a GLU with it is the bilinear layer)"),
-    ("relu", nn.ReLU, "max(0, x)"),
-    ("leaky_relu", nn.LeakyReLU, "max(0.01x, x)"),
-    ("elu", nn.ELU, "exponential linear unit"),
-    ("selu", nn.SELU, "scaled ELU (self-normalizing networks)"),
-    ("gelu", nn.GELU, "Gaussian error linear unit"),
-    ("silu", nn.SiLU, "x * sigmoid(x), a.k.a. swish"),
-    ("mish", nn.Mish, "x * tanh(softplus(x))"),
-    ("softplus", nn.Softplus, "log(1 + exp(x))"),
-    ("tanh", nn.Tanh, "hyperbolic tangent"),
-    ("sigmoid", nn.Sigmoid, "logistic sigmoid (in a glu block: the original GLU)"),
-    ("hardswish", nn.Hardswish, "piecewise-linear swish (MobileNetV3)"),
-]:
-    ACTIVATIONS.register(_name, _doc)(_module)
 
 
 class _PerChannel(nn.Module):
@@ -38,12 +21,8 @@ class _PerChannel(nn.Module):
         super().__init__()
         self.weight = nn.Parameter(torch.full((dim or 1,), float(init)))
 
-    @staticmethod
-    def param_count(dim: int | None) -> int:
-        return dim or 1
 
 
-@ACTIVATIONS.register("prelu", "leaky ReLU with a learnable slope per feature")
 class ChannelPReLU(_PerChannel):
     """Leaky ReLU with a learnable negative slope per feature (He et al. 2015), on the last axis.
 
@@ -57,7 +36,6 @@ class ChannelPReLU(_PerChannel):
         return torch.where(x >= 0, x, self.weight * x)
 
 
-@ACTIVATIONS.register("swish_beta", "x * sigmoid(beta x), learnable beta per feature (Swish)")
 class SwishBeta(_PerChannel):
     """Swish with a trainable ``beta`` per feature (Ramachandran et al. 2017); beta=1 starts as SiLU."""
 
@@ -65,7 +43,6 @@ class SwishBeta(_PerChannel):
         return x * torch.sigmoid(self.weight * x)
 
 
-@ACTIVATIONS.register("snake", "x + sin^2(a x) / a, learnable frequency a per feature")
 class Snake(_PerChannel):
     """Snake (Ziyin et al. 2020, "Neural networks fail to learn periodic functions and how to fix it").
 
@@ -79,7 +56,6 @@ class Snake(_PerChannel):
         return x + torch.sin(a * x).square() / safe
 
 
-@ACTIVATIONS.register("golu", "x * exp(-exp(-x)), Gompertz linear unit")
 class GoLU(nn.Module):
     """GoLU (Das et al. 2025): self-gating by the Gompertz function, an asymmetric sigmoid."""
 
@@ -88,7 +64,6 @@ class GoLU(nn.Module):
         return x * torch.exp(-torch.exp(-x.clamp(min=-20.0)))
 
 
-@ACTIVATIONS.register("xsilu", "x * ((1 + 2 alpha) sigmoid(x) - alpha), learnable gating range")
 class XSiLU(nn.Module):
     """Expanded SiLU (Huang 2024, "Expanded Gating Ranges Improve Activation Functions").
 
@@ -101,15 +76,11 @@ class XSiLU(nn.Module):
         super().__init__()
         self.alpha = nn.Parameter(torch.zeros(1))
 
-    @staticmethod
-    def param_count(dim: int | None) -> int:
-        return 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * ((1 + 2 * self.alpha) * torch.sigmoid(x) - self.alpha)
 
 
-@ACTIVATIONS.register("pau", "Pade activation unit: learnable rational P5(x) / (1 + sum |b_k x^k|)")
 class PAU(nn.Module):
     """Padé Activation Unit (Molina et al. 2020), the "safe" form with a denominator of at least 1.
 
@@ -122,15 +93,11 @@ class PAU(nn.Module):
         self.numerator = nn.Parameter(torch.tensor(PAU_LEAKY_RELU[:6]))
         self.denominator = nn.Parameter(torch.tensor(PAU_LEAKY_RELU[6:]))
 
-    @staticmethod
-    def param_count(dim: int | None) -> int:
-        return len(PAU_LEAKY_RELU)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return rational_safe_sum(x, self.numerator, self.denominator)
 
 
-@ACTIVATIONS.register("relu2", "squared ReLU (Primer)")
 class SquaredReLU(nn.Module):
     """relu(x)^2 (Primer, So et al. 2021)."""
 
@@ -138,16 +105,4 @@ class SquaredReLU(nn.Module):
         return torch.relu(x).square()
 
 
-def create_activation(name: str, dim: int | None = None) -> nn.Module:
-    """An activation module by name; ``dim`` sizes learnable per-feature parameters where there are any."""
-    factory = ACTIVATIONS.get(name)
-    if hasattr(factory, "param_count"):
-        return factory(dim)
-    return factory()
-
-
-def activation_param_count(name: str, dim: int | None = None) -> int:
-    """Learnable parameters of activation ``name`` acting on ``dim`` features (0 for fixed ones)."""
-    factory = ACTIVATIONS.get(name)
-    counter = getattr(factory, "param_count", None)
-    return int(counter(dim)) if counter is not None else 0
+__all__ = ["ACTIVATIONS", "activation_param_count", "create_activation"]

@@ -5,11 +5,11 @@
 - ``linear_attention``: Katharopoulos et al. 2020, "Transformers are RNNs": softmax replaced by the
   feature map ``elu(x) + 1`` so attention costs O(tokens) instead of O(tokens^2).
 - ``token_mixer``: the token-mixing MLP of Tolstikhin et al. 2021, "MLP-Mixer": an MLP applied across
-  the token axis, shared by all channels. Its weights depend on the token count, so the class sets
-  ``needs_tokens = True`` and the builder passes ``n_tokens``.
+  the token axis, shared by all channels. Its weights depend on the token count, so its registry
+  entry says ``needs_tokens`` and the builder passes ``n_tokens``.
 
-Attention blocks have no activation: they set ``uses_activation = False`` so spaces do not spend a
-decision on it (``create_block`` still passes one, which they ignore).
+Attention blocks have no activation: their registry entries say ``uses_activation=False`` so spaces do
+not spend a decision on it (``create_block`` still passes one, which they ignore).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archsearch.blocks.activations import activation_param_count, create_activation
-from archsearch.blocks.mlp import hidden_width
+from archsearch.blocks.activations import create_activation
+from archsearch.blocks.catalog import hidden_width
 
 
 def _check_heads(dim: int, heads: int) -> None:
@@ -29,8 +29,6 @@ def _check_heads(dim: int, heads: int) -> None:
 
 class AttentionBlock(nn.Module):
     """Multi-head self-attention: fused QKV projection, SDPA, output projection."""
-
-    uses_activation = False
 
     def __init__(self, dim: int, heads: int = 4, dropout: float = 0.0, activation: str | None = None) -> None:
         super().__init__()
@@ -49,10 +47,6 @@ class AttentionBlock(nn.Module):
         q, k, v = self.split_heads(x)
         y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
         return self.out(y.transpose(1, 2).flatten(-2))
-
-    @staticmethod
-    def param_count(dim: int, **_: object) -> int:
-        return 4 * dim * dim + 4 * dim
 
 
 class LinearAttentionBlock(AttentionBlock):
@@ -73,8 +67,6 @@ class TokenMixerBlock(nn.Module):
     ``expansion`` sets the hidden width relative to the token count (MLP-Mixer's D_S).
     """
 
-    needs_tokens = True
-
     def __init__(self, dim: int, n_tokens: int, expansion: float = 2.0, activation: str = "gelu") -> None:
         super().__init__()
         hidden = hidden_width(n_tokens, expansion)
@@ -84,9 +76,3 @@ class TokenMixerBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.act(self.fc1(x.transpose(1, 2)))).transpose(1, 2)
-
-    @staticmethod
-    def param_count(dim: int, n_tokens: int = 1, expansion: float = 2.0, activation: str = "gelu",
-                    **_: object) -> int:
-        hidden = hidden_width(n_tokens, expansion)
-        return 2 * n_tokens * hidden + hidden + n_tokens + activation_param_count(activation, hidden)

@@ -31,7 +31,7 @@ import math
 import torch
 from torch import nn
 
-from archsearch.blocks.activations import activation_param_count, create_activation
+from archsearch.blocks.activations import create_activation
 
 
 def uniform_knots(grid_size: int, order: int, bound: float) -> torch.Tensor:
@@ -158,11 +158,6 @@ class BasisKAN(nn.Module):
         weight = torch.cat([self.base_weight.unsqueeze(1), self.edge_weights()], dim=1)
         return features.flatten(-2) @ weight.reshape(-1, self.out_dim) + self.bias
 
-    @staticmethod
-    def _count(dim: int, n_basis: int, activation: str, out_dim: int | None = None) -> int:
-        out = dim if out_dim is None else out_dim
-        return dim * out + dim * n_basis * out + out + activation_param_count(activation, dim)
-
 
 class _GridBuffer:
     """Mixin for layers whose basis sits on a grid buffer (``knots`` / ``centers``) that may follow the data.
@@ -220,12 +215,6 @@ class BSplineKAN(_GridBuffer, BasisKAN):
     def edge_weights(self) -> torch.Tensor:
         return self.coef * self.spline_scale.unsqueeze(1)
 
-    @staticmethod
-    def param_count(dim: int, grid_size: int = 5, spline_order: int = 3, activation: str = "silu",
-                    out_dim: int | None = None, **_: object) -> int:
-        out = dim if out_dim is None else out_dim
-        return BasisKAN._count(dim, grid_size + spline_order, activation, out) + dim * out
-
 
 class RBFKAN(_GridBuffer, BasisKAN):
     """FastKAN: ``grid_size`` Gaussian bumps on [-b, b] (``grid_range``, or ``"data"``: each feature's
@@ -247,12 +236,6 @@ class RBFKAN(_GridBuffer, BasisKAN):
         """Spread each input feature's centers over the range it takes in ``x`` (..., dim)."""
         self.centers.copy_(data_knots(x, self.centers.shape[-1] - 1, 0))
 
-    @staticmethod
-    def param_count(dim: int, grid_size: int = 8, activation: str = "silu", out_dim: int | None = None,
-                    **_: object) -> int:
-        return BasisKAN._count(dim, grid_size, activation, out_dim)
-
-
 class FourierKAN(BasisKAN):
     """Truncated Fourier series ``sum_k a_k cos(k x) + b_k sin(k x)`` on each edge, k = 1..frequencies."""
 
@@ -264,11 +247,6 @@ class FourierKAN(BasisKAN):
     def basis(self, x: torch.Tensor) -> torch.Tensor:
         return fourier_basis(x, self.frequencies)
 
-    @staticmethod
-    def param_count(dim: int, frequencies: int = 4, activation: str = "silu", out_dim: int | None = None,
-                    **_: object) -> int:
-        return BasisKAN._count(dim, 2 * frequencies, activation, out_dim)
-
 
 class ChebyshevKAN(BasisKAN):
     """Chebyshev polynomials T_0..T_degree of tanh(x) on each edge."""
@@ -279,8 +257,3 @@ class ChebyshevKAN(BasisKAN):
 
     def basis(self, x: torch.Tensor) -> torch.Tensor:
         return chebyshev_basis(x, self.degree)
-
-    @staticmethod
-    def param_count(dim: int, degree: int = 4, activation: str = "silu", out_dim: int | None = None,
-                    **_: object) -> int:
-        return BasisKAN._count(dim, degree + 1, activation, out_dim)

@@ -19,7 +19,7 @@ import math
 import torch
 from torch import nn
 
-from archsearch.blocks.mlp import hidden_width
+from archsearch.blocks.catalog import hidden_width
 from archsearch.blocks.rational import KAT_GELU, KAT_IDENTITY, rational_safe_abs
 
 _N_NUMERATOR = 6  # degree 5
@@ -56,7 +56,6 @@ class GroupRational(nn.Module):
 class GroupRationalKAN(nn.Module):
     """Two GR-KAN layers ``dim -> hidden -> dim`` (KAT's replacement of the transformer MLP)."""
 
-    uses_activation = False
     adjusts = ("groups",)  # what a space changes when a choice does not divide the widths
 
     def __init__(self, dim: int, expansion: float = 2.0, groups: int = 4, activation: str | None = None) -> None:
@@ -83,9 +82,3 @@ class GroupRationalKAN(nn.Module):
         if not isinstance(groups, int) or not isinstance(expansion, int | float):
             return True  # the constructor reports wrong types
         return groups >= 1 and dim % groups == 0 and hidden_width(dim, expansion) % groups == 0
-
-    @staticmethod
-    def param_count(dim: int, expansion: float = 2.0, groups: int = 4, **_: object) -> int:
-        hidden = hidden_width(dim, expansion)
-        rationals = 2 * groups * (_N_NUMERATOR + _N_DENOMINATOR)
-        return dim * hidden + hidden + hidden * dim + dim + rationals

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from archsearch.blocks.catalog import SKAN_FAMILIES, SKAN_SPLINE_ORDER, family_size, parse_families
 from archsearch.blocks.kan import (
     BasisKAN,
     bspline_basis,
@@ -22,24 +23,9 @@ from archsearch.blocks.kan import (
     uniform_knots,
 )
 
-FAMILIES = ("bspline", "chebyshev", "fourier", "rbf")
-_SPLINE_ORDER = 3
+FAMILIES = SKAN_FAMILIES
+_SPLINE_ORDER = SKAN_SPLINE_ORDER
 _BOUND = 2.0
-
-
-def family_size(family: str, basis: int) -> int:
-    """Number of basis functions a family contributes for the ``basis`` gene."""
-    return {"bspline": basis + _SPLINE_ORDER, "chebyshev": basis, "fourier": 2 * max(1, basis // 2),
-            "rbf": basis}[family]
-
-
-def parse_families(families: str) -> list[str]:
-    """``"bspline+rbf"`` -> ``["bspline", "rbf"]``; a string keeps the gene a primitive (Optuna-friendly)."""
-    names = [f for f in families.split("+") if f]
-    unknown = [f for f in names if f not in FAMILIES]
-    if unknown or not names:
-        raise ValueError(f"families {families!r}: use '+'-joined names from {', '.join(FAMILIES)}")
-    return names
 
 
 class SelectableKAN(BasisKAN):
@@ -77,10 +63,3 @@ class SelectableKAN(BasisKAN):
         mixture = torch.softmax(self.mixture_logits, dim=-1)  # (in, families)
         parts = [self._family_basis(f, x) * mixture[:, k: k + 1] for k, f in enumerate(self.families)]
         return torch.cat(parts, dim=-1)
-
-    @staticmethod
-    def param_count(dim: int, basis: int = 4, families: str = "+".join(FAMILIES), activation: str = "silu",
-                    out_dim: int | None = None, **_: object) -> int:
-        names = parse_families(families)
-        n_basis = sum(family_size(f, basis) for f in names)
-        return BasisKAN._count(dim, n_basis, activation, out_dim) + dim * len(names)

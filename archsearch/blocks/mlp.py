@@ -13,11 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from archsearch.blocks.activations import activation_param_count, create_activation
-
-
-def hidden_width(dim: int, expansion: float) -> int:
-    return max(1, round(dim * expansion))
+from archsearch.blocks.activations import create_activation
+from archsearch.blocks.catalog import hidden_width
 
 
 class MLPBlock(nn.Module):
@@ -34,12 +31,6 @@ class MLPBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.drop(self.act(self.fc1(x))))
 
-    @staticmethod
-    def param_count(dim: int, expansion: float = 2.0, activation: str = "relu", **_: object) -> int:
-        """Closed form, used by tests and by cheap constraint checks before building."""
-        hidden = hidden_width(dim, expansion)
-        return dim * hidden + hidden + hidden * dim + dim + activation_param_count(activation, hidden)
-
 
 class GLUBlock(nn.Module):
     """Gated feed-forward ``W2 (act(W1 x) * (V x))``; gate and value share one matmul of width 2h."""
@@ -55,8 +46,3 @@ class GLUBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gate, value = self.fc1(x).chunk(2, dim=-1)
         return self.fc2(self.drop(self.act(gate) * value))
-
-    @staticmethod
-    def param_count(dim: int, expansion: float = 2.0, activation: str = "silu", **_: object) -> int:
-        hidden = hidden_width(dim, expansion)
-        return dim * 2 * hidden + 2 * hidden + hidden * dim + dim + activation_param_count(activation, hidden)

@@ -7,7 +7,8 @@
   the task loss). The Switch load-balancing loss ``aux_weight * E * sum_e f_e P_e`` (f_e: fraction of
   routed slots that go to expert e, P_e: its mean router probability) is left in ``self.aux_loss``
   after each training forward pass; ``GenomeNetwork.auxiliary_loss()`` collects it into the loss.
-  Experts are any per-token block: ``mlp``, ``glu`` or a KAN, chosen by the ``expert`` gene.
+  Experts are any block whose registry entry says ``can_be_expert`` (``mlp``, ``glu``, the KANs), chosen by
+  the ``expert`` gene.
 - ``moe_soft``: SMEAR (Muqeeth et al. 2023, "Soft Merging of Experts with Adaptive Routing"). Instead of
   routing, the router's probabilities (per example, from the mean token) average the experts'
   *parameters* into one merged MLP, which is then applied: dense, differentiable, one expert's compute.
@@ -15,29 +16,14 @@
 
 from __future__ import annotations
 
-import inspect
 import math
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archsearch.blocks.activations import activation_param_count, create_activation
-from archsearch.blocks.mlp import hidden_width
-
-EXPERT_KINDS = ("mlp", "glu", "kan_bspline", "kan_rbf", "kan_fourier", "kan_chebyshev", "kan_rational",
-                "kan_selectable")
-
-
-def _expert_params(expert: str, expansion: float) -> dict[str, Any]:
-    """The ``expansion`` gene goes to experts that have one (mlp, glu, kan_rational)."""
-    from archsearch.blocks import BLOCKS
-
-    if expert not in EXPERT_KINDS:
-        raise ValueError(f"expert kind {expert!r} is not one of {', '.join(EXPERT_KINDS)}")
-    accepts = "expansion" in inspect.signature(BLOCKS.get(expert)).parameters
-    return {"expansion": expansion} if accepts else {}
+from archsearch.blocks.activations import create_activation
+from archsearch.blocks.catalog import expert_params, hidden_width
 
 
 class TopKMoE(nn.Module):
@@ -53,7 +39,7 @@ class TopKMoE(nn.Module):
         self.k = k
         self.aux_weight = aux_weight
         self.router = nn.Linear(dim, experts, bias=False)
-        params = _expert_params(expert, expansion)
+        params = expert_params(expert, expansion)
         self.experts = nn.ModuleList(
             [create_block(expert, dim, activation=activation, **params) for _ in range(experts)])
         self.aux_loss: torch.Tensor | None = None
@@ -79,14 +65,6 @@ class TopKMoE(nn.Module):
             self.aux_loss = None
         return out.reshape(x.shape)
 
-    @staticmethod
-    def param_count(dim: int, experts: int = 4, expert: str = "mlp", expansion: float = 1.0,
-                    activation: str = "gelu", **_: object) -> int:
-        from archsearch.blocks import block_param_count
-
-        one = block_param_count(expert, dim, activation=activation, **_expert_params(expert, expansion))
-        return dim * experts + experts * one
-
 
 class SoftMergedMoE(nn.Module):
     """SMEAR: per-example weighted average of ``experts`` MLPs' parameters, then one MLP forward."""
@@ -107,10 +85,3 @@ class SoftMergedMoE(nn.Module):
         w2 = torch.einsum("be,ehd->bhd", probs, self.w2)
         hidden = self.act(torch.baddbmm((probs @ self.b1).unsqueeze(1), x, w1))
         return torch.baddbmm((probs @ self.b2).unsqueeze(1), hidden, w2)
-
-    @staticmethod
-    def param_count(dim: int, experts: int = 4, expansion: float = 1.0, activation: str = "gelu",
-                    **_: object) -> int:
-        hidden = hidden_width(dim, expansion)
-        expert = dim * hidden + hidden + hidden * dim + dim
-        return dim * experts + experts + experts * expert + activation_param_count(activation, hidden)

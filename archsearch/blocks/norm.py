@@ -1,23 +1,21 @@
-"""Normalization layers by registry name; all act on the last (feature) axis of (batch, tokens, dim)."""
+"""Normalization layers (registered in :mod:`archsearch.blocks.catalog`); all act on the last axis."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from archsearch._registry import Registry
 
-NORMS: Registry = Registry("norm")
-
-
-@NORMS.register("layernorm", "LayerNorm over features (Ba et al. 2016)")
-def _layernorm(dim: int) -> nn.Module:
+def layernorm(dim: int) -> nn.Module:
     return nn.LayerNorm(dim)
 
 
-@NORMS.register("rmsnorm", "RMSNorm: scale by the root mean square, no centering (Zhang & Sennrich 2019)")
-def _rmsnorm(dim: int) -> nn.Module:
+def rmsnorm(dim: int) -> nn.Module:
     return nn.RMSNorm(dim)
+
+
+def no_norm(dim: int) -> nn.Module:
+    return nn.Identity()
 
 
 class TokenBatchNorm(nn.Module):
@@ -29,15 +27,3 @@ class TokenBatchNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(x.transpose(1, 2)).transpose(1, 2)
-
-
-NORMS.register("batchnorm", "BatchNorm over batch and tokens (Ioffe & Szegedy 2015)")(TokenBatchNorm)
-
-
-@NORMS.register("none", "no normalization")
-def _identity(dim: int) -> nn.Module:
-    return nn.Identity()
-
-
-def create_norm(name: str, dim: int) -> nn.Module:
-    return NORMS.get(name)(dim)

@@ -2,7 +2,7 @@
 
 Small models on CPU are dominated by per-call overhead, so the protocol times single forward calls
 (``perf_counter_ns``) and reports the median, which is robust to the occasional scheduler hiccup, with
-the inter-quartile range beside it.
+the inter-quartile range beside it. The calls run on the example's device, synchronised on CUDA.
 """
 
 from __future__ import annotations
@@ -65,6 +65,8 @@ def measure_latency(model: nn.Module, example: torch.Tensor, protocol: LatencyPr
 
 
 def _time_calls(model: nn.Module, example: torch.Tensor, rows: int, protocol: LatencyProtocol) -> dict[str, float]:
+    from archsearch.evaluation.device import synchronize
+
     batch = example[:1].expand(rows, *example.shape[1:]).contiguous()
     was_training = model.training
     model.eval()
@@ -72,9 +74,11 @@ def _time_calls(model: nn.Module, example: torch.Tensor, rows: int, protocol: La
     with torch_threads(protocol.threads), torch.inference_mode():
         for _ in range(protocol.warmup):
             model(batch)
+        synchronize(batch.device)
         for i in range(protocol.repeats):
             start = time.perf_counter_ns()
             model(batch)
+            synchronize(batch.device)  # CUDA kernels run asynchronously: wait before reading the clock
             samples[i] = (time.perf_counter_ns() - start) / 1e6
     model.train(was_training)
     q25, q50, q75 = np.percentile(samples, [25, 50, 75])

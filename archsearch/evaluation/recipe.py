@@ -42,6 +42,11 @@ class TrainingRecipe:
         dropout: dropout rate inside the blocks that have dropout (MLP, GLU); 0 for none.
         lbfgs_history: ``lbfgs`` only: curvature pairs kept (history size).
         lbfgs_max_iter: ``lbfgs`` only: iterations (each with its line search) per optimizer step.
+        device: ``auto`` (CUDA where this worker sees a GPU, else CPU), ``cpu`` or ``cuda[:N]``; see
+            :mod:`archsearch.evaluation.device`.
+        hot: train each candidate with the fused implementations of its blocks where they exist
+            (:mod:`archsearch.kernels`); the decision is recorded in the trial's ``hot`` column. Cheap
+            metrics (latency, FLOPs, memory) are still measured on the eager reference.
     """
 
     epochs: float = 10
@@ -58,6 +63,8 @@ class TrainingRecipe:
     dropout: float = 0.0
     lbfgs_history: int = 10
     lbfgs_max_iter: int = 20
+    device: str = "auto"
+    hot: bool = False
 
     def __post_init__(self) -> None:
         check_types(self, "training")
@@ -82,6 +89,12 @@ class TrainingRecipe:
             problems.append(f"dropout must be in [0, 1), got {self.dropout}")
         if self.lbfgs_history < 1 or self.lbfgs_max_iter < 1:
             problems.append("lbfgs_history and lbfgs_max_iter must be at least 1")
+        from archsearch.evaluation.device import device_problem
+
+        if device_problem(self.device):
+            problems.append(device_problem(self.device))
+        if not isinstance(self.hot, bool):
+            problems.append(f"hot must be true or false, got {self.hot!r}")
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
             problems.append("early_stopping_patience must be at least 1 (or null for none)")
         if problems:
@@ -126,7 +139,7 @@ _EXPECTED: dict[str, tuple[type, ...]] = {
     "epochs": _NUMBER, "steps": (int, type(None)), "batch_size": (int,), "optimizer": (str,), "lr": _NUMBER,
     "weight_decay": _NUMBER, "schedule": (str,), "warmup_steps": (int,),
     "early_stopping_patience": (int, type(None)), "time_limit_s": (*_NUMBER, type(None)), "eval_batch_size": (int,),
-    "dropout": _NUMBER, "lbfgs_history": (int,), "lbfgs_max_iter": (int,),
+    "dropout": _NUMBER, "lbfgs_history": (int,), "lbfgs_max_iter": (int,), "device": (str,), "hot": (bool,),
     # latency protocol
     "large_batch": (int, type(None)), "warmup": (int,), "repeats": (int,), "threads": (int,),
 }

@@ -23,6 +23,7 @@ from archsearch.evaluation.checkpoint import Checkpoint, LoopState, restore
 from archsearch.evaluation.checkpoint import decode as decode_checkpoint
 from archsearch.evaluation.checkpoint import encode as encode_checkpoint
 from archsearch.evaluation.constraints import Constraints
+from archsearch.evaluation.device import describe_device, resolve_device
 from archsearch.evaluation.latency import LatencyProtocol, measure_latency, torch_threads
 from archsearch.evaluation.measure import count_flops, training_memory_mb
 from archsearch.evaluation.optimizers import make_optimizer, optimizer_summary, take_step
@@ -189,8 +190,10 @@ class TrainingEvaluator(Evaluator):
                   metrics: dict[str, float], info: dict[str, Any]) -> EvalResult:
         task = self.load_task()
         seed = stable_seed(self.seed, genome.arch_id)
-        model = build_model(genome, task.data_spec, dropout=self.recipe.dropout)
-        x_train, y_train = _tensors(task, task.x_train, task.y_train)
+        device = resolve_device(self.recipe.device)
+        info.update(describe_device(device))
+        model = build_model(genome, task.data_spec, dropout=self.recipe.dropout).to(device)
+        x_train, y_train = _tensors(task, task.x_train, task.y_train, device)
         saved = decode_checkpoint(checkpoint) if checkpoint is not None else None
         if saved is None:
             fit_grids(model, x_train)  # a restored model's grids come back with its state dict
@@ -206,7 +209,10 @@ class TrainingEvaluator(Evaluator):
         else:
             metrics.update(saved.loop.measured)  # measured before the first segment; not measured again
 
-        run = _TrainingRun(self.recipe, model, task, torch.Generator().manual_seed(seed), saved)
+        trained = model
+        if self.recipe.hot:
+            trained = self._hot(model, x_train[:min(self.recipe.batch_size, len(x_train))], info)
+        run = _TrainingRun(self.recipe, trained, task, torch.Generator().manual_seed(seed), saved)
         run.loop.measured = dict(metrics) if saved is None else run.loop.measured
         curve = run.train_to(fidelity, self._epoch_end)
         metrics["train_time_s"] = run.loop.train_time_s
@@ -215,8 +221,8 @@ class TrainingEvaluator(Evaluator):
                     **optimizer_summary(run.optimizer))
         next_checkpoint = run.checkpoint() if run.can_continue() else None
         run.keep_best()
-        metrics.update(self._score(model, task, "val", task.x_val, task.y_val))
-        metrics.update(self._score(model, task, "test", task.x_test, task.y_test))
+        metrics.update(self._score(trained, task, "val", task.x_val, task.y_val))
+        metrics.update(self._score(trained, task, "test", task.x_test, task.y_test))
         return EvalResult(COMPLETE, metrics, info=info, weights=weights_to_bytes(model), curve=curve,
                           checkpoint=next_checkpoint)
 
@@ -224,8 +230,21 @@ class TrainingEvaluator(Evaluator):
         """The validation metric after an epoch (a learning-curve point, and what early stopping reads)."""
         return self._score(model, task, "val", task.x_val, task.y_val)
 
+    def _hot(self, model, batch: torch.Tensor, info: dict[str, Any]):
+        """``model`` with its fused blocks switched in place (``training.hot``); the decision goes to info.
+
+        Fused wherever a fused implementation runs, whatever the timing, and never compiled: both choices
+        would otherwise depend on the machine's load, and with them the trained weights (same seed, same
+        result). :func:`archsearch.kernels.make_hot` offers the timed and compiled choices outside runs.
+        """
+        from archsearch.kernels.hot import make_hot
+
+        hot = make_hot(model, batch, inplace=True, compile="never", by_timing=False)
+        info["hot"] = hot.hot_report.summary()
+        return hot
+
     def _score(self, model, task: Task, split: str, x_np: np.ndarray, y_np: np.ndarray) -> dict[str, float]:
-        x, y = _tensors(task, x_np, y_np)
+        x, y = _tensors(task, x_np, y_np, next(model.parameters(), torch.empty(0)).device)
         model.eval()
         with torch.inference_mode():
             out = torch.cat([model(x[i:i + self.recipe.eval_batch_size])
@@ -254,7 +273,7 @@ class _TrainingRun:
     def __init__(self, recipe: TrainingRecipe, model, task: Task, shuffle: torch.Generator,
                  saved: Checkpoint | None) -> None:
         self.recipe, self.model, self.task, self.shuffle = recipe, model, task, shuffle
-        self.x, self.y = _tensors(task, task.x_train, task.y_train)
+        self.x, self.y = _tensors(task, task.x_train, task.y_train, next(model.parameters(), torch.empty(0)).device)
         self.n = len(self.x)
         self.batch = self.n if recipe.full_batch else min(recipe.batch_size, self.n)
         self.steps_per_epoch = math.ceil(self.n / self.batch)
@@ -291,7 +310,7 @@ class _TrainingRun:
                 loop.order = torch.randperm(self.n, generator=self.shuffle)
             for group in self.optimizer.param_groups:
                 group["lr"] = recipe.lr * lr_factor(loop.step, horizon, recipe)
-            idx = loop.order[loop.position:loop.position + self.batch]
+            idx = loop.order[loop.position:loop.position + self.batch].to(self.x.device)
             loss = take_step(self.optimizer, lambda idx=idx: _batch_loss(model, self.x[idx], self.y[idx], self.task))
             if not torch.isfinite(loss):
                 raise Diverged(f"loss became {loss.item()} at step {loop.step + 1} of {target}")
@@ -337,16 +356,19 @@ def weights_to_bytes(model: torch.nn.Module) -> bytes:
     """The model's state dict in safetensors format (no pickle, so a run directory never runs code)."""
     from safetensors.torch import save
 
-    return save({name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()},
+    return save({name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()},
                 metadata={"archsearch.schema_version": str(RUN_SCHEMA_VERSION)})
 
 
-def _tensors(task: Task, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+def _tensors(task: Task, x: np.ndarray, y: np.ndarray,
+             device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     dtype = np.int64 if task.input_kind == "tokens" else np.float32
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=dtype))
     if task.problem == "classification":
-        return xt, torch.from_numpy(y.astype(np.int64))
-    return xt, torch.from_numpy(((y - task.y_mean) / task.y_std).astype(np.float32))
+        yt = torch.from_numpy(y.astype(np.int64))
+    else:
+        yt = torch.from_numpy(((y - task.y_mean) / task.y_std).astype(np.float32))
+    return (xt, yt) if device is None or device.type == "cpu" else (xt.to(device), yt.to(device))
 
 
 def _batch_loss(model, x: torch.Tensor, y: torch.Tensor, task: Task) -> torch.Tensor:

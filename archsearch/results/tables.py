@@ -34,6 +34,9 @@ FIXED_COLUMNS = [
     ("worker", pa.string()),
     ("node", pa.string()),
     ("attempts", pa.int64()),
+    ("device", pa.string()),
+    ("device_kind", pa.string()),
+    ("hot", pa.string()),
 ]
 _FIXED_NAMES = {name for name, _ in FIXED_COLUMNS}
 
@@ -157,6 +160,9 @@ def trials_table(trials: list[dict[str, Any]], objectives: dict[str, str]) -> pa
             "worker": (result.get("info") or {}).get("worker"),
             "node": (result.get("info") or {}).get("node"),
             "attempts": (result.get("info") or {}).get("attempts"),
+            "device": (result.get("info") or {}).get("device"),
+            "device_kind": (result.get("info") or {}).get("device_kind"),
+            "hot": (result.get("info") or {}).get("hot"),
         }
         for name, _ in FIXED_COLUMNS:
             columns[name].append(row[name])

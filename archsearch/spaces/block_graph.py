@@ -49,7 +49,6 @@ from archsearch.genome import (
 from archsearch.space import Chooser, RandomChooser, ReplayChooser, SearchSpace, SpaceError
 
 FORMS = ("blocks", "layers")
-TOKEN_MIXERS = ("attention", "linear_attention", "token_mixer")  # blocks that mix information across tokens
 
 Domain = Any  # list (categorical) | {"low", "high", "step"?, "log"?} (range) | scalar (fixed)
 
@@ -314,8 +313,10 @@ class BlockGraphSpace(SearchSpace):
         """Whether the graph has a token mixer and the space allows feature tokens to give it some."""
         allowed = self.tokenize if isinstance(self.tokenize, Sequence) and not isinstance(self.tokenize, str) \
             else [self.tokenize]
+        from archsearch.blocks import mixes_tokens
+
         specs = [data["spec"] for _, data in graph.nodes(data=True) if "spec" in data]
-        return "features" in allowed and any(spec.kind in TOKEN_MIXERS for spec in specs)
+        return "features" in allowed and any(mixes_tokens(spec.kind) for spec in specs)
 
     def _block(self, chooser: Chooser, node: str, norm: str, width: int, residual: bool) -> BlockSpec:
         from archsearch.blocks import uses_activation

@@ -1,0 +1,198 @@
+"""Hot candidates: the fastest module that computes the same function as a given one.
+
+Policy (:func:`make_hot`), in order:
+
+1. **Fuse.** Every block whose registry entry has a fused implementation that runs on the module's
+   device (and every fused part: the group rationals of ``kan_rational``, the PAU activation) is switched
+   to it in place of its class, which keeps every parameter, buffer and state-dict key. Fused kernels are
+   kept only if a measured step (forward + backward when ``training``, forward otherwise) is faster than
+   the eager step on ``example_input``; measurements run under a forked RNG, so training that follows is
+   unchanged.
+2. **Compile** (``torch.compile``) only where it repays: compiling costs seconds to tens of seconds per
+   architecture on a CPU and often slows small models, so with ``compile="auto"`` it is tried only when
+   ``expected_calls`` (the remaining steps: promotion to a higher rung, retraining of the front, export)
+   times the measured step time times the gain compilation usually gives (``COMPILE_GAIN``) exceeds the
+   compile cost last measured in this process (``COMPILE_COST_S`` before any). A compiled module is kept
+   only if its measured step is faster; inductor caches compiled graphs on disk by graph, so another
+   worker or run compiling the same architecture pays less.
+
+The decisions, with the figures they rest on, are in ``module.hot_report`` (:class:`HotReport`).
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+COMPILE_GAIN = 0.2  # share of a step's time compilation is assumed to save before it is measured
+COMPILE_COST_S = 20.0  # compile time assumed before one is measured here (5-40 s per architecture on a CPU)
+_measured_compile_s: list[float] = []
+
+
+@dataclass
+class HotReport:
+    """What :func:`make_hot` did and why, in milliseconds per step."""
+
+    fused: list[str] = field(default_factory=list)
+    eager_ms: float | None = None
+    fused_ms: float | None = None
+    kept_fused: bool = False
+    compiled: bool = False
+    compile_s: float | None = None
+    compiled_ms: float | None = None
+    reason: str = ""
+
+    def summary(self) -> str:
+        """One line for a run's ``hot`` column."""
+        parts = []
+        if self.fused:
+            verdict = "kept" if self.kept_fused else "dropped"
+            parts.append(f"fused {len(self.fused)} {verdict} ({self.eager_ms:.3g} -> {self.fused_ms:.3g} ms)")
+        else:
+            parts.append("nothing to fuse")
+        parts.append(f"compiled ({self.compiled_ms:.3g} ms, {self.compile_s:.1f} s)" if self.compiled
+                     else f"not compiled: {self.reason}")
+        return "; ".join(parts)
+
+
+def fused_classes(device: torch.device) -> dict[Any, Any]:
+    """Eager class -> fused class for everything with a fused implementation that runs on ``device``."""
+    from archsearch.blocks import BLOCKS
+
+    mapping: dict[Any, Any] = {}
+    for name in BLOCKS.names():
+        impl = BLOCKS.implementations(name).get("fused")
+        if impl is None or BLOCKS.unavailable_reason(name, "fused", device.type):
+            continue
+        mapping[BLOCKS.get(name)] = impl.load()
+    if device.type == "cpu" and BLOCKS.unavailable_reason("kan_rational", "fused") is None:
+        from archsearch.kernels.rational import FUSED_RATIONAL
+
+        mapping.update(FUSED_RATIONAL)
+    return mapping
+
+
+def fuse(module: nn.Module, device: torch.device | None = None) -> list[str]:
+    """Switch, in place, every submodule with a fused implementation to it; returns their names."""
+    if device is None:
+        device = next(module.parameters(), torch.empty(0)).device
+    mapping = fused_classes(device)
+    swapped = []
+    for name, sub in module.named_modules():
+        fused = mapping.get(type(sub))
+        if fused is not None:
+            sub.__class__ = fused
+            swapped.append(name or type(sub).__name__)
+    return swapped
+
+
+def unfuse(module: nn.Module, names: list[str], classes: dict[str, type]) -> None:
+    for name, sub in module.named_modules():
+        if (name or type(sub).__name__) in names:
+            sub.__class__ = classes[name or type(sub).__name__]
+
+
+def step_ms(module: nn.Module, example: torch.Tensor, training: bool, repeats: int = 5) -> float:
+    """Median milliseconds of one forward (+ backward when ``training``) on ``example``.
+
+    The RNG and the buffers (BatchNorm statistics) are left as they were, so timing changes no result.
+    """
+    from archsearch.evaluation.device import synchronize
+
+    samples = []
+    buffers = [(b, b.detach().clone()) for b in module.buffers()]
+    was_training = module.training
+    module.train(training)
+    with torch.random.fork_rng(devices=[]):
+        for i in range(repeats + 1):  # the first call warms up (and compiles, for a compiled module)
+            synchronize(example.device)
+            start = time.perf_counter()
+            if training:
+                out = module(example)
+                torch.autograd.grad(out.float().square().mean(), [p for p in module.parameters() if p.requires_grad],
+                                    allow_unused=True)
+            else:
+                with torch.no_grad():
+                    module(example)
+            synchronize(example.device)
+            if i:
+                samples.append((time.perf_counter() - start) * 1e3)
+    with torch.no_grad():
+        for buffer, saved in buffers:
+            buffer.copy_(saved)
+    module.train(was_training)
+    return statistics.median(samples)
+
+
+def make_hot(module: nn.Module, example_input: torch.Tensor, *, training: bool = True,
+             expected_calls: int | None = None, compile: str = "auto", inplace: bool = False,
+             repeats: int = 5, by_timing: bool = True) -> nn.Module:
+    """The fastest module computing the same function as ``module`` (see the module docstring).
+
+    Args:
+        example_input: a batch like those the module will see (its timing decides).
+        training: time forward + backward (training) or forward alone (inference).
+        expected_calls: steps the module still has ahead; ``compile="auto"`` needs it to weigh a compile.
+        compile: ``"auto"``, ``"never"`` or ``"always"`` (tried, kept only if faster).
+        inplace: switch ``module``'s own blocks (its parameters stay the same objects) instead of a copy.
+        by_timing: keep the fused blocks only if the measured step is faster; ``False`` keeps them
+            whenever they exist (timed all the same, for the report), so the choice, and with it the
+            floating-point result of training, does not depend on the machine's load.
+    """
+    if compile not in ("auto", "never", "always"):
+        raise ValueError(f"compile must be auto, never or always, got {compile!r}")
+    target = module if inplace else copy.deepcopy(module)
+    report = HotReport()
+    device = example_input.device
+    classes = {name or type(sub).__name__: type(sub) for name, sub in target.named_modules()}
+    report.eager_ms = step_ms(target, example_input, training, repeats)
+    report.fused = fuse(target, device)
+    best_ms = report.eager_ms
+    if report.fused:
+        report.fused_ms = step_ms(target, example_input, training, repeats)
+        report.kept_fused = report.fused_ms < report.eager_ms or not by_timing
+        if report.kept_fused:
+            best_ms = report.fused_ms
+        else:
+            unfuse(target, report.fused, classes)
+    hot: nn.Module = target
+    decision, report.reason = _compile_decision(compile, expected_calls, best_ms)
+    if decision:
+        compiled, report.compile_s, report.compiled_ms = _compiled(target, example_input, training, repeats)
+        if report.compiled_ms < best_ms:
+            hot, report.compiled = compiled, True
+        else:
+            report.reason = f"compiled step {report.compiled_ms:.3g} ms is not faster than {best_ms:.3g} ms"
+    hot.hot_report = report  # type: ignore[assignment]
+    return hot
+
+
+def _compile_decision(policy: str, expected_calls: int | None, step: float) -> tuple[bool, str]:
+    if policy == "never":
+        return False, "compile=never"
+    if policy == "always":
+        return True, ""
+    if expected_calls is None:
+        return False, "no expected_calls to weigh a compile against"
+    cost = _measured_compile_s[-1] if _measured_compile_s else COMPILE_COST_S
+    saving = expected_calls * step / 1e3 * COMPILE_GAIN
+    if saving <= cost:
+        return False, f"expected saving {saving:.2g} s < compile cost {cost:.2g} s"
+    return True, ""
+
+
+def _compiled(module: nn.Module, example: torch.Tensor, training: bool,
+              repeats: int) -> tuple[nn.Module, float, float]:
+    compiled: Callable[..., Any] = torch.compile(module)
+    start = time.perf_counter()
+    step_ms(compiled, example, training, repeats=1)  # type: ignore[arg-type]  # the first call compiles
+    compile_s = time.perf_counter() - start
+    _measured_compile_s.append(compile_s)
+    return compiled, compile_s, step_ms(compiled, example, training, repeats)  # type: ignore[return-value,arg-type]

@@ -1,0 +1,223 @@
+"""Stacked candidates (horizontal fusion): several same-shaped models trained as one batched model.
+
+Small candidates on a CPU are bound by per-operation overhead, not arithmetic: training sixteen copies
+of one architecture (other seeds, other learning rates, the same rung of successive halving) one after
+another pays that overhead sixteen times. Here their parameters are stacked along a new leading axis,
+one forward and backward serves all of them, and the optimizer update runs once on one (models, total)
+tensor with a learning rate per model. Each model sees its own batches and gets exactly the update it
+would get alone: the result equals training them one by one (``tests/test_stacking.py``), up to
+floating-point summation order.
+
+Two ways to run the stacked forward (``mode``):
+
+- ``grouped`` (chosen when every parameter lives in an ``nn.Linear`` or ``nn.LayerNorm``): the models'
+  batches are folded into one batch, the network's own forward runs once, and each linear layer or norm
+  becomes one batched matmul (or scaling) with the models' weights: grouped layers, no transform.
+- ``vmap``: ``torch.func.functional_call`` under ``vmap``, for any ``vmap``-able architecture.
+
+Limits: blocks must be ``vmap``-able in the second mode (plain torch operations; the custom autograd
+functions of the KAN and rational blocks, eager and fused, are not yet), without dropout (each model
+would draw other random numbers than alone), without BatchNorm in the first, and without auxiliary
+losses (``moe_topk``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+MODES = ("auto", "grouped", "vmap")
+
+
+def groupable(model: nn.Module) -> bool:
+    """Whether every parameter of ``model`` lives in an ``nn.Linear`` or ``nn.LayerNorm`` (grouped mode)."""
+    for module in model.modules():
+        own = list(module.parameters(recurse=False))
+        if own and not isinstance(module, nn.Linear | nn.LayerNorm):
+            return False
+        if isinstance(module, nn.modules.batchnorm._BatchNorm | nn.Dropout) and getattr(module, "p", 1) != 0:
+            return False
+    return True
+
+
+class _GroupedLinear(nn.Module):
+    """``nn.Linear`` for models folded into the batch: one batched matmul with each model's weights."""
+
+    def __init__(self, trainer: StackedTrainer, prefix: str, has_bias: bool) -> None:
+        super().__init__()
+        self.trainer, self.prefix, self.has_bias = [trainer], prefix, has_bias  # a list: not a submodule
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        views, n = self.trainer[0].views, self.trainer[0].n_models
+        weight = views[f"{self.prefix}weight"]
+        grouped = x.reshape(n, -1, x.shape[-1])
+        if self.has_bias:
+            out = torch.baddbmm(views[f"{self.prefix}bias"].unsqueeze(1), grouped, weight.transpose(1, 2))
+        else:
+            out = torch.bmm(grouped, weight.transpose(1, 2))
+        return out.reshape(*x.shape[:-1], weight.shape[1])
+
+
+class _GroupedLayerNorm(nn.Module):
+    """``nn.LayerNorm`` for models folded into the batch: normalize, then each model's scale and shift."""
+
+    def __init__(self, trainer: StackedTrainer, prefix: str, norm: nn.LayerNorm) -> None:
+        super().__init__()
+        self.trainer, self.prefix = [trainer], prefix
+        self.shape, self.eps, self.affine = norm.normalized_shape, norm.eps, norm.weight is not None
+        self.has_bias = getattr(norm, "bias", None) is not None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        views, n = self.trainer[0].views, self.trainer[0].n_models
+        y = F.layer_norm(x, self.shape, eps=self.eps)
+        if not self.affine:
+            return y
+        grouped = y.reshape(n, -1, y.shape[-1]) * views[f"{self.prefix}weight"].unsqueeze(1)
+        if self.has_bias:
+            grouped = grouped + views[f"{self.prefix}bias"].unsqueeze(1)
+        return grouped.reshape(y.shape)
+
+
+class StackedTrainer:
+    """Train ``models`` (same architecture) together; ``lrs`` gives each its learning rate.
+
+    The update rules are torch's ``Adam``, ``AdamW`` and ``SGD`` (Nesterov momentum 0.9), as
+    :func:`archsearch.evaluation.recipe.make_optimizer` configures them, applied to stacked tensors.
+    """
+
+    def __init__(self, models: Sequence[nn.Module], lrs: Sequence[float], optimizer: str = "adam",
+                 weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 momentum: float = 0.9, mode: str = "auto") -> None:
+        if len(models) != len(lrs) or not models:
+            raise ValueError(f"give one learning rate per model: {len(models)} models, {len(lrs)} rates")
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer {optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+        shapes = [[tuple(p.shape) for p in m.parameters()] for m in models]
+        if any(s != shapes[0] for s in shapes):
+            raise ValueError("stacked models must share one architecture (their parameter shapes differ)")
+        self.models = list(models)
+        stacked, self.buffers = stack_module_state(self.models)
+        # The optimizer works on one (models, total) master tensor, so its update is a handful of operations
+        # rather than a handful per parameter; the stacked parameters are copied from it after each update.
+        self.params = {name: p.detach().requires_grad_() for name, p in stacked.items()}
+        self.flat = torch.cat([p.detach().flatten(1) for p in stacked.values()], dim=1)
+        self._sizes = [math.prod(p.shape[1:]) for p in stacked.values()]
+        self.n_models = len(self.models)
+        self.mode = mode if mode != "auto" else ("grouped" if groupable(self.models[0]) else "vmap")
+        self.template = self._grouped_template() if self.mode == "grouped" else copy.deepcopy(self.models[0]).to("meta")
+        self.views: dict[str, torch.Tensor] = {}
+        self.lr = torch.tensor(list(lrs), dtype=self.flat.dtype, device=self.flat.device).unsqueeze(1)
+        self.optimizer, self.weight_decay, self.betas, self.eps, self.momentum = (
+            optimizer, weight_decay, betas, eps, momentum)
+        self.state: dict[str, torch.Tensor] = {}
+        self.steps = 0
+
+    def _grouped_template(self) -> nn.Module:
+        template = copy.deepcopy(self.models[0])
+        for name, module in list(template.named_modules()):
+            prefix = f"{name}." if name else ""
+            if isinstance(module, nn.Linear):
+                grouped: nn.Module = _GroupedLinear(self, prefix, module.bias is not None)
+            elif isinstance(module, nn.LayerNorm):
+                grouped = _GroupedLayerNorm(self, prefix, module)
+            else:
+                continue
+            parent_name, _, attr = name.rpartition(".")
+            setattr(template.get_submodule(parent_name) if parent_name else template, attr, grouped)
+        return template
+
+    def losses(self, x: torch.Tensor, y: torch.Tensor,
+               loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """Per-model losses, (models,), for per-model batches ``x`` (models, batch, ...) and ``y``."""
+        if self.mode == "grouped":
+            self.views = self.params
+            out = self.template(x.flatten(0, 1))
+            return vmap(loss_fn)(out.unflatten(0, (self.n_models, -1)), y)
+
+        def one(params, buffers, xb, yb):
+            return loss_fn(functional_call(self.template, (params, buffers), (xb,)), yb)
+
+        return vmap(one, randomness="error")(self.params, self.buffers, x, y)
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+             lr_factor: float = 1.0) -> torch.Tensor:
+        """One training step of every model on its own batch; returns the loss averaged over the models.
+
+        ``loss_fn`` must average over the batch (torch's default reduction): in grouped mode the models'
+        batches are one batch, whose mean loss times the number of models is the sum of their losses.
+        """
+        if self.mode == "grouped":
+            self.views = self.params
+            out = self.template(x.flatten(0, 1))
+            mean = loss_fn(out, y.flatten(0, 1))
+            total = mean * self.n_models
+        else:
+            total = self.losses(x, y, loss_fn).sum()
+            mean = total / self.n_models
+        leaves = list(self.params.values())
+        grads = torch.autograd.grad(total, leaves)
+        self.steps += 1
+        with torch.no_grad():
+            self._update(self.flat, torch.cat([g.flatten(1) for g in grads], dim=1), lr_factor)
+            for leaf, master in zip(leaves, self.flat.split(self._sizes, dim=1), strict=True):
+                leaf.copy_(master.view(leaf.shape))
+        return mean.detach()
+
+    def _update(self, p: torch.Tensor, g: torch.Tensor, lr_factor: float) -> None:
+        lr, wd, state = self.lr * lr_factor, self.weight_decay, self.state
+        if self.optimizer == "sgd":
+            if wd:
+                g = g + wd * p
+            buf = state.get("momentum")
+            buf = g.clone() if buf is None else buf.mul_(self.momentum).add_(g)
+            state["momentum"] = buf
+            p.sub_(lr * (g + self.momentum * buf))
+            return
+        if self.optimizer == "adamw":
+            p.mul_(1 - lr * wd)
+        elif wd:
+            g = g + wd * p
+        b1, b2 = self.betas
+        m = state.setdefault("exp_avg", torch.zeros_like(p)).lerp_(g, 1 - b1)
+        v = state.setdefault("exp_avg_sq", torch.zeros_like(p)).mul_(b2).addcmul_(g, g, value=1 - b2)
+        c1, c2 = 1 - b1 ** self.steps, 1 - b2 ** self.steps
+        denominator = v.sqrt().div_(math.sqrt(c2)).add_(self.eps)
+        p.sub_(torch.div(m, denominator).mul_(lr / c1))
+
+    def unstack(self) -> list[nn.Module]:
+        """The models with their trained weights (the modules given, updated in place)."""
+        for k, model in enumerate(self.models):
+            state = {name: value[k].detach().clone() for name, value in {**self.params, **self.buffers}.items()}
+            model.load_state_dict(state, strict=False)
+        return self.models
+
+
+def train_stacked(models: Sequence[nn.Module], x: torch.Tensor, y: torch.Tensor,
+                  loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], lrs: Sequence[float],
+                  steps: int, batch_size: int, generators: Sequence[torch.Generator], optimizer: str = "adam",
+                  weight_decay: float = 0.0, mode: str = "auto") -> list[nn.Module]:
+    """Mini-batch training of every model on (x, y), each shuffled by its own generator, all at once.
+
+    Equals, model by model, ``steps`` steps of the same optimizer over batches drawn as
+    ``torch.randperm(len(x), generator=generators[k])`` epoch after epoch (the evaluator's loop).
+    """
+    trainer = StackedTrainer(models, lrs, optimizer, weight_decay, mode=mode)
+    n = len(x)
+    orders = [torch.randperm(n, generator=g) for g in generators]
+    begin = 0
+    for _ in range(steps):
+        if begin >= n:
+            orders, begin = [torch.randperm(n, generator=g) for g in generators], 0
+        idx = torch.stack([order[begin:begin + batch_size] for order in orders])
+        trainer.step(x[idx], y[idx], loss_fn)
+        begin += batch_size
+    return trainer.unstack()

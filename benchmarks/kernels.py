@@ -1,0 +1,247 @@
+"""Fused kernels, grouped MoE, stacked candidates and hot training against their baselines, in one process.
+
+Every comparison is timed in the same run, round-robin over its contestants so that load on a shared
+machine hits them alike, on one torch thread. Each figure is the median over rounds of the thread's CPU
+time (``time.thread_time``: what the code itself costs) beside the wall-clock time; "saved MB" is what
+autograd keeps for the backward pass of one training step (the activation memory a fused kernel avoids;
+CPU has no allocator peak to read per call). Ratios are against the row named in "vs".
+
+Sections (``--sections``, default all):
+
+- ``kan``: ``kan_bspline`` eager and fused against an MLP of equal parameters, forward (inference) and
+  forward + backward, at batch 1024, 64 -> 64, grid 5, order 3, and two other sizes;
+- ``bases``: the other fused bases (RBF, Chebyshev, Fourier) and the group-rational KAN likewise;
+- ``moe``: ``moe_topk`` (4 and 16 experts, top-2) with the expert loop and grouped, against a dense MLP
+  of the same total parameters;
+- ``stack``: 16 small MLP candidates trained one after another against stacked (``train_stacked``);
+- ``search``: whole searches with ``training.hot`` off and on (same seed and budget), wall time and front.
+
+    python benchmarks/kernels.py [--rounds 30] [--sections kan,bases,moe,stack,search]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from archsearch.blocks import block_param_count, create_block
+
+
+def saved_mb(module: torch.nn.Module, x: torch.Tensor) -> float:
+    """Bytes autograd saves for one forward + backward of ``module`` on ``x`` (parameters excluded)."""
+    params = {p.untyped_storage().data_ptr() for p in module.parameters()}
+    seen: set[int] = set()
+    total = 0
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal total
+        key = t.untyped_storage().data_ptr()
+        if key not in seen and key not in params:
+            seen.add(key)
+            total += t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        module(x).square().mean()
+    return total / 2**20
+
+
+def interleaved(calls: dict[str, Callable[[], None]], rounds: int, warmup: int = 3) -> dict[str, tuple[float, float]]:
+    """Median (CPU ms, wall ms) per call, timed round-robin."""
+    for call in calls.values():
+        for _ in range(warmup):
+            call()
+    cpu: dict[str, list[float]] = {k: [] for k in calls}
+    wall: dict[str, list[float]] = {k: [] for k in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            c, w = time.thread_time(), time.perf_counter()
+            call()
+            cpu[name].append((time.thread_time() - c) * 1e3)
+            wall[name].append((time.perf_counter() - w) * 1e3)
+    return {k: (statistics.median(cpu[k]), statistics.median(wall[k])) for k in calls}
+
+
+def matched_mlp(params: int, dim: int) -> torch.nn.Module:
+    expansion = min((e / 64 for e in range(1, 64 * 64)),
+                    key=lambda e: abs(block_param_count("mlp", dim, expansion=e, activation="silu") - params))
+    return create_block("mlp", dim, expansion=expansion, activation="silu")
+
+
+def count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def compare_blocks(title: str, modules: dict[str, torch.nn.Module], x: torch.Tensor, rounds: int,
+                   baseline: str = "mlp") -> None:
+    """Forward and forward+backward of each module against ``baseline`` (and against eager)."""
+    xg = x.clone().requires_grad_()
+
+    def train_step(m: torch.nn.Module) -> Callable[[], None]:
+        def call() -> None:
+            out = m(xg)
+            aux = getattr(m, "aux_loss", None)
+            (out.square().mean() + (aux if aux is not None else 0)).backward()
+            m.zero_grad(set_to_none=True)
+            xg.grad = None
+        return call
+
+    def forward(m: torch.nn.Module) -> Callable[[], None]:
+        def call() -> None:
+            with torch.no_grad():
+                m(x)
+        return call
+
+    calls = {f"{k}|fwd": forward(m) for k, m in modules.items()}
+    calls.update({f"{k}|train": train_step(m) for k, m in modules.items()})
+    t = interleaved(calls, rounds)
+    print(f"\n#### {title}\n")
+    print("| module | params | fwd CPU ms | fwd wall ms | fwd / mlp | fwd+bwd CPU ms | fwd+bwd wall ms "
+          "| fwd+bwd / mlp | fwd+bwd / eager | saved MB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for k, m in modules.items():
+        f, tr = t[f"{k}|fwd"], t[f"{k}|train"]
+        vs_eager = f"{tr[0] / t['eager|train'][0]:.2f}" if "eager" in modules and k != baseline else "-"
+        print(f"| {k} | {count(m):,} | {f[0]:.2f} | {f[1]:.2f} | {f[0] / t[f'{baseline}|fwd'][0]:.2f} "
+              f"| {tr[0]:.2f} | {tr[1]:.2f} | {tr[0] / t[f'{baseline}|train'][0]:.2f} | {vs_eager} "
+              f"| {saved_mb(m, xg):.1f} |")
+
+
+def kan_section(rounds: int) -> None:
+    for batch, dim in [(1024, 64), (256, 32), (1024, 128)]:
+        torch.manual_seed(0)
+        eager = create_block("kan_bspline", dim, grid_size=5, spline_order=3)
+        fused = create_block("kan_bspline", dim, variant="fused", grid_size=5, spline_order=3)
+        fused.load_state_dict(eager.state_dict())
+        modules = {"mlp": matched_mlp(count(eager), dim), "eager": eager, "fused": fused}
+        compare_blocks(f"kan_bspline, batch {batch}, {dim} -> {dim}, grid 5, order 3", modules,
+                       torch.randn(batch, 1, dim), rounds)
+
+
+def bases_section(rounds: int) -> None:
+    batch, dim = 1024, 64
+    for name, params in [("kan_rbf", {"grid_size": 8}), ("kan_chebyshev", {"degree": 4}),
+                         ("kan_fourier", {"frequencies": 4}), ("kan_rational", {"expansion": 2, "groups": 4})]:
+        torch.manual_seed(0)
+        eager = create_block(name, dim, **params)
+        fused = create_block(name, dim, variant="fused", **params)
+        fused.load_state_dict(eager.state_dict())
+        modules = {"mlp": matched_mlp(count(eager), dim), "eager": eager, "fused": fused}
+        setting = ", ".join(f"{k} {v}" for k, v in params.items())
+        compare_blocks(f"{name} ({setting}), batch {batch}, {dim} -> {dim}", modules,
+                       torch.randn(batch, 1, dim), rounds)
+
+
+def moe_section(rounds: int) -> None:
+    batch, tokens, dim = 32, 16, 64
+    for experts, expansion in [(4, 1.0), (16, 0.25)]:
+        torch.manual_seed(0)
+        options = {"experts": experts, "k": 2, "expert": "mlp", "expansion": expansion, "activation": "gelu"}
+        eager = create_block("moe_topk", dim, **options)
+        fused = create_block("moe_topk", dim, variant="fused", **options)
+        fused.load_state_dict(eager.state_dict())
+        modules = {"mlp": matched_mlp(count(eager), dim), "eager": eager, "fused": fused}
+        compare_blocks(f"moe_topk ({experts} experts of expansion {expansion}, top-2), {batch} x {tokens} tokens, "
+                       f"width {dim}; mlp: dense, same total parameters", modules, torch.randn(batch, tokens, dim),
+                       rounds)
+
+
+def stack_section(rounds: int, n_models: int = 16, steps: int = 40) -> None:
+    from archsearch.builder import build_model
+    from archsearch.genome import BlockSpec, Genome
+    from archsearch.kernels.stacking import train_stacked
+    from archsearch.tasks import DataSpec
+
+    genome = Genome.sequential([BlockSpec("mlp", {"expansion": 2}, "relu", residual=True)] * 2, {"width": 32})
+    data = DataSpec("vector", n_features=64, n_outputs=10)
+    x, y = torch.randn(1024, 64), torch.randint(0, 10, (1024,))
+    lrs = [10 ** (-3 + 2 * k / n_models) for k in range(n_models)]  # a learning-rate sweep
+
+    def models() -> list[torch.nn.Module]:
+        torch.manual_seed(0)
+        return [build_model(genome, data) for _ in range(n_models)]
+
+    def one_by_one() -> None:
+        for k, model in enumerate(models()):
+            opt = torch.optim.Adam(model.parameters(), lr=lrs[k], fused=True)
+            generator = torch.Generator().manual_seed(k)
+            order, begin = torch.randperm(1024, generator=generator), 0
+            for _ in range(steps):
+                if begin >= 1024:
+                    order, begin = torch.randperm(1024, generator=generator), 0
+                idx = order[begin:begin + 64]
+                loss = F.cross_entropy(model(x[idx]), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                begin += 64
+
+    def stacked() -> None:
+        train_stacked(models(), x, y, F.cross_entropy, lrs, steps, 64,
+                      [torch.Generator().manual_seed(k) for k in range(n_models)])
+
+    t = interleaved({"one after another": one_by_one, "stacked": stacked}, rounds, warmup=1)
+    base = t["one after another"]
+    print(f"\n#### {n_models} MLP candidates ({count(models()[0]):,} parameters each), {steps} Adam steps of "
+          "batch 64, a learning rate each\n")
+    print("| training | CPU ms | wall ms | candidate-steps / CPU s | throughput vs one after another |")
+    print("|---|---:|---:|---:|---:|")
+    for name, (c, w) in t.items():
+        print(f"| {name} | {c:.0f} | {w:.0f} | {n_models * steps / (c / 1e3):,.0f} | {base[0] / c:.2f} |")
+
+
+def search_section(budget: int) -> None:
+    import tempfile
+
+    import archsearch
+
+    print(f"\n#### Whole searches, budget {budget}, seed 0, inline executor: training.hot off and on\n")
+    print("| space, task | hot | wall s | CPU s | front (arch ids) | same front |")
+    print("|---|---|---:|---:|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:  # first-search costs (imports, kernel load) paid once, untimed
+        archsearch.search(space="kan", task="kan_toy", budget=1, seed=0, executor="inline", run_dir=f"{tmp}/w",
+                          overrides=["training.hot=true"])
+    for space, task, extra in [("kan", "kan_toy", []), ("hybrid", "mnist1d", ["training.epochs=2"])]:
+        fronts = {}
+        for hot in (False, True):
+            with tempfile.TemporaryDirectory() as tmp:
+                c, w = time.process_time(), time.perf_counter()
+                run = archsearch.search(space=space, task=task, budget=budget, seed=0, executor="inline",
+                                        run_dir=f"{tmp}/run", overrides=[f"training.hot={str(hot).lower()}", *extra])
+                c, w = time.process_time() - c, time.perf_counter() - w
+                front = sorted(run.pareto()["arch_id"].to_pylist())
+            fronts[hot] = front
+            same = "-" if not hot else ("yes" if fronts[True] == fronts[False] else "no")
+            print(f"| {space}, {task} | {'on' if hot else 'off'} | {w:.1f} | {c:.1f} | {len(front)}: "
+                  f"{' '.join(a[:6] for a in front)} | {same} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--sections", default="kan,bases,moe,stack,search")
+    parser.add_argument("--search-budget", type=int, default=12)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    from archsearch.kernels.cpu import unavailable_reason
+
+    reason = unavailable_reason()
+    print(f"torch {torch.__version__}, {platform.machine()}, 1 thread; fused CPU kernels: "
+          f"{'built' if reason is None else reason}; median of {args.rounds} interleaved rounds")
+    sections = args.sections.split(",")
+    for name, run in [("kan", kan_section), ("bases", bases_section), ("moe", moe_section),
+                      ("stack", stack_section)]:
+        if name in sections:
+            run(args.rounds if name != "stack" else max(3, args.rounds // 6))
+    if "search" in sections:
+        search_section(args.search_budget)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""make_hot: the same function, fused where it is faster, compiled only where the policy says so."""
+
+import pytest
+import torch
+
+from archsearch.builder import build_model
+from archsearch.genome import BlockSpec, Genome
+from archsearch.kernels import make_hot
+from archsearch.kernels.cpu import unavailable_reason
+from archsearch.kernels.hot import _compile_decision, fuse
+from archsearch.tasks import DataSpec
+
+GENOME = Genome.sequential([
+    BlockSpec("kan_bspline", {}, "silu", residual=True, norm_placement="pre"),
+    BlockSpec("kan_rational", {}, "identity", residual=True),
+    BlockSpec("moe_topk", {"experts": 3, "k": 2}, "gelu", residual=True),
+    BlockSpec("mlp", {}, "pau"),
+], {"width": 16})
+DATA = DataSpec("vector", n_features=8, n_outputs=3)
+
+
+def model():
+    torch.manual_seed(0)
+    return build_model(GENOME, DATA)
+
+
+def test_hot_module_computes_the_same_function_and_changes_no_weight_or_rng():
+    eager, x = model(), torch.randn(32, 8)
+    state = {k: v.clone() for k, v in eager.state_dict().items()}
+    hot = make_hot(eager, x, compile="never")
+    report = hot.hot_report
+    assert report.eager_ms > 0 and not report.compiled and report.reason == "compile=never"
+    names = set(report.fused)
+    assert "blocks.b2.block" in names  # moe_topk's grouped matmuls need no compiler
+    if unavailable_reason() is None:
+        assert {"blocks.b0.block", "blocks.b1.block.rational1", "blocks.b3.block.act"} <= names
+    torch.manual_seed(5)
+    expected = eager(x)
+    torch.manual_seed(5)
+    torch.testing.assert_close(hot(x), expected, atol=1e-5, rtol=1e-4)
+    assert all(torch.equal(state[k], v) for k, v in eager.state_dict().items())  # the eager model is untouched
+    assert hot.state_dict().keys() == eager.state_dict().keys()
+
+
+def test_fusing_in_place_keeps_the_parameters_an_optimizer_holds():
+    m = model()
+    params = list(m.parameters())
+    swapped = fuse(m, torch.device("cpu"))
+    assert swapped and list(m.parameters()) == params
+
+
+@pytest.mark.parametrize("policy, calls, step_ms, expected", [
+    ("never", 10**9, 10.0, False), ("always", None, 1.0, True), ("auto", None, 10.0, False),
+    ("auto", 100, 10.0, False), ("auto", 10**6, 10.0, True)])
+def test_compile_only_where_the_expected_saving_exceeds_the_cost(policy, calls, step_ms, expected):
+    assert _compile_decision(policy, calls, step_ms)[0] is expected
+
+
+def test_bad_compile_policy_is_refused():
+    with pytest.raises(ValueError, match="compile must be"):
+        make_hot(model(), torch.randn(2, 8), compile="sometimes")
