@@ -140,7 +140,7 @@ def plan_from_config(
 
     executor = make_executor(str(cfg.executor.name), **executor_cfg)
     if evaluate is None:
-        from archsearch.evaluation.device import check_device_plan
+        from archsearch.devices import check_device_plan
 
         check_device_plan(str(cfg.training.device), str(cfg.executor.name), executor_cfg.get("gpus_per_worker", 0))
     from archsearch.scheduling.plan import scheduler_from_config

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
+from archsearch.devices import NoDevice, describe_device, resolve_device
 from archsearch.errors import ConfigError
-from archsearch.evaluation.device import NoDevice, describe_device, resolve_device
 from archsearch.evaluation.latency import LatencyProtocol, measure_latency
 from archsearch.evaluation.training import TrainingEvaluator, TrainingRecipe
 from archsearch.genome import BlockSpec, Genome

@@ -19,8 +19,8 @@ needs_kernels = pytest.mark.skipif(REASON is not None, reason=f"fused CPU kernel
 
 KAN_CASES = [
     ("kan_bspline", {}), ("kan_bspline", {"grid_size": 3, "spline_order": 1}),
-    ("kan_bspline", {"grid_size": 8, "spline_order": 5, "grid_bound": 1.0}), ("kan_bspline", {"spline_order": 0}),
-    ("kan_rbf", {}), ("kan_rbf", {"grid_size": 3, "grid_bound": 0.5}),
+    ("kan_bspline", {"grid_size": 8, "spline_order": 5, "grid_range": 1.0}), ("kan_bspline", {"spline_order": 0}),
+    ("kan_rbf", {}), ("kan_rbf", {"grid_size": 3, "grid_range": 0.5}),
     ("kan_chebyshev", {}), ("kan_chebyshev", {"degree": 1}), ("kan_chebyshev", {"degree": 7}),
     ("kan_fourier", {}), ("kan_fourier", {"frequencies": 1}),
 ]
@@ -30,6 +30,7 @@ TOL = {torch.float32: {"atol": 2e-5, "rtol": 1e-4}, torch.float64: {"atol": 1e-1
 def border_values(block: torch.nn.Module, dtype: torch.dtype) -> torch.Tensor:
     """Knots or centers themselves, just either side of them, far outside, zero."""
     grid = getattr(block, "knots", getattr(block, "centers", torch.linspace(-2, 2, 5))).to(dtype)
+    grid = grid[0] if grid.dim() == 2 else grid  # one feature's grid (every feature has the same here)
     eps = torch.finfo(dtype).eps * 4
     return torch.cat([grid, grid - eps, grid + eps, torch.tensor([0.0, -50.0, 50.0, 1e4], dtype=dtype)])
 
@@ -203,3 +204,15 @@ def test_fused_kernels_give_the_same_bits_on_two_threads(name):
         results.append([y.detach().clone(), x.grad.clone(), *[p.grad.clone() for p in fused.parameters()]])
     torch.set_num_threads(1)
     assert all(torch.equal(a, b) for a, b in zip(*results, strict=True))
+
+
+@needs_kernels
+@pytest.mark.parametrize("name", ["kan_bspline", "kan_rbf"])
+def test_fused_kan_with_a_grid_per_feature_runs_the_eager_code(name):
+    from archsearch.builder import fit_grids
+
+    eager, fused = eager_and_fused(name, 4, torch.float64, grid_range="data")
+    x = torch.randn(64, 4, dtype=torch.float64) * torch.tensor([0.1, 1.0, 5.0, 20.0], dtype=torch.float64)
+    fit_grids(eager, x)
+    fused.load_state_dict(eager.state_dict())
+    torch.testing.assert_close(fused(x), eager(x), atol=0, rtol=0)

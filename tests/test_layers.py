@@ -16,18 +16,18 @@ LAYERS: list[set[str]] = [  # bottom first
     {"errors", "versions", "schema", "budget", "_registry", "__version__"},
     {"pareto", "genome"},
     {"space", "trial"},
-    {"blocks"},
-    {"kernels", "spaces", "tasks"},
+    {"devices", "blocks"},
+    {"kernels", "tasks"},
     {"builder"},
     {"evaluation"},
-    {"strategies", "scheduling"},
+    {"spaces", "strategies", "scheduling"},
     {"execution"},
     {"console"},
     {"results"},
     {"engine"},
     {"config"},
     {"_plan"},
-    {"api", "cli", "integrations", "testing", "__main__"},
+    {"api", "cli", "listing", "integrations", "testing", "__main__"},
 ]
 LAYER_OF = {unit: depth for depth, units in enumerate(LAYERS) for unit in units}
 

@@ -65,7 +65,7 @@ def measure_latency(model: nn.Module, example: torch.Tensor, protocol: LatencyPr
 
 
 def _time_calls(model: nn.Module, example: torch.Tensor, rows: int, protocol: LatencyProtocol) -> dict[str, float]:
-    from archsearch.evaluation.device import synchronize
+    from archsearch.devices import synchronize
 
     batch = example[:1].expand(rows, *example.shape[1:]).contiguous()
     was_training = model.training

@@ -43,7 +43,7 @@ class TrainingRecipe:
         lbfgs_history: ``lbfgs`` only: curvature pairs kept (history size).
         lbfgs_max_iter: ``lbfgs`` only: iterations (each with its line search) per optimizer step.
         device: ``auto`` (CUDA where this worker sees a GPU, else CPU), ``cpu`` or ``cuda[:N]``; see
-            :mod:`archsearch.evaluation.device`.
+            :mod:`archsearch.devices`.
         hot: train each candidate with the fused implementations of its blocks where they exist
             (:mod:`archsearch.kernels`); the decision is recorded in the trial's ``hot`` column. Cheap
             metrics (latency, FLOPs, memory) are still measured on the eager reference.
@@ -89,7 +89,7 @@ class TrainingRecipe:
             problems.append(f"dropout must be in [0, 1), got {self.dropout}")
         if self.lbfgs_history < 1 or self.lbfgs_max_iter < 1:
             problems.append("lbfgs_history and lbfgs_max_iter must be at least 1")
-        from archsearch.evaluation.device import device_problem
+        from archsearch.devices import device_problem
 
         if device_problem(self.device):
             problems.append(device_problem(self.device))
@@ -150,7 +150,7 @@ def check_types(obj: Any, section: str) -> None:
     for f in fields(obj):
         value = getattr(obj, f.name)
         expected = _EXPECTED.get(f.name)
-        if expected and (isinstance(value, bool) or not isinstance(value, expected)):
+        if expected and ((isinstance(value, bool) and bool not in expected) or not isinstance(value, expected)):
             names = " or ".join("null" if t is type(None) else "a number" if t is float else t.__name__
                                 for t in expected if not (t is int and float in expected))
             raise ConfigError(f"{section}.{f.name} must be {names}, got {value!r}")

@@ -18,12 +18,12 @@ import torch
 import torch.nn.functional as F
 
 from archsearch.builder import build_model, count_parameters, fit_grids
+from archsearch.devices import describe_device, resolve_device
 from archsearch.evaluation.base import Evaluator
 from archsearch.evaluation.checkpoint import Checkpoint, LoopState, restore
 from archsearch.evaluation.checkpoint import decode as decode_checkpoint
 from archsearch.evaluation.checkpoint import encode as encode_checkpoint
 from archsearch.evaluation.constraints import Constraints
-from archsearch.evaluation.device import describe_device, resolve_device
 from archsearch.evaluation.latency import LatencyProtocol, measure_latency, torch_threads
 from archsearch.evaluation.measure import count_flops, training_memory_mb
 from archsearch.evaluation.optimizers import make_optimizer, optimizer_summary, take_step

@@ -104,7 +104,7 @@ def step_ms(module: nn.Module, example: torch.Tensor, training: bool, repeats: i
 
     The RNG and the buffers (BatchNorm statistics) are left as they were, so timing changes no result.
     """
-    from archsearch.evaluation.device import synchronize
+    from archsearch.devices import synchronize
 
     samples = []
     buffers = [(b, b.detach().clone()) for b in module.buffers()]

@@ -17,6 +17,14 @@ from archsearch.blocks.kan import RBFKAN, BasisKAN, BSplineKAN, ChebyshevKAN, Fo
 from archsearch.kernels.basis import basis_contraction, runs_fused
 
 
+def shared_grid(grid: torch.Tensor) -> torch.Tensor | None:
+    """The one grid every input feature uses, or ``None`` where features have their own (``grid_range:
+    data``), which the fused kernels do not take yet: those calls run the eager code."""
+    if grid.dim() == 1:
+        return grid
+    return grid[0] if torch.equal(grid, grid[:1].expand_as(grid)) else None
+
+
 class _FusedBasisKAN(BasisKAN):
     family = ""
 
@@ -25,8 +33,8 @@ class _FusedBasisKAN(BasisKAN):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         params, order = self.basis_parameters()
-        if not runs_fused(x, self.family, order):  # no kernel for this device, dtype or order: the eager path
-            return super().forward(x)
+        if not runs_fused(x, self.family, order) or (self.family in ("bspline", "rbf") and params is None):
+            return super().forward(x)  # no kernel for this device, dtype, order or per-feature grid: eager
         flat = x.reshape(-1, x.shape[-1])
         coef = self.edge_weights()
         out = torch.addmm(self.bias, self.base_act(flat), self.base_weight)
@@ -38,14 +46,14 @@ class FusedBSplineKAN(_FusedBasisKAN, BSplineKAN):
     family = "bspline"
 
     def basis_parameters(self) -> tuple[Any, int]:
-        return self.knots, self.spline_order
+        return shared_grid(self.knots), self.spline_order
 
 
 class FusedRBFKAN(_FusedBasisKAN, RBFKAN):
     family = "rbf"
 
     def basis_parameters(self) -> tuple[Any, int]:
-        return self.centers, 0
+        return shared_grid(self.centers), 0
 
 
 class FusedChebyshevKAN(_FusedBasisKAN, ChebyshevKAN):

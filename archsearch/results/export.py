@@ -77,13 +77,10 @@ def run_preprocessing(run: Any) -> dict[str, Any] | None:
         return dict(run.info["preprocessing"])
     if run.info.get("user_task") or run.info.get("user_evaluate") or not run.info.get("data_spec"):
         return None
-    from omegaconf import OmegaConf
-
-    from archsearch.api import _training_evaluator
+    from archsearch.evaluation.assemble import evaluator_for_saved_run
     from archsearch.results.exported import preprocessing_of
 
-    cfg = OmegaConf.load(run.path / "config.yaml")
-    evaluator, _ = _training_evaluator(cfg, None, int(cfg.seed))
+    evaluator = evaluator_for_saved_run(read_saved_config(run.path / "config.yaml"))
     return preprocessing_of(evaluator.load_task())
 
 
