@@ -196,7 +196,7 @@ class LayerNetwork(nn.Module):
         dims = [n_in, *widths, data.n_outputs]
         layers = {}
         for i, (node, spec) in enumerate(blocks):
-            if not getattr(BLOCKS.get(spec.kind), "rectangular", False):
+            if not BLOCKS.info(spec.kind).rectangular:
                 raise GenomeError(f"block {spec.kind!r} cannot be a layer of a different input and output width")
             layers[node] = create_block(spec.kind, dims[i], activation=spec.activation, out_dim=dims[i + 1],
                                         **spec.params, **_dropout_for(spec.kind, dropout))

@@ -247,6 +247,10 @@ def defaults(schema: type) -> dict[str, Any]:
 def validate(cfg: Mapping[str, Any]) -> None:
     """Check a composed config (as plain containers) against every section's schema."""
     root_keys = {f.name for f in fields(Root)}
+    removed = sorted(k for k in root_keys if k not in cfg)
+    if removed:
+        raise ConfigError(f"{removed[0]} must be set (it was removed with ~{removed[0]}); "
+                          f"default: {defaults(Root)[removed[0]]!r}")
     root = {k: v for k, v in cfg.items() if k in root_keys or not isinstance(v, Mapping)}
     for name in ("space", "strategy", "task", "executor", "training", "latency", "constraints"):
         if not isinstance(cfg.get(name), Mapping):

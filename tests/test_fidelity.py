@@ -101,7 +101,7 @@ def test_asha_run_prunes_with_rung_keeps_curves_and_fronts_only_full_trials(tmp_
     assert not frame.duplicated(["trial_id", "epoch"]).any()
     assert not list((tmp_path / "run" / "checkpoints").glob("*.ckpt"))  # nothing left to continue
     page = run.report().read_text()
-    assert "Learning curves" in page and "pruned trials in light grey" in page
+    assert "Learning curves" in page and "pruned trials dotted grey" in page
 
 
 def test_epoch_budget_is_spent_not_exceeded(tmp_path):
@@ -125,7 +125,7 @@ def test_function_without_fidelity_runs_at_full_fidelity_with_a_note(tmp_path, c
 
 
 @pytest.mark.parametrize(("override", "message"), [
-    (["fidelity=asha", "fidelity.eta=1"], "fidelity.eta must be greater than 1"),
+    (["fidelity=asha", "fidelity.eta=1"], "fidelity.eta must be a number > 1"),
     (["fidelity=asha", "fidelity.min_epochs=10", "fidelity.max_epochs=9"], "must not exceed fidelity.max_epochs"),
     (["fidelity=halving"], "unknown fidelity 'halving'; valid fidelity policies: asha, full"),
     (["fidelity=asha", "budget=0epochs"], "budget in epochs must be positive"),

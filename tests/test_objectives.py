@@ -106,7 +106,7 @@ def test_training_time_limit_fails_the_candidate(digits):
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("training.optimizer=lion", "training.optimizer must be one of adam, adamw, sgd or null, got .lion."),
+        ("training.optimizer=lion", "training.optimizer must be one of adam, adamw, sgd, lbfgs or null, got .lion."),
         ("training.epochs=-1", "training.epochs must be a number > 0 or null, got -1"),
         ("constraints.max_accuracy=3", "unknown option 'constraints.max_accuracy'"),
     ],

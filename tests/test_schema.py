@@ -76,8 +76,8 @@ def test_adding_a_key_is_one_line(monkeypatch):
     from dataclasses import make_dataclass
 
     extended = make_dataclass("Training", [(f.name, f.type, f) for f in fields(schema.Training)] + [
-        ("device", "str | None", schema.option(None, choices=("cpu", "cuda")))], bases=())
+        ("precision", "str | None", schema.option(None, choices=("fp32", "bf16")))], bases=())
     monkeypatch.setitem(schema.SECTIONS, "training", (extended, False))
-    cfg = config.to_container(config.compose(["+training.device=tpu"]))
-    with pytest.raises(ArchsearchError, match="training.device must be one of cpu, cuda or null, got 'tpu'"):
+    cfg = config.to_container(config.compose(["+training.precision=fp8"]))
+    with pytest.raises(ArchsearchError, match="training.precision must be one of fp32, bf16 or null, got 'fp8'"):
         schema.validate(cfg)

@@ -10,6 +10,7 @@ torch; that is why these facts sit here rather than on the classes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from archsearch._registry import Registry
@@ -128,6 +129,14 @@ def _rational_count(dim: int, expansion: float = 2.0, groups: int = 4, **_: obje
     return dim * hidden + hidden + hidden * dim + dim + 2 * groups * (RATIONAL_NUMERATOR + RATIONAL_DENOMINATOR)
 
 
+def _rational_admissible(dim: int, params: Mapping[str, Any]) -> bool:
+    """``groups`` divides both widths of the block (its rationals are shared by groups of channels)."""
+    groups, expansion = params.get("groups", 4), params.get("expansion", 2.0)
+    if not isinstance(groups, int) or not isinstance(expansion, int | float):
+        return True  # the constructor reports wrong types
+    return groups >= 1 and dim % groups == 0 and hidden_width(dim, expansion) % groups == 0
+
+
 SKAN_FAMILIES = ("bspline", "chebyshev", "fourier", "rbf")
 SKAN_SPLINE_ORDER = 3
 
@@ -199,20 +208,25 @@ for _info, _target, _doc in [
      "archsearch.blocks.mlp:MLPBlock", "feed-forward Linear-act-Linear with an expansion ratio"),
     (BlockInfo("glu", {"expansion": 2.0, "dropout": 0.0}, can_be_expert=True, param_count=_glu_count),
      "archsearch.blocks.mlp:GLUBlock", "gated feed-forward (SwiGLU / GEGLU / bilinear by activation)"),
-    (BlockInfo("kan_bspline", {"grid_size": 5, "spline_order": 3, "grid_range": 2.0}, can_be_expert=True,
+    (BlockInfo("kan_bspline", {"grid_size": 5, "spline_order": 3, "grid_range": 2.0, "out_dim": None},
+               can_be_expert=True, rectangular=True,
                param_count=_bspline_count),
      f"{_KAN}:BSplineKAN", "KAN layer: B-splines of grid G and order k plus a base branch (Liu et al.)"),
-    (BlockInfo("kan_rbf", {"grid_size": 8, "grid_range": 2.0}, can_be_expert=True, param_count=_rbf_count),
+    (BlockInfo("kan_rbf", {"grid_size": 8, "grid_range": 2.0, "out_dim": None}, can_be_expert=True,
+               rectangular=True, param_count=_rbf_count),
      f"{_KAN}:RBFKAN", "KAN layer on Gaussian radial basis functions (FastKAN)"),
-    (BlockInfo("kan_fourier", {"frequencies": 4}, can_be_expert=True, param_count=_fourier_count),
+    (BlockInfo("kan_fourier", {"frequencies": 4, "out_dim": None}, can_be_expert=True, rectangular=True,
+               param_count=_fourier_count),
      f"{_KAN}:FourierKAN", "KAN layer on a truncated Fourier series"),
-    (BlockInfo("kan_chebyshev", {"degree": 4}, can_be_expert=True, param_count=_chebyshev_count),
+    (BlockInfo("kan_chebyshev", {"degree": 4, "out_dim": None}, can_be_expert=True, rectangular=True,
+               param_count=_chebyshev_count),
      f"{_KAN}:ChebyshevKAN", "KAN layer on Chebyshev polynomials of tanh(x)"),
     (BlockInfo("kan_rational", {"expansion": 2.0, "groups": 4}, uses_activation=False, can_be_expert=True,
-               param_count=_rational_count),
+               param_count=_rational_count, admissible=_rational_admissible, adjusts=("groups",)),
      "archsearch.blocks.kan_rational:GroupRationalKAN",
      "group-rational KAN feed-forward (Kolmogorov-Arnold Transformer)"),
-    (BlockInfo("kan_selectable", {"basis": 4, "families": "+".join(SKAN_FAMILIES)}, can_be_expert=True,
+    (BlockInfo("kan_selectable", {"basis": 4, "families": "+".join(SKAN_FAMILIES), "out_dim": None},
+               can_be_expert=True, rectangular=True,
                param_count=_selectable_count),
      "archsearch.blocks.kan_selectable:SelectableKAN", "KAN layer mixing several basis families per node (S-KAN)"),
     (BlockInfo("attention", {"heads": 4, "dropout": 0.0}, uses_activation=False, mixes_tokens=True,

@@ -130,7 +130,6 @@ class BasisKAN(nn.Module):
     base activation's own parameters if it has any.
     """
 
-    rectangular = True  # takes out_dim: can be a layer of a [n_in, w1, ..., n_out] network
 
     def __init__(self, dim: int, n_basis: int, activation: str = "silu", coef_std: float | None = None,
                  out_dim: int | None = None) -> None:

@@ -56,7 +56,6 @@ class GroupRational(nn.Module):
 class GroupRationalKAN(nn.Module):
     """Two GR-KAN layers ``dim -> hidden -> dim`` (KAT's replacement of the transformer MLP)."""
 
-    adjusts = ("groups",)  # what a space changes when a choice does not divide the widths
 
     def __init__(self, dim: int, expansion: float = 2.0, groups: int = 4, activation: str | None = None) -> None:
         super().__init__()
@@ -74,11 +73,3 @@ class GroupRationalKAN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.rational2(self.fc1(self.rational1(x))))
 
-    @staticmethod
-    def admissible(dim: int, params: dict[str, object]) -> bool:
-        """Whether these parameters build at width ``dim``: ``groups`` divides both widths of the block."""
-        groups = params.get("groups", 4)
-        expansion = params.get("expansion", 2.0)
-        if not isinstance(groups, int) or not isinstance(expansion, int | float):
-            return True  # the constructor reports wrong types
-        return groups >= 1 and dim % groups == 0 and hidden_width(dim, expansion) % groups == 0

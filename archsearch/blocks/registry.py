@@ -39,6 +39,11 @@ class BlockInfo:
         can_be_expert: a per-token block that ``moe_topk`` may use as its experts.
         param_count: ``f(dim, **params) -> int``, its size in closed form (tests check it against the
             built module); ``activation`` and ``n_tokens`` are passed where the block has them.
+        rectangular: it takes ``out_dim`` (``dim -> out_dim``), so it can be a layer of a KAN network
+            ``[n_in, w1, ..., n_out]``.
+        admissible: ``f(dim, params) -> bool``, whether these parameters build at width ``dim``, for blocks
+            that constrain them (``kan_rational``: ``groups`` divides both widths); ``None``: all do.
+        adjusts: the parameters a space may change to make a choice admissible.
     """
 
     name: str
@@ -48,6 +53,9 @@ class BlockInfo:
     mixes_tokens: bool = False
     can_be_expert: bool = False
     param_count: Callable[..., int] | None = None
+    rectangular: bool = False
+    admissible: Callable[[int, Mapping[str, Any]], bool] | None = None
+    adjusts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

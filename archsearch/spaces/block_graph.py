@@ -231,7 +231,7 @@ class BlockGraphSpace(SearchSpace):
         if "layers" in _listed(self.form) and not self._layer_kinds():
             raise SpaceError("space option 'form' offers layers, but none of the space's blocks can be a "
                              "rectangular layer; add one of: " + ", ".join(
-                                 n for n in BLOCKS.names() if getattr(BLOCKS.get(n), "rectangular", False)))
+                                 n for n in BLOCKS.names() if BLOCKS.info(n).rectangular))
         from archsearch.spaces.recipe import check_recipe
 
         check_recipe(self.recipe)
@@ -261,7 +261,7 @@ class BlockGraphSpace(SearchSpace):
     def _layer_kinds(self) -> list[str]:
         from archsearch.blocks import BLOCKS
 
-        return [k for k in _listed(self.blocks) if k in BLOCKS and getattr(BLOCKS.get(k), "rectangular", False)]
+        return [k for k in _listed(self.blocks) if k in BLOCKS and BLOCKS.info(k).rectangular]
 
     def _build_layers(self, chooser: Chooser) -> Genome:
         """``depth`` rectangular layers with hidden widths ``b{i}.width``; the task fixes n_in and n_out."""
@@ -360,19 +360,19 @@ def _listed(domain: Domain) -> list[Any]:
 def admissible_params(kind: str, width: int, params: dict[str, Any], domains: Mapping[str, Domain]) -> dict[str, Any]:
     """``params`` with each value the block cannot take at ``width`` replaced by the nearest listed one it can.
 
-    A block that constrains its parameters (``kan_rational``: ``groups`` must divide the width) says so
-    with a static ``admissible(dim, params)`` and names the parameters to adjust in ``adjusts``. The decision keeps the value the chooser gave (so a
+    A block that constrains its parameters (``kan_rational``: ``groups`` must divide the width) says so in
+    its registry entry (``admissible``, ``adjusts``). The decision keeps the value the chooser gave (so a
     sampler's distributions stay fixed) and the genome gets the nearest admissible choice, so no
     candidate is proposed that could only fail.
     """
     from archsearch.blocks import BLOCKS
 
-    block = BLOCKS.get(kind)
-    admissible = getattr(block, "admissible", None)
+    info = BLOCKS.info(kind)
+    admissible = info.admissible
     if admissible is None or admissible(width, params):
         return params
     fixed = dict(params)
-    for param in getattr(block, "adjusts", ()):
+    for param in info.adjusts:
         domain = domains.get(param)
         if param not in fixed or admissible(width, fixed) or not isinstance(domain, list | tuple):
             continue
