@@ -70,16 +70,11 @@ def render_report(run: Run) -> str:
 
 
 def run_recipe(run: Run) -> dict[str, Any]:
-    """The training recipe the run's config.yaml recorded (keys set to null left out)."""
-    from omegaconf import OmegaConf
+    """The training recipe the run's config.yaml recorded (keys set to null left out); a damaged file is a
+    one-line error naming it."""
+    from archsearch.results.export import read_saved_config
 
-    try:
-        config = OmegaConf.to_container(OmegaConf.load(run.path / "config.yaml"))
-    except (OSError, ValueError):
-        return {}
-    training = config.get("training") if isinstance(config, dict) else None
-    if not isinstance(training, dict):
-        return {}
+    training = read_saved_config(run.path / "config.yaml")["training"]
     return {k: training[k] for k in RECIPE_KEYS if training.get(k) is not None}
 
 
