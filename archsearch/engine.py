@@ -161,10 +161,11 @@ class Engine:
                 exhausted = False
                 while (len(in_flight) < self.executor.capacity and n_rejected < max_rejected
                        and self.budget.allows(n_started, time.monotonic() - start)):
-                    candidate, error = self._ask()
-                    if candidate is None:
+                    proposal, error = self._ask()
+                    if proposal is None:
                         exhausted = True
                         break
+                    candidate = proposal
                     self.store.trial_started(next_id, candidate)
                     self._ops += 1
                     self._save_state()
@@ -234,7 +235,7 @@ class Engine:
         done, how = 0, "fresh"
         saved_ops = saved.get("journal_ops") if saved is not None else None
         if not isinstance(saved_ops, int) or isinstance(saved_ops, bool) or saved_ops < 0:
-            saved = None  # a damaged state file: rebuild from the journal
+            saved, saved_ops = None, 0  # a damaged state file: rebuild from the journal
         if saved is not None and saved_ops <= len(ops):
             pristine = copy.deepcopy(self.strategy)
             try:
