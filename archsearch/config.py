@@ -154,7 +154,7 @@ def validate(cfg: Any) -> None:
     if not isinstance(cfg, DictConfig):
         raise ConfigError("a configuration must be a mapping of sections")
     try:
-        plain = OmegaConf.to_container(cfg, resolve=True)
+        plain: Any = OmegaConf.to_container(cfg, resolve=True)
     except Exception as exc:  # an interpolation that does not resolve
         raise ConfigError(f"configuration: {_one_line(exc)}") from None
     schema.validate(plain)

@@ -357,7 +357,7 @@ class Engine:
         done, how = 0, "fresh"
         saved_ops = saved.get("journal_ops") if saved is not None else None
         if not isinstance(saved_ops, int) or isinstance(saved_ops, bool) or saved_ops < 0:
-            saved = None  # a damaged state file: rebuild from the journal
+            saved, saved_ops = None, 0  # a damaged state file: rebuild from the journal
         if saved is not None and saved_ops <= len(ops):
             pristine = copy.deepcopy(self.strategy)
             try:

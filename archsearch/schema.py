@@ -227,7 +227,7 @@ def check(schema: type, values: Mapping[str, Any], section: str, open_section: b
         elif f.default is not MISSING:
             value = f.default
         else:
-            value = f.default_factory()  # type: ignore[misc]
+            value = f.default_factory()  # type: ignore[misc,operator]
         kinds, optional = _allowed_types(hints[name])
         ok = (value is None and optional) or (value is not None and any(_fits(value, k) for k in kinds)
                                                and _in_range(value, f.metadata))

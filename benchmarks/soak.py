@@ -11,7 +11,7 @@ back and compared with what earlier kills left:
 At the end of each campaign the run must hold exactly its budget's trials, all complete; inline
 campaigns must also propose exactly what an uninterrupted run of the same seed proposes. For Ray
 drivers, the Ray processes the killed driver had started are noted before the kill and counted if any
-is still alive 8 s after it (the reaper in ``archsearch/execution/reaper.py`` should leave none).
+is still alive 5 s after it (the reaper in ``archsearch/execution/reaper.py`` should leave none).
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/soak.py --inline-kills 70 --ray-kills 30
 """
@@ -133,7 +133,7 @@ def campaign(executor: str, budget: int, strategy: str, kills_left: int, delays:
                 proc.wait()
                 killed, kills = True, kills + 1
                 if ray_processes:
-                    time.sleep(8)
+                    time.sleep(5)
                     totals["ray_processes_left"] += _still_alive(ray_processes)
         if not killed:
             _, err = proc.communicate(timeout=900)
@@ -189,7 +189,7 @@ def main() -> None:
           f"completed trials checked at the end: {totals['trials_checked']}")
     print(f"lost {totals['lost']}, changed {totals['changed']}, duplicated {totals['duplicated']}; final runs not "
           f"exactly their budget of complete trials: {totals['bad_final_runs']}; inline runs not proposing what an "
-          f"uninterrupted run proposes: {totals['inexact_inline_runs']}; Ray processes alive 8 s after their "
+          f"uninterrupted run proposes: {totals['inexact_inline_runs']}; Ray processes alive 5 s after their "
           f"driver's kill: {totals['ray_processes_left']}")
     print(f"wall {time.monotonic() - wall:.0f} s, CPU of the drivers and workers {child_cpu:.0f} s")
 

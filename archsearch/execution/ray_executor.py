@@ -178,6 +178,7 @@ class RayExecutor:
             runtime_env["py_modules"] = [os.path.abspath(os.path.expanduser(m)) for m in self.py_modules]
         kwargs["runtime_env"] = runtime_env
         if self.address is None:
+            self._reaper = start_reaper()  # before Ray starts: a kill during ray.init is covered too
             # "local": always a fresh Ray of this run's own, never a cluster found in Ray's temp directory
             # or RAY_ADDRESS; joining one is asked for with executor.address=auto (or host:port).
             kwargs["address"] = "local"
@@ -190,11 +191,10 @@ class RayExecutor:
             with _quiet_ray_notices():
                 ray.init(**kwargs)
         except (ConnectionError, ValueError, RuntimeError) as exc:
+            self.close()
             where = "start a local Ray" if self.address is None else f"reach a Ray cluster at {self.address!r}"
             raise ConfigError(f"cannot {where}: {one_line(str(exc).strip(), 300)}; start one with "
                               "`ray start --head` or leave executor.address unset for a local Ray") from None
-        if self._started_ray:
-            self._reaper = start_reaper(ray)
 
     def _start_actor(self, worker: int) -> None:
         """Start an actor in slot ``worker``; it takes candidates once it answers (torch and data loaded),
@@ -343,18 +343,13 @@ def _package_path() -> str:
     return os.path.dirname(os.path.dirname(os.path.abspath(archsearch.__file__)))
 
 
-def start_reaper(ray: Any) -> Any:
-    """Start :mod:`archsearch.execution.reaper` over the Ray processes this driver just started (Linux)."""
+def start_reaper() -> Any:
+    """Start :mod:`archsearch.execution.reaper` over the Ray processes this driver starts (Linux)."""
     if not sys.platform.startswith("linux"):
         return None
-    node = getattr(getattr(ray, "_private", None), "worker", None)
-    node = getattr(node, "_global_node", None)
-    roots = [str(info.process.pid) for infos in getattr(node, "all_processes", {}).values() for info in infos
-             if getattr(info, "process", None) is not None]
-    if not roots:
-        return None
-    return subprocess.Popen([sys.executable, "-m", "archsearch.execution.reaper", *roots], stdin=subprocess.PIPE,
-                            env={**os.environ, "PYTHONPATH": _package_path()}, start_new_session=True)
+    return subprocess.Popen([sys.executable, "-m", "archsearch.execution.reaper", str(os.getpid())],
+                            stdin=subprocess.PIPE, env={**os.environ, "PYTHONPATH": _package_path()},
+                            start_new_session=True)
 
 
 def _lost_worker_errors(ray: Any) -> tuple[type[BaseException], ...]:

@@ -84,7 +84,7 @@ def _declared_shapes(weights: Path | bytes, where: str) -> dict[str, tuple[int, 
         raise ModelFileError(f"{where} is not a safetensors file archsearch can read") from None
 
 
-def build_checked(genome: Any, data_spec: Mapping[str, Any], weights: Path | bytes, where: str) -> Any:
+def build_checked(genome: Any, data_spec: Any, weights: Path | bytes, where: str) -> Any:
     """The genome's network with the weights loaded, refusing (before allocating) shapes the weights do
     not declare; every failure is a one-line :class:`ModelFileError` naming ``where``."""
     import torch
