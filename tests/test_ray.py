@@ -108,14 +108,15 @@ def test_cluster_losing_a_node_still_evaluates_every_candidate_once(tmp_path, ca
 
     remover = threading.Thread(target=remove_worker_node_mid_run, daemon=True)
     remover.start()
+    address = cluster.address
     try:
-        run = search(run_dir, SlowEvaluate(0.5), budget=16, address=cluster.address, workers=2)
+        run = search(run_dir, SlowEvaluate(0.5), budget=16, address=address, workers=2)
     finally:
         remover.join(timeout=5)
         ray.shutdown()
         cluster.shutdown()
     assert removed.is_set()
-    assert f"archsearch: joined the Ray cluster at {cluster.address} (2 nodes, 2 CPUs)" in capfd.readouterr().err
+    assert f"archsearch: joined the Ray cluster at {address} (2 nodes, 2 CPUs)" in capfd.readouterr().err
     trials = run.trials.to_pandas()
     assert len(trials) == 16 and (trials.status == "complete").all()
     assert trials.trial_id.tolist() == list(range(16)) and trials.arch_id.is_unique
