@@ -109,7 +109,7 @@ class TrainingRecipe:
             raise ConfigError(f"training has no option(s) {', '.join(unknown)}; its options are: "
                               f"{', '.join(sorted(known))}")
         given = {k: v for k, v in options.items() if v is not None}
-        if "optimizer" in given and "lr" not in given and given["optimizer"] in DEFAULT_LR:
+        if isinstance(given.get("optimizer"), str) and "lr" not in given and given["optimizer"] in DEFAULT_LR:
             given["lr"] = DEFAULT_LR[given["optimizer"]]
         return cls(**given)
 
@@ -127,7 +127,7 @@ class TrainingRecipe:
         changes = dict(overrides)
         if changes.get("optimizer", self.optimizer) != self.optimizer and "lr" not in changes:
             # an lr chosen for the run's optimizer means nothing to another one (L-BFGS steps ~1, Adam ~1e-3)
-            changes["lr"] = DEFAULT_LR.get(changes["optimizer"], TrainingRecipe.lr)
+            changes["lr"] = DEFAULT_LR.get(str(changes["optimizer"]), TrainingRecipe.lr)
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
