@@ -59,8 +59,8 @@ def option_descriptions(key: str) -> dict[str, str]:
     for root in reversed(config_roots()):  # higher precedence overwrites
         for path in sorted((root / GROUPS[key]).glob("*.yaml")):
             text = path.read_text()
-            data = OmegaConf.create(text) if text.strip() else {}
-            line = str(data.get("description", "") or "")
+            data = OmegaConf.to_container(OmegaConf.create(text)) if text.strip() else {}
+            line = str(data.get("description", "") or "") if isinstance(data, dict) else ""
             if not line:
                 comments = [ln.lstrip("# ").strip() for ln in text.splitlines() if ln.startswith("#")]
                 line = comments[0] if comments else ""
@@ -95,7 +95,8 @@ def default_task(overrides: Sequence[str]) -> str | None:
     for root in config_roots():
         path = root / GROUPS["space"] / f"{space}.yaml"
         if path.exists():
-            value = OmegaConf.load(path).get("default_task")
+            loaded = OmegaConf.to_container(OmegaConf.load(path))
+            value = loaded.get("default_task") if isinstance(loaded, dict) else None
             return str(value) if value else None
     return None
 
@@ -193,7 +194,7 @@ def _unknown_key(key: str, overrides: Sequence[str]) -> str | None:
 _MISSING = object()
 
 
-def _one_line(exc: Exception) -> str:
+def _one_line(exc: BaseException) -> str:
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     if not lines:
         return type(exc).__name__
@@ -288,7 +289,10 @@ def instantiate(node: Any, what: str, allow: Sequence[str] = (), **extra: Any) -
     from hydra.utils import instantiate as hydra_instantiate
     from omegaconf import OmegaConf
 
-    data = OmegaConf.to_container(node, resolve=True) if not isinstance(node, dict) else dict(node)
+    container = OmegaConf.to_container(node, resolve=True) if not isinstance(node, dict) else dict(node)
+    if not isinstance(container, dict):
+        raise ConfigError(f"{what} config must be a mapping of options, got {container!r}")
+    data: dict[str, Any] = {str(k): v for k, v in container.items()}
     for key in CONFIG_ONLY_KEYS:
         data.pop(key, None)
     target = data.get("_target_")

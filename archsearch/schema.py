@@ -226,8 +226,10 @@ def check(schema: type, values: Mapping[str, Any], section: str, open_section: b
             value = values[name]
         elif f.default is not MISSING:
             value = f.default
+        elif f.default_factory is not MISSING:
+            value = f.default_factory()
         else:
-            value = f.default_factory()  # type: ignore[misc,operator]
+            value = None
         kinds, optional = _allowed_types(hints[name])
         ok = (value is None and optional) or (value is not None and any(_fits(value, k) for k in kinds)
                                                and _in_range(value, f.metadata))
@@ -266,8 +268,8 @@ def validate(cfg: Mapping[str, Any]) -> None:
     fidelity = cfg.get("fidelity")
     if fidelity is not None:
         if not isinstance(fidelity, Mapping) or str(fidelity.get("name")) not in FIDELITIES:
-            name = fidelity.get("name") if isinstance(fidelity, Mapping) else fidelity
-            raise ConfigError(f"fidelity must be one of {', '.join(FIDELITIES)}, got {name!r}")
+            given = fidelity.get("name") if isinstance(fidelity, Mapping) else fidelity
+            raise ConfigError(f"fidelity must be one of {', '.join(FIDELITIES)}, got {given!r}")
         check(FIDELITIES[str(fidelity["name"])], {k: v for k, v in fidelity.items() if k != "description"},
               "fidelity")
     for name, (section_schema, open_section) in SECTIONS.items():

@@ -140,7 +140,7 @@ class ReplayChooser(RecordingChooser):
         _check_int_range(name, low, high, step)
         return int(self._replay(
             name,
-            lambda v: isinstance(v, int | np.integer) and low <= v <= high and bool((v - low) % step == 0),
+            lambda v: bool(isinstance(v, int | np.integer) and low <= v <= high and (v - low) % step == 0),
             lambda: self.fallback.suggest_int(name, low, high, step, log),  # type: ignore[union-attr]
         ))
 

@@ -113,7 +113,7 @@ class EvalResult:
         return cls.failed(one_line(f"{type(exc).__name__}: {exc}"), metrics, **info)
 
     def to_dict(self) -> dict[str, Any]:
-        data = {"status": self.status, "metrics": self.metrics, "error": self.error, "info": self.info}
+        data: dict[str, Any] = {"status": self.status, "metrics": self.metrics, "error": self.error, "info": self.info}
         if self.curve:
             data["curve"] = self.curve
         return data

@@ -54,7 +54,7 @@ class _GroupRational(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
         q_coef = torch.cat([torch.zeros_like(denominator[:, :1]), denominator], dim=1)
         p, q = _grouped_horner(x, numerator), _grouped_horner(x, q_coef)
         ctx.save_for_backward(x, numerator, q_coef, p, q)
@@ -62,7 +62,7 @@ class _GroupRational(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x, numerator, q_coef, p, q = ctx.saved_tensors
         degrees_p = torch.arange(1, numerator.shape[1], dtype=x.dtype)
         degrees_q = torch.arange(1, q_coef.shape[1], dtype=x.dtype)

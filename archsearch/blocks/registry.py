@@ -97,7 +97,7 @@ class BlockRegistry(Registry[Callable[..., Any]]):
         self.declare(info.name, target, description, info)
         self._implementations[info.name] = {"eager": Implementation("eager", target)}
 
-    def register(self, name: str, description: str = "", meta: Any = None, **fields: Any):  # type: ignore[override]
+    def register(self, name: str, description: str = "", meta: Any = None, **fields: Any):
         """Decorator on a block class; metadata defaults come from its class attributes and signature."""
         parent = super().register
 

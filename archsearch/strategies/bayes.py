@@ -171,8 +171,7 @@ class Bayes(Strategy):
                 raise
             candidate = Candidate(architecture, dict(trial.params), origin=f"{self.sampler} trial {trial.number}")
             if self.allow_duplicates or candidate.arch_id not in self._seen:
-                candidate = self._propose(candidate)
-                assert candidate is not None
+                self._propose(candidate)
                 self._pending[self._trial_key(candidate)] = trial.number
                 return candidate
             study.tell(trial, state=TrialState.FAIL)  # a duplicate: never evaluated, ignored by samplers
