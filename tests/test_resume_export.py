@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -156,3 +157,13 @@ def test_ctrl_c_then_resume_matches_an_uninterrupted_run(tmp_path):
     grown = archsearch.load_run(tmp_path / "cut").trials.to_pandas()
     assert len(grown) == 10 and grown.arch_id.is_unique and (grown.status == "complete").all()
     assert grown.arch_id.tolist()[:8] == whole.arch_id.tolist()
+
+
+def test_exported_model_example_predicts_raw_test_images(small_run):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, os.path.join(root, "examples", "use_exported_model.py"), str(small_run.path)],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    accuracy, recorded = map(float, re.search(r"raw test images: ([\d.]+) \(the run recorded test_accuracy ([\d.]+)",
+                                              proc.stdout).groups())
+    assert accuracy == recorded  # the exported model's own preprocessing reproduces the run's test metric
