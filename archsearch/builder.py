@@ -174,7 +174,7 @@ class GenomeNetwork(nn.Module):
 
     def auxiliary_loss(self) -> torch.Tensor | None:
         """Sum of the auxiliary losses blocks left from the last forward pass (e.g. MoE load balancing)."""
-        losses = [m.aux_loss for m in self.modules() if isinstance(getattr(m, "aux_loss", None), torch.Tensor)]
+        losses = [loss for m in self.modules() if isinstance(loss := getattr(m, "aux_loss", None), torch.Tensor)]
         return torch.stack(losses).sum() if losses else None
 
 

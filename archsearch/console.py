@@ -245,7 +245,7 @@ def describe_architecture(genome_json: str) -> str:
         else:
             groups.append([text])
         previous_inputs = node_inputs
-    parts = []
+    parts: list[str] = []
     for group in groups:
         if group[0].startswith("+") and parts:
             parts[-1] += f" {group[0]}"

@@ -76,7 +76,7 @@ class _BSplineBasis(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, knots: torch.Tensor, order: int) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, knots: torch.Tensor, order: int) -> torch.Tensor:
         levels = _cox_de_boor(x, knots, order)
         ctx.save_for_backward(levels[-2] if order > 0 else levels[-1], knots)
         ctx.order = order
@@ -84,7 +84,7 @@ class _BSplineBasis(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
         lower, knots = ctx.saved_tensors
         if ctx.order == 0:  # piecewise constant: zero derivative almost everywhere
             return torch.zeros(grad.shape[:-1], dtype=grad.dtype), None, None
@@ -176,13 +176,13 @@ class _GridBuffer:
             raise ValueError(f"grid_range must be a positive bound or 'data', got {grid_range!r}")
         return float(grid_range)
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         key = prefix + self.grid_name
         if key not in state_dict:
             state_dict[key] = getattr(self, self.grid_name)
         elif state_dict[key].shape != getattr(self, self.grid_name).shape:  # an older shared (n,) grid
             state_dict[key] = state_dict[key].expand_as(getattr(self, self.grid_name)).clone()
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)  # type: ignore[misc]
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 class BSplineKAN(_GridBuffer, BasisKAN):
@@ -192,6 +192,8 @@ class BSplineKAN(_GridBuffer, BasisKAN):
     coefficients small noise, ``w_s = 1/sqrt(in)``, ``w_b`` uniform in +-1/sqrt(in). ``grid_range``: a
     bound b for the grid [-b, b], or ``"data"`` (see the module docstring).
     """
+
+    knots: torch.Tensor
 
     def __init__(self, dim: int, grid_size: int = 5, spline_order: int = 3, grid_range: float | str = 2.0,
                  activation: str = "silu", out_dim: int | None = None) -> None:
@@ -219,6 +221,8 @@ class RBFKAN(_GridBuffer, BasisKAN):
     """FastKAN: ``grid_size`` Gaussian bumps on [-b, b] (``grid_range``, or ``"data"``: each feature's
     range) approximate the B-spline basis."""
 
+    centers: torch.Tensor
+
     grid_name = "centers"
 
     def __init__(self, dim: int, grid_size: int = 8, grid_range: float | str = 2.0, activation: str = "silu",
@@ -237,6 +241,8 @@ class RBFKAN(_GridBuffer, BasisKAN):
 
 class FourierKAN(BasisKAN):
     """Truncated Fourier series ``sum_k a_k cos(k x) + b_k sin(k x)`` on each edge, k = 1..frequencies."""
+
+    frequencies: torch.Tensor
 
     def __init__(self, dim: int, frequencies: int = 4, activation: str = "silu", out_dim: int | None = None) -> None:
         super().__init__(dim, 2 * frequencies, activation, out_dim=out_dim)

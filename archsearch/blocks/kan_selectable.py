@@ -37,6 +37,10 @@ class SelectableKAN(BasisKAN):
         families: ``+``-joined family names.
     """
 
+    knots: torch.Tensor
+    centers: torch.Tensor
+    frequencies: torch.Tensor
+
     def __init__(self, dim: int, basis: int = 4, families: str = "+".join(FAMILIES),
                  activation: str = "silu", out_dim: int | None = None) -> None:
         self.families = parse_families(families)

@@ -91,8 +91,9 @@ class TrainingRecipe:
             problems.append("lbfgs_history and lbfgs_max_iter must be at least 1")
         from archsearch.devices import device_problem
 
-        if device_problem(self.device):
-            problems.append(device_problem(self.device))
+        device_error = device_problem(self.device)
+        if device_error:
+            problems.append(device_error)
         if not isinstance(self.hot, bool):
             problems.append(f"hot must be true or false, got {self.hot!r}")
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:

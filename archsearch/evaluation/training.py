@@ -11,6 +11,7 @@ import copy
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -240,7 +241,8 @@ class TrainingEvaluator(Evaluator):
         from archsearch.kernels.hot import make_hot
 
         hot = make_hot(model, batch, inplace=True, compile="never", by_timing=False)
-        info["hot"] = hot.hot_report.summary()
+        report: Any = hot.hot_report
+        info["hot"] = report.summary()
         return hot
 
     def _score(self, model, task: Task, split: str, x_np: np.ndarray, y_np: np.ndarray) -> dict[str, float]:
@@ -311,7 +313,7 @@ class _TrainingRun:
             for group in self.optimizer.param_groups:
                 group["lr"] = recipe.lr * lr_factor(loop.step, horizon, recipe)
             idx = loop.order[loop.position:loop.position + self.batch].to(self.x.device)
-            loss = take_step(self.optimizer, lambda idx=idx: _batch_loss(model, self.x[idx], self.y[idx], self.task))
+            loss = take_step(self.optimizer, partial(_batch_loss, model, self.x[idx], self.y[idx], self.task))
             if not torch.isfinite(loss):
                 raise Diverged(f"loss became {loss.item()} at step {loop.step + 1} of {target}")
             loop.step += 1

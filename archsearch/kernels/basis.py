@@ -20,7 +20,7 @@ FAMILIES = {"bspline": 0, "rbf": 1, "chebyshev": 2, "fourier": 3}
 
 class _BasisContraction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, coef: torch.Tensor, family: int, params: torch.Tensor,  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, coef: torch.Tensor, family: int, params: torch.Tensor,
                 order: int) -> torch.Tensor:
         ext = extension()
         assert ext is not None, "fused kernels were chosen where they cannot run"
@@ -30,7 +30,7 @@ class _BasisContraction(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor):
         x, coef, params = ctx.saved_tensors
         ext = extension()
         assert ext is not None

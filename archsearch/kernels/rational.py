@@ -16,7 +16,7 @@ from archsearch.kernels.cpu import extension
 
 class _Rational(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, numerator: torch.Tensor, denominator: torch.Tensor,  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, numerator: torch.Tensor, denominator: torch.Tensor,
                 safe_abs: bool) -> torch.Tensor:
         ext = extension()
         assert ext is not None, "fused kernels were chosen where they cannot run"
@@ -26,7 +26,7 @@ class _Rational(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor):
         x, numerator, denominator = ctx.saved_tensors
         ext = extension()
         assert ext is not None

@@ -176,14 +176,14 @@ def bspline_backward(grad: torch.Tensor, x: torch.Tensor, coef: torch.Tensor, kn
 
 class TritonBSplineContraction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, coef: torch.Tensor, knots: torch.Tensor, order: int) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, coef: torch.Tensor, knots: torch.Tensor, order: int) -> torch.Tensor:
         ctx.save_for_backward(x, coef, knots)
         ctx.order = order
         return bspline_forward(x, coef, knots, order)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor):
         x, coef, knots = ctx.saved_tensors
         grad_x, grad_c = bspline_backward(grad, x, coef, knots, ctx.order)
         return grad_x, grad_c, None, None

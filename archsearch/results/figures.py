@@ -83,7 +83,7 @@ def _log_axes(normalization: Normalization | None, values: np.ndarray) -> list[b
     """Log axes where the hypervolume is computed on a log scale, and the values allow one."""
     if normalization is None:
         return [False] * values.shape[1]
-    positive = (values > 0).all(axis=0) if len(values) else np.ones(values.shape[1], dtype=bool)
+    positive: list[bool] = np.all(values > 0, axis=0).tolist() if len(values) else [True] * values.shape[1]
     return [bool(log and ok) for log, ok in zip(normalization.log_scale, positive, strict=True)]
 
 
