@@ -147,10 +147,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from archsearch.console import RichProgress, console, plain, run_header
     from archsearch.results.run import load_run
 
-    from archsearch.results.store import RunStore
-
-    RunStore.open(args.run_dir).trials()  # a damaged journal is its one-line error, before any header
-    before = load_run(args.run_dir)
+    before = load_run(args.run_dir)  # a damaged journal is its one-line error, before any header
     console.print(run_header(before.info, args.run_dir, verb="resume"))
     console.print(plain(f"{before.trials.num_rows} trials so far"))
     try:

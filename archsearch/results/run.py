@@ -167,4 +167,5 @@ def load_run(path: str | os.PathLike[str]) -> Run:
     """Open a run directory written by ``archsearch run`` or ``archsearch.search``."""
     store = RunStore.open(path)
     store.check_not_emptied()
+    store.check_journal()
     return Run(store)

@@ -196,6 +196,12 @@ class RunStore:
         except journal.JournalError as exc:
             raise RunDirError(str(exc)) from None
 
+    def check_journal(self) -> None:
+        """Read the whole journal once, so that damage is refused when a run is opened, not later inside
+        a table builder or a plot."""
+        for _ in self.records():
+            pass
+
     def trials(self) -> list[dict[str, Any]]:
         """One dict per trial (started ones included), merged from the journal, ordered by trial id."""
         trials: dict[int, dict[str, Any]] = {}
