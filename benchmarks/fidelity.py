@@ -202,11 +202,11 @@ def summarize(results: dict[str, Any], args: Any) -> None:
             asha = results[f"{task}/{strategy}/asha"]
             moasha = results[f"{task}/random/moasha"]
             reach = []
-            for f, a in zip(full, asha, strict=True):
+            for f, a in zip(full, asha, strict=False):
                 epochs = epochs_to_reach(a["curve"], hv_at(f["curve"], budget))
                 reach.append(epochs if epochs is not None else float("inf"))
             med = statistics.median
-            ahead = sum(hv_at(a["curve"], budget) > hv_at(m["curve"], budget) for a, m in zip(asha, moasha, strict=True))
+            ahead = sum(hv_at(a["curve"], budget) > hv_at(m["curve"], budget) for a, m in zip(asha, moasha, strict=False))
             reached = med(reach)
             print(f"{task + '/' + strategy:22s} {med(hv_at(r['curve'], budget) for r in full):7.4f} "
                   f"{med(hv_at(r['curve'], budget / 3) for r in asha):8.4f} "
