@@ -156,12 +156,21 @@ def main() -> None:
     parser.add_argument("--min-epochs", type=float, default=1)
     parser.add_argument("--max-epochs", type=float, default=9)
     parser.add_argument("--eta", type=float, default=3)
-    parser.add_argument("--out", type=Path, default=None, help="write every curve as JSON here")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="append every run's curve here as a JSON line, as it finishes (a crash loses one run)")
+    parser.add_argument("--summarize", type=Path, default=None, help="only print the summary of such a file")
     args = parser.parse_args()
+    if args.summarize is not None:
+        results: dict[str, Any] = {}
+        for line in args.summarize.read_text().splitlines():
+            record = json.loads(line)
+            results.setdefault(record.pop("key"), []).append(record)
+        summarize(results, args)
+        return
     budget = args.budget_epochs
     print(f"budget {budget:g} epochs per run; rungs {args.min_epochs:g}..{args.max_epochs:g}, eta {args.eta:g}; "
           f"objectives {OBJECTIVES}; seeds 0..{args.seeds - 1}")
-    results: dict[str, Any] = {}
+    results = {}
     for task in args.tasks:
         for seed in range(args.seeds):
             jobs = [(s, f) for s in args.strategies for f in ("full", "asha")] + [("random", "moasha")]
@@ -173,12 +182,13 @@ def main() -> None:
                     out = run_archsearch(task, strategy, method, seed, budget, args)
                 out.update(cpu_s=time.process_time() - cpu, wall_s=time.perf_counter() - wall)
                 results.setdefault(f"{task}/{strategy}/{method}", []).append(out)
+                if args.out is not None:
+                    with open(args.out, "a") as f:
+                        f.write(json.dumps({"key": f"{task}/{strategy}/{method}", "seed": seed, **out}) + "\n")
                 print(f"  {task} seed {seed} {strategy:9s} {method:6s} hv@B {hv_at(out['curve'], budget):.4f} "
                       f"hv@B/3 {hv_at(out['curve'], budget / 3):.4f} trials {out['trials']:3d} "
                       f"complete {out['complete']:2d}  cpu {out['cpu_s']:.0f}s wall {out['wall_s']:.0f}s", flush=True)
     summarize(results, args)
-    if args.out is not None:
-        args.out.write_text(json.dumps(results))
 
 
 def summarize(results: dict[str, Any], args: Any) -> None:
@@ -192,11 +202,11 @@ def summarize(results: dict[str, Any], args: Any) -> None:
             asha = results[f"{task}/{strategy}/asha"]
             moasha = results[f"{task}/random/moasha"]
             reach = []
-            for f, a in zip(full, asha, strict=True):
+            for f, a in zip(full, asha, strict=False):
                 epochs = epochs_to_reach(a["curve"], hv_at(f["curve"], budget))
                 reach.append(epochs if epochs is not None else float("inf"))
             med = statistics.median
-            ahead = sum(hv_at(a["curve"], budget) > hv_at(m["curve"], budget) for a, m in zip(asha, moasha, strict=True))
+            ahead = sum(hv_at(a["curve"], budget) > hv_at(m["curve"], budget) for a, m in zip(asha, moasha, strict=False))
             reached = med(reach)
             print(f"{task + '/' + strategy:22s} {med(hv_at(r['curve'], budget) for r in full):7.4f} "
                   f"{med(hv_at(r['curve'], budget / 3) for r in asha):8.4f} "
