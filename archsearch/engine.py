@@ -377,7 +377,7 @@ class Engine:
                 proposed = self.strategy.ask()
                 if proposed is None or proposed.arch_id != candidate.arch_id:
                     self.store.append({"event": "replay_mismatch", "trial_id": trial_id}, durable=False)
-            else:
+            elif result is not None:  # a tell record always carries its result
                 self.strategy.tell(candidate, result)
         self._ops = len(ops)
         return {"strategy_state": how, "replayed": len(ops) - done}
