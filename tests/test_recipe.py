@@ -196,3 +196,17 @@ def test_a_callable_space_decides_the_recipe_through_its_chooser(tmp_path):
         decisions, recipe = json.loads(row["decisions_json"]), json.loads(row["recipe_json"])
         assert recipe["optimizer"] == decisions["recipe.optimizer"] and recipe["epochs"] == decisions["recipe.epochs"]
         assert row["status"] == "complete"
+
+
+def test_lbfgs_continued_from_a_checkpoint_equals_training_straight_through():
+    """L-BFGS keeps lists of tensors and Python numbers as its state; a checkpoint gives them back exactly."""
+    from archsearch.tasks import load_task
+
+    genome = Genome.sequential([BlockSpec("kan_bspline", {"grid_size": 5})], {"width": 8})
+    evaluator = TrainingEvaluator(load_task("kan_toy", seed=0), TrainingRecipe(epochs=6, optimizer="lbfgs", lr=1.0))
+    first = evaluator.evaluate(genome, 2)
+    assert first.status == "complete" and first.checkpoint is not None, first.error
+    continued = evaluator.evaluate(genome, 6, first.checkpoint)
+    straight = evaluator.evaluate(genome, 6)
+    assert continued.metrics["val_rmse"] == straight.metrics["val_rmse"]
+    assert continued.weights == straight.weights

@@ -74,7 +74,7 @@ class Checkpoint:
     """A decoded checkpoint: tensors by group and the loop state."""
 
     model: dict[str, torch.Tensor]
-    optimizer: dict[int, dict[str, torch.Tensor]]
+    optimizer: dict[int, dict[str, Any]]
     best: dict[str, torch.Tensor] | None
     rng_torch: torch.Tensor
     rng_shuffle: torch.Tensor
@@ -87,10 +87,10 @@ def encode(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loop: LoopS
     from safetensors.torch import save
 
     tensors: dict[str, torch.Tensor] = {f"model.{k}": v.detach() for k, v in model.state_dict().items()}
+    kinds: dict[str, Any] = {}  # optimizer state that is not one tensor: how to give it back its type
     for index, state in optimizer.state_dict()["state"].items():
         for key, value in state.items():
-            tensor = value if isinstance(value, torch.Tensor) else torch.tensor(value)
-            tensors[f"optim.{index}.{key}"] = tensor.detach()
+            kinds.update(_flatten_state(f"{index}.{key}", value, tensors))
     if best is not None:
         tensors.update({f"best.{k}": v.detach() for k, v in best.items()})
     tensors["rng.torch"] = torch.get_rng_state()
@@ -98,8 +98,53 @@ def encode(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loop: LoopS
     if loop.order is not None:
         tensors["loop.order"] = loop.order
     tensors = {k: v.contiguous().clone() for k, v in tensors.items()}  # shared storage is refused
-    meta = {"version": CHECKPOINT_VERSION, "loop": loop.to_json()}
+    meta = {"version": CHECKPOINT_VERSION, "loop": loop.to_json(), "optimizer_kinds": kinds}
     return save(tensors, metadata={META_KEY: json.dumps(meta)})
+
+
+def _flatten_state(name: str, value: Any, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Put one optimizer state entry into ``tensors`` under ``optim.NAME``; returns its kind if it is not a
+    tensor. L-BFGS keeps lists of tensors (its curvature pairs, maybe ``None``) and Python numbers, which
+    go back as they were (numbers as float64, so a continued run takes exactly the same steps)."""
+    if isinstance(value, torch.Tensor):
+        tensors[f"optim.{name}"] = value.detach()
+        return {}
+    if isinstance(value, list | tuple):
+        for j, item in enumerate(value):
+            if item is not None:
+                tensors[f"optim.{name}.{j}"] = item.detach() if isinstance(item, torch.Tensor) else torch.tensor(
+                    float(item), dtype=torch.float64)
+        return {name: {"list": len(value), "none": [j for j, item in enumerate(value) if item is None],
+                       "numbers": [j for j, item in enumerate(value) if isinstance(item, int | float)]}}
+    if value is None:
+        return {name: "none"}
+    tensors[f"optim.{name}"] = torch.tensor(float(value), dtype=torch.float64)
+    return {name: "int" if isinstance(value, int) and not isinstance(value, bool) else "float"}
+
+
+def _unflatten_state(flat: dict[str, torch.Tensor], kinds: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """The inverse of :func:`_flatten_state` over a whole optimizer."""
+    state: dict[int, dict[str, Any]] = {}
+    listed = {name for name, kind in kinds.items() if isinstance(kind, dict)}
+    for name, tensor in flat.items():
+        owner = name.rsplit(".", 1)[0]
+        if owner in listed:
+            continue  # an item of a list, gathered below
+        index, _, key = name.partition(".")
+        kind = kinds.get(name)
+        value: Any = tensor if kind is None else int(tensor.item()) if kind == "int" else float(tensor.item())
+        state.setdefault(int(index), {})[key] = value
+    for name, kind in kinds.items():
+        index, _, key = name.partition(".")
+        if kind == "none":
+            state.setdefault(int(index), {})[key] = None
+        elif isinstance(kind, dict):
+            items: list[Any] = []
+            for j in range(int(kind["list"])):
+                item = None if j in kind["none"] else flat[f"{name}.{j}"]
+                items.append(float(item.item()) if item is not None and j in kind["numbers"] else item)
+            state.setdefault(int(index), {})[key] = items
+    return state
 
 
 def decode(data: bytes) -> Checkpoint:
@@ -112,7 +157,7 @@ def decode(data: bytes) -> Checkpoint:
                          f"{CHECKPOINT_VERSION} (found {meta and meta.get('version')})")
     tensors = load(data)
     model, best = {}, {}
-    optimizer: dict[int, dict[str, torch.Tensor]] = {}
+    flat_optimizer: dict[str, torch.Tensor] = {}
     for name, tensor in tensors.items():
         group, _, rest = name.partition(".")
         if group == "model":
@@ -120,8 +165,8 @@ def decode(data: bytes) -> Checkpoint:
         elif group == "best":
             best[rest] = tensor
         elif group == "optim":
-            index, _, key = rest.partition(".")
-            optimizer.setdefault(int(index), {})[key] = tensor
+            flat_optimizer[rest] = tensor
+    optimizer = _unflatten_state(flat_optimizer, dict(meta.get("optimizer_kinds") or {}))
     loop = LoopState.from_json(meta["loop"])
     loop.order = tensors.get("loop.order")
     return Checkpoint(model, optimizer, best or None, tensors["rng.torch"], tensors["rng.shuffle"], loop)
