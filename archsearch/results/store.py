@@ -302,20 +302,13 @@ class RunStore:
         return self.path / WEIGHTS_DIR / f"trial_{trial_id}.safetensors"
 
     def save_weights(self, trial_id: int, data: bytes) -> None:
-        path = self.weights_path(trial_id)
-        path.parent.mkdir(exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        _write_atomically(self.weights_path(trial_id), data, durable=False)
 
     def drop_weights(self, trial_id: int) -> None:
         self.weights_path(trial_id).unlink(missing_ok=True)
 
     def kept_weights(self) -> list[int]:
-        folder = self.path / WEIGHTS_DIR
-        if not folder.is_dir():
-            return []
-        return sorted(int(p.stem.removeprefix("trial_")) for p in folder.glob("trial_*.safetensors"))
+        return _trial_ids(self.path / WEIGHTS_DIR, ".safetensors")
 
     # -- checkpoints ----------------------------------------------------------------------------
 
@@ -324,14 +317,7 @@ class RunStore:
 
     def save_checkpoint(self, trial_id: int, data: bytes) -> None:
         """Atomically and durably: the ``trial_reported`` record that follows promises it exists."""
-        path = self.checkpoint_path(trial_id)
-        path.parent.mkdir(exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        _write_atomically(self.checkpoint_path(trial_id), data, durable=True)
 
     def load_checkpoint(self, trial_id: int) -> bytes | None:
         path = self.checkpoint_path(trial_id)
@@ -342,10 +328,7 @@ class RunStore:
         self.checkpoint_path(trial_id).unlink(missing_ok=True)
 
     def kept_checkpoints(self) -> list[int]:
-        folder = self.path / CHECKPOINTS_DIR
-        if not folder.is_dir():
-            return []
-        return sorted(int(p.stem.removeprefix("trial_")) for p in folder.glob("trial_*.ckpt"))
+        return _trial_ids(self.path / CHECKPOINTS_DIR, ".ckpt")
 
     # -- tables ---------------------------------------------------------------------------------
 
@@ -364,3 +347,23 @@ class RunStore:
         summary = pareto_summary(table, objectives)
         atomic_write_json(self.path / PARETO_SUMMARY_FILE, summary)
         return summary
+
+
+def _write_atomically(path: Path, data: bytes, durable: bool) -> None:
+    """Write, then rename: a reader sees the old file or the new one, never half of one; ``durable``
+    also survives a power loss (fsync before the rename)."""
+    path.parent.mkdir(exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _trial_ids(folder: Path, suffix: str) -> list[int]:
+    """The trial ids of the ``trial_<id><suffix>`` files in ``folder``."""
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.name.removeprefix("trial_").removesuffix(suffix)) for p in folder.glob(f"trial_*{suffix}"))
