@@ -11,6 +11,7 @@ A function that takes more can take part in multi-fidelity scheduling, as with `
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import tempfile
@@ -41,10 +42,10 @@ class FunctionEvaluator(Evaluator):
         except (TypeError, ValueError):
             return {}
 
-    def _wants_fidelity(self) -> bool:
+    def _wants_fidelity(self, params: dict[str, Any] | None = None) -> bool:
         if self.takes_fidelity is not None:
             return self.takes_fidelity
-        params = self._parameters()
+        params = self._parameters() if params is None else params
         positional = [p for p in params.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
         return len(positional) >= 2 or "fidelity" in params
 
@@ -58,16 +59,18 @@ class FunctionEvaluator(Evaluator):
         kwargs: dict[str, Any] = {}
         if "report" in params:
             kwargs["report"] = lambda epoch, **values: curve.append({"epoch": float(epoch), **values})
-        with tempfile.TemporaryDirectory(prefix="archsearch-ckpt-") as folder:
-            path = os.path.join(folder, "checkpoint")
-            if "checkpoint" in params:
+        # A checkpoint file only for a function that takes one: the others pay no directory per trial.
+        folder = tempfile.TemporaryDirectory(prefix="archsearch-ckpt-") if "checkpoint" in params else None
+        with folder or contextlib.nullcontext():
+            path = os.path.join(folder.name, "checkpoint") if folder is not None else ""
+            if folder is not None:
                 if checkpoint is not None:
                     with open(path, "wb") as f:
                         f.write(checkpoint)
                 kwargs["checkpoint"] = path
             start = time.perf_counter()
             try:
-                args = (architecture, fidelity) if self._wants_fidelity() and "fidelity" not in params else (
+                args = (architecture, fidelity) if self._wants_fidelity(params) and "fidelity" not in params else (
                     architecture,)
                 if "fidelity" in params:
                     kwargs["fidelity"] = fidelity
@@ -78,7 +81,7 @@ class FunctionEvaluator(Evaluator):
                 return EvalResult.failed(f"evaluate called sys.exit({exc.code!r})")
             elapsed = time.perf_counter() - start
             saved = None
-            if "checkpoint" in params and os.path.exists(path):
+            if folder is not None and os.path.exists(path):
                 with open(path, "rb") as f:
                     saved = f.read()
         if not isinstance(out, dict):

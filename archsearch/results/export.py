@@ -18,17 +18,6 @@ from archsearch.versions import EXPORT_SCHEMA_VERSION
 GENOME_FILE, WEIGHTS_FILE, MODEL_FILE, README_FILE = "genome.json", "model.safetensors", "model.json", "README.md"
 
 
-def build_network(genome: Genome, data_spec: dict[str, Any], weights: dict[str, Any] | None = None) -> Any:
-    """The genome's ``nn.Module`` for a task of this shape, in eval mode, with ``weights`` loaded."""
-    from archsearch.builder import build_model
-    from archsearch.tasks import DataSpec
-
-    model = build_model(genome, DataSpec(**data_spec))
-    if weights is not None:
-        model.load_state_dict(weights)
-    return model.eval()
-
-
 def read_saved_config(path: Path) -> dict[str, Any]:
     """A run's resolved ``config.yaml`` as plain data (``yaml.safe_load``: nothing in it is executed)."""
     import yaml
