@@ -73,6 +73,7 @@ def plan_run(
     task: Any = None,
     evaluate: Callable[..., dict[str, Any]] | None = None,
     objectives: dict[str, str] | None = None,
+    measure: Callable[[Any], dict[str, Any]] | None = None,
 ) -> RunPlan:
     """Compose the config for ``overrides`` and build every part of the run from it.
 
@@ -80,7 +81,7 @@ def plan_run(
     config's named ones.
     """
     return plan_from_config(config.compose(overrides), space=space, task=task, evaluate=evaluate,
-                            objectives=objectives)
+                            objectives=objectives, measure=measure)
 
 
 def plan_from_config(
@@ -90,9 +91,13 @@ def plan_from_config(
     task: Any = None,
     evaluate: Callable[..., dict[str, Any]] | None = None,
     objectives: dict[str, str] | None = None,
+    measure: Callable[[Any], dict[str, Any]] | None = None,
 ) -> RunPlan:
     """Build a run from a composed (or saved) config; fills the config in with what it resolved."""
     config.validate(cfg)
+    if measure is not None and not callable(measure):
+        raise ConfigError(f"measure must be a function of the architecture returning {{metric: value}}, "
+                          f"got {type(measure).__name__}")
     seed = int(cfg.seed)
     budget = parse_budget(cfg.budget)
     keep_weights = str(cfg.get("keep_weights", "front"))
@@ -110,7 +115,7 @@ def plan_from_config(
     if evaluate is not None:
         from archsearch.evaluation.function import FunctionEvaluator
 
-        evaluator: Any = FunctionEvaluator(evaluate)
+        evaluator: Any = FunctionEvaluator(evaluate, measure=measure)
         objs = config.parse_objectives(objectives if objectives is not None else cfg.objectives)
         if objs is None:
             raise ConfigError("with evaluate=, say what to optimize: objectives={'metric': 'maximize', ...}")
@@ -135,6 +140,8 @@ def plan_from_config(
                                   objectives=objs, seed=seed)
     if hasattr(strategy, "check"):
         strategy.check()
+    if hasattr(strategy, "use_measure"):  # metrics known before training, for model-based strategies
+        strategy.use_measure(measure if measure is not None else evaluator.measure)
     executor_cfg = {k: v for k, v in config.to_container(cfg.executor).items() if k not in PLAIN_KEYS}
     from archsearch.execution import make_executor
 
@@ -165,6 +172,7 @@ def plan_from_config(
         "user_space": space is not None,
         "user_task": task is not None,
         "user_evaluate": evaluate is not None,
+        "user_measure": measure is not None,
         "data_spec": data_spec,
         "preprocessing": preprocessing,
         "archsearch_version": _version(),

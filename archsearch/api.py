@@ -23,7 +23,7 @@ from archsearch.space import SearchSpace
 def search(
     space: str | SearchSpace | Callable[..., Any] = "mlp",
     task: Any = None,
-    strategy: str = "random",
+    strategy: str = "model",
     budget: int | str = 20,
     seed: int = 0,
     executor: str = "ray",
@@ -31,6 +31,7 @@ def search(
     *,
     evaluate: Callable[..., dict[str, Any]] | None = None,
     objectives: dict[str, str] | None = None,
+    measure: Callable[[Any], dict[str, Any]] | None = None,
     overrides: Sequence[str] = (),
     progress: bool | Progress | None = None,
     quiet: bool = False,
@@ -53,6 +54,10 @@ def search(
         evaluate: ``fn(architecture) -> {metric: value}``, replacing training on ``task``.
         objectives: ``{metric: "maximize" | "minimize"}``; default: the task's metric, ``n_params``,
             ``latency_ms``.
+        measure: ``fn(architecture) -> {metric: value}`` for metrics known without training (parameters,
+            FLOPs). The default ``model`` strategy uses them exactly for many proposals and trains only
+            the one whose predicted gain is largest; results hold them unless ``evaluate`` returns the
+            same metric. The built-in training evaluator measures ``n_params`` and ``flops`` itself.
         overrides: further ``key=value`` config overrides, e.g. ``["space.depth.high=6"]``.
         progress: ``None`` (default): a progress bar where stderr is a terminal, none in a Jupyter
             notebook, on CI or in a pipe; ``True`` / ``False`` forces it; or a
@@ -72,6 +77,7 @@ def search(
         task=None if isinstance(task, str) else task,
         evaluate=evaluate,
         objectives=objectives,
+        measure=measure,
     )
     return _execute_announced(plan, progress, quiet)
 
@@ -105,6 +111,7 @@ def resume(
     space: SearchSpace | Callable[..., Any] | None = None,
     task: Any = None,
     evaluate: Callable[..., dict[str, Any]] | None = None,
+    measure: Callable[[Any], dict[str, Any]] | None = None,
     overrides: Sequence[str] = (),
     progress: bool | Progress | None = None,
     quiet: bool = False,
@@ -113,7 +120,7 @@ def resume(
 
     The strategy continues from its saved state; trials in flight when the run stopped are evaluated
     again; completed ones are kept as they are. A run over your own space, task or evaluate function
-    needs the same objects passed again.
+    needs the same objects passed again (``measure`` included).
 
     Args:
         run_dir: the run directory.
@@ -127,7 +134,7 @@ def resume(
     store = RunStore.open(run_dir)
     info = store.info()
     for flag, given, name in (("user_space", space, "space"), ("user_task", task, "task"),
-                              ("user_evaluate", evaluate, "evaluate")):
+                              ("user_evaluate", evaluate, "evaluate"), ("user_measure", measure, "measure")):
         if info.get(flag) and given is None:
             raise ConfigError(f"run {run_dir} searched with your own {name}; resume it from Python with "
                               f"archsearch.resume({os.fspath(run_dir)!r}, {name}=...)")
@@ -144,7 +151,8 @@ def resume(
             OmegaConf.update(cfg, key, [m.strip() for m in value.strip("[]").split(",") if m.strip()])
             continue
         OmegaConf.update(cfg, key, OmegaConf.create({"v": value}).v if value else None, force_add=False)
-    plan = plan_from_config(cfg, space=space, task=task, evaluate=evaluate, objectives=dict(info["objectives"]))
+    plan = plan_from_config(cfg, space=space, task=task, evaluate=evaluate, objectives=dict(info["objectives"]),
+                            measure=measure)
     plan.run_dir = store.path
     plan.run_info = {**plan.run_info, **{k: info.get(k) for k in ("space", "strategy", "task") if info.get(k)}}
     store.acquire("resume")

@@ -35,14 +35,18 @@ from archsearch.space import SearchSpace, as_space
 from archsearch.strategies import make_strategy
 from archsearch.trial import COMPLETE, EvalResult
 
-ARCHSEARCH = ("random", "evolution", "local", "mcts", "bayes")
-OPTUNA = ("optuna-random", "optuna-tpe", "optuna-nsga2")
+ARCHSEARCH = ("model", "random", "evolution", "local", "mcts", "bayes")
+OPTUNA = ("optuna-random", "optuna-tpe", "optuna-nsga2", "optuna-gp")
 VARIANTS = {  # ablations, by name: --runners evolution-plain local-plain mcts-plain
     "evolution-plain": ("evolution", {"screen": 1}),
     "local-plain": ("local", {"screen": 1}),
     "mcts-plain": ("mcts", {"rave_equivalence": 0}),
     "bayes-gp": ("bayes", {"sampler": "gp"}),
+    "model-blind": ("model", {}),
+    "model-r16": ("model", {"pool_random": 16}),
+    "model-m96": ("model", {"pool_random": 16, "pool_mutations": 96}),  # without measure=: every objective predicted
 }
+BLIND = {"model-blind"}
 STEP = 5  # evaluations between hypervolume readings
 
 
@@ -54,6 +58,7 @@ class Problem:
     objectives: dict[str, str]
     normalization: Normalization
     best_front: np.ndarray  # raw objective values of the best known front
+    measure: Callable[[Any], dict[str, float]] | None = None  # metrics known before training
 
     def hv(self, raw: list[list[float]]) -> float:
         if not raw:
@@ -131,7 +136,10 @@ def nas_digits() -> Problem:
     def evaluate(genome: Any) -> dict[str, float]:
         return dict(metrics[genome.arch_id])
 
-    return Problem("nas_digits", nas_space(), evaluate, objectives, norm, raw)
+    def measure(genome: Any) -> dict[str, float]:
+        return {"n_params": metrics[genome.arch_id]["n_params"]}
+
+    return Problem("nas_digits", nas_space(), evaluate, objectives, norm, raw, measure)
 
 
 PROBLEMS: dict[str, Callable[[], Problem]] = {
@@ -146,8 +154,10 @@ PROBLEMS: dict[str, Callable[[], Problem]] = {
 # -- runners ---------------------------------------------------------------------------------------
 
 def run_archsearch(problem: Problem, name: str, seed: int, n: int) -> list[list[float]]:
-    name, options = VARIANTS.get(name, (name, {}))
-    strategy = make_strategy(name, problem.space, problem.objectives, seed, **options)
+    base, options = VARIANTS.get(name, (name, {}))
+    strategy = make_strategy(base, problem.space, problem.objectives, seed, **options)
+    if name not in BLIND:
+        strategy.use_measure(problem.measure)
     values: list[list[float]] = []
     while len(values) < n:
         candidate = strategy.ask()
@@ -167,6 +177,7 @@ def run_optuna(problem: Problem, name: str, seed: int, n: int) -> list[list[floa
         "optuna-random": lambda: optuna.samplers.RandomSampler(seed=seed),
         "optuna-tpe": lambda: optuna.samplers.TPESampler(multivariate=True, seed=seed),
         "optuna-nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed),
+        "optuna-gp": lambda: optuna.samplers.GPSampler(seed=seed),
     }[name]()
     study = optuna.create_study(directions=list(problem.objectives.values()), sampler=sampler)
     values: list[list[float]] = []

@@ -1,7 +1,7 @@
 import pytest
 
 from archsearch.space import as_space
-from archsearch.strategies import MCTS, Bayes, Evolution, LocalSearch, RandomSearch
+from archsearch.strategies import MCTS, Bayes, Evolution, LocalSearch, ModelBased, RandomSearch
 from archsearch.testing import StrategyContract, drive, toy_objectives, toy_space
 
 
@@ -32,7 +32,27 @@ class TestBayesContract(StrategyContract):
         return Bayes(space, objectives, seed=seed, n_startup_trials=4)
 
 
-@pytest.mark.parametrize("cls", [RandomSearch, Evolution, LocalSearch, MCTS, Bayes])
+class TestModelBasedContract(StrategyContract):
+    def make_strategy(self, space, objectives, seed):
+        return ModelBased(space, objectives, seed=seed, n_initial=4, pool_random=8, pool_mutations=8, n_trees=4)
+
+
+class TestModelBasedWithMeasureContract(StrategyContract):
+    """With ``measure`` giving one objective exactly (a cost that grows with the width)."""
+
+    def make_strategy(self, space, objectives, seed):
+        strategy = ModelBased(space, objectives, seed=seed, n_initial=4, pool_random=8, pool_mutations=8, n_trees=4)
+        strategy.use_measure(measured_cost)
+        return strategy
+
+
+def measured_cost(architecture):
+    if isinstance(architecture, dict):
+        return {"cost": float(architecture["width"] * architecture["depth"])}
+    return {"cost": float(len(architecture.blocks()))}
+
+
+@pytest.mark.parametrize("cls", [RandomSearch, Evolution, LocalSearch, MCTS, Bayes, ModelBased])
 def test_never_repeats_an_architecture(cls):
     strategy = cls(as_space(toy_space), toy_objectives(), seed=0)
     ids = [c.arch_id for c in drive(strategy, 40, in_flight=4)]

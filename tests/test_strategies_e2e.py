@@ -16,7 +16,7 @@ from archsearch.testing import drive, toy_evaluate, toy_objectives, toy_space, z
 from archsearch.trial import COMPLETE, EvalResult
 
 
-@pytest.mark.parametrize("name", ["random", "evolution", "local", "mcts", "bayes"])
+@pytest.mark.parametrize("name", ["model", "random", "evolution", "local", "mcts", "bayes"])
 def test_each_strategy_runs_from_search_with_a_callable_space(tmp_path, name):
     assert name in STRATEGIES.names()
     overrides = ["strategy.population_size=4"] if name == "evolution" else []
@@ -104,7 +104,7 @@ def zdt1_hypervolume(strategy, budget):
     return hypervolume(values, [1.1, 11.0])
 
 
-@pytest.mark.parametrize("name", ["evolution", "local", "mcts", "bayes"])
+@pytest.mark.parametrize("name", ["model", "evolution", "local", "mcts", "bayes"])
 def test_beats_random_search_at_equal_budget(name):
     """Mean hypervolume over 8 seeds on ZDT1 beats random search's by more than twice its standard error."""
     budget, seeds = (120 if name == "mcts" else 60), range(8)  # a tree needs visits before it knows much

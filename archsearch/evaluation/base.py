@@ -39,6 +39,11 @@ class Evaluator(ABC):
         against it before a run starts); ``None`` when only results will tell (a user's function)."""
         return None
 
+    def measure(self, architecture: Any) -> dict[str, float]:
+        """Metrics known without training (e.g. ``n_params``, ``flops``), cheap enough to ask for many
+        proposals; a model-based strategy uses them exactly and predicts only the rest. ``{}``: none."""
+        return {}
+
     def warm_up(self) -> None:
         """Pay one-time costs (data, library imports) before the first candidate, so that they count
         against no candidate's time limit."""

@@ -26,13 +26,24 @@ from archsearch.trial import COMPLETE, EvalResult
 class FunctionEvaluator(Evaluator):
     """Calls ``fn(architecture)``, passing ``fidelity``, ``checkpoint`` and ``report`` if it takes them.
 
+    With ``measure`` (the metrics known before training), a result holds what it measures unless
+    ``fn`` returned the same metric.
+
     Exceptions and non-numeric or NaN metrics make the result ``failed`` with the reason; the run goes
     on. ``eval_time_s`` is recorded beside the user's metrics.
     """
 
-    def __init__(self, fn: Callable[..., dict[str, Any]], takes_fidelity: bool | None = None) -> None:
+    def __init__(self, fn: Callable[..., dict[str, Any]], takes_fidelity: bool | None = None,
+                 measure: Callable[[Any], dict[str, Any]] | None = None) -> None:
         self.fn = fn
         self.takes_fidelity = takes_fidelity
+        self.measure_fn = measure
+
+    def measure(self, architecture: Any) -> dict[str, float]:
+        """The user's ``measure(architecture)``, as numbers (``{}`` without one)."""
+        if self.measure_fn is None:
+            return {}
+        return {str(k): float(v) for k, v in self.measure_fn(architecture).items()}
 
     def _parameters(self) -> dict[str, Any]:
         import inspect
@@ -93,6 +104,11 @@ class FunctionEvaluator(Evaluator):
             return EvalResult.failed(f"evaluate returned or reported a non-numeric metric: {exc}")
         bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
         metrics.setdefault("eval_time_s", elapsed)
+        if self.measure_fn is not None and not bad:  # what measure knows, evaluate need not return
+            try:
+                metrics = {**self.measure(architecture), **metrics}
+            except Exception as exc:
+                return EvalResult.failed(f"measure failed: {exc}", metrics)
         if bad:
             return EvalResult.failed(f"non-finite metric values for {', '.join(bad)}", metrics)
         return EvalResult(COMPLETE, metrics, curve=result_curve, checkpoint=saved)

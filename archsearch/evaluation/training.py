@@ -134,6 +134,16 @@ class TrainingEvaluator(Evaluator):
             make_optimizer(model.parameters(), self.recipe)
             count_flops(model, torch.zeros(1, 2))
 
+    def measure(self, architecture: Any) -> dict[str, float]:
+        """``n_params`` and ``flops`` of the built model, on the CPU with no training: what ``evaluate``
+        reports for them (latency and memory are left out: they are measured, not counted)."""
+        genome = architecture
+        task = self.load_task()
+        with torch_threads(self.threads), torch.random.fork_rng(devices=[]):
+            model = build_model(genome, task.data_spec, dropout=self.recipe.dropout)
+            example, _ = _tensors(task, task.x_train[:1], task.y_train[:1])
+            return {"n_params": float(count_parameters(model)), "flops": count_flops(model, example)}
+
     def use_loaded(self, task: Task) -> None:
         """Reuse a task the caller already loaded (the driver validates data before a run starts)."""
         self._loaded = task

@@ -13,6 +13,7 @@ from archsearch.pareto.dominance import (
     to_minimization,
 )
 from archsearch.pareto.hypervolume import hypervolume
+from archsearch.pareto.improvement import hypervolume_improvement
 from archsearch.pareto.normalization import (
     LOG_SCALE_PREFIXES,
     REFERENCE_POINT_OFFSET,
@@ -28,6 +29,7 @@ __all__ = [
     "crowding_distance",
     "front_hypervolume",
     "hypervolume",
+    "hypervolume_improvement",
     "non_dominated_mask",
     "non_dominated_sort",
     "to_minimization",

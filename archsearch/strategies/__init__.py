@@ -11,6 +11,7 @@ from archsearch.strategies.bayes import Bayes
 from archsearch.strategies.evolution import Evolution
 from archsearch.strategies.local_search import LocalSearch
 from archsearch.strategies.mcts import MCTS
+from archsearch.strategies.model_based import ModelBased
 from archsearch.strategies.random_search import RandomSearch
 
 STRATEGIES: Registry[type[Strategy]] = Registry("strategy")
@@ -19,6 +20,7 @@ STRATEGIES.register("evolution", "regularized (aging) evolution, NSGA-II selecti
 STRATEGIES.register("mcts", "Monte Carlo tree search over the decision sequence (UCT, progressive widening)")(MCTS)
 STRATEGIES.register("bayes", "Optuna (TPE, GP or NSGA-II) through ask/tell, its study journaled in the run")(Bayes)
 STRATEGIES.register("local", "Pareto local search: mutate members of the current front")(LocalSearch)
+STRATEGIES.register("model", "a forest of past results picks the proposal with the largest expected hypervolume gain")(ModelBased)
 
 
 def make_strategy(name: str, space: SearchSpace, objectives: dict[str, str], seed: int, **options: Any) -> Strategy:
@@ -29,4 +31,4 @@ def make_strategy(name: str, space: SearchSpace, objectives: dict[str, str], see
         raise ValueError(f"strategy {name!r} does not take options {sorted(options)}: {exc}") from None
 
 
-__all__ = ["MCTS", "STRATEGIES", "Bayes", "Evolution", "LocalSearch", "RandomSearch", "Strategy", "make_strategy"]
+__all__ = ["MCTS", "STRATEGIES", "ModelBased", "Bayes", "Evolution", "LocalSearch", "RandomSearch", "Strategy", "make_strategy"]

@@ -6,8 +6,9 @@ workers (the engine does), which is what lets resume, Ray and Pareto bookkeeping
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,7 @@ class Strategy(ABC):
     """
 
     name = "strategy"
+    measure: Callable[[Any], Mapping[str, Any]] | None = None
 
     def __init__(self, space: SearchSpace, objectives: dict[str, str] | None = None, seed: int = 0) -> None:
         self.space = space
@@ -64,6 +66,26 @@ class Strategy(ABC):
     @abstractmethod
     def tell(self, candidate: Candidate, result: EvalResult) -> None:
         """Learn from the result of a candidate this strategy (or a replayed journal) proposed."""
+
+    def use_measure(self, measure: Callable[[Any], Mapping[str, Any]] | None) -> None:
+        """Give the strategy ``measure(architecture) -> {metric: value}``: metrics known before training
+        (parameters, FLOPs), so a model-based strategy spends training only where the rest is uncertain.
+        Strategies that cannot use it ignore it."""
+        self.measure = measure
+
+    def _call_measure(self, architecture: Any) -> dict[str, float]:
+        """``measure``'s finite numbers for ``architecture``; ``{}`` where it fails (then every objective is
+        predicted, and the candidate is still trained and scored as usual)."""
+        if self.measure is None:
+            return {}
+        try:
+            values = self.measure(architecture)
+        except Exception:  # a user's function failing on one architecture must not stop the search
+            return {}
+        if not isinstance(values, Mapping):
+            return {}
+        return {str(k): float(v) for k, v in values.items()
+                if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)}
 
     # -- shared bookkeeping ------------------------------------------------------------------------
 
@@ -95,10 +117,11 @@ class Strategy(ABC):
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly (JSON-able)."""
-        return {"rng": self.rng.bit_generator.state, "seen": sorted(self._seen), "n_asked": self._n_asked,
-                **self._own_state()}
+        return {"rng": self.rng.bit_generator.state, "seed": self.seed, "seen": sorted(self._seen),
+                "n_asked": self._n_asked, **self._own_state()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.seed = int(state.get("seed", self.seed))  # derived seeds follow the saved run's seed
         if "rng" in state:
             self.rng.bit_generator.state = state["rng"]
         self._seen = set(state.get("seen", ()))
