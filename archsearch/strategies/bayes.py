@@ -19,10 +19,11 @@ Duplicates: in a small space the sampler keeps proposing architectures it has al
 trial is told the outcome of the architecture's first trial (its values, or pruned / failed), so the
 model learns the truth instead of "this region fails"; if that first trial is still running, the
 duplicate stays running beside it (a constant liar sees it) and is told the same outcome later. The
-proposal is then the nearest unseen architecture: a breadth-first walk from the duplicate that changes
-one decision at a time (cheap builds, no sampler asks), asked of the study as fixed parameters. So an
-ask costs one sampler ask at most, and the walk ending without an unseen architecture means the
-(discrete) space is exhausted.
+sampler is asked once more; after a second duplicate the proposal is the nearest unseen architecture:
+a breadth-first walk from that duplicate that changes one decision at a time (cheap builds, no model
+fit), asked of the study as fixed parameters. So an ask costs two sampler asks at most, and the walk
+ending without an unseen architecture means the (discrete) space is exhausted. (On ``nas_digits``, a
+second ask beat walking after the first duplicate at 50 and 100 evaluations and tied at 200.)
 """
 
 from __future__ import annotations
@@ -44,11 +45,12 @@ STUDY_NAME = "archsearch"
 SAMPLERS = ("tpe", "gp", "nsga2", "random")
 ARCH_ID = "arch_id"  # user attribute of a trial handed out: the architecture it stands for
 TWIN_OF = "twin_of"  # user attribute of a duplicate of a running trial: that trial's number
+SAMPLER_ASKS = 2  # sampler asks per proposal before walking from the last duplicate (each costs a model fit)
 
 
 class Bayes(Strategy):
     """An Optuna study driven by ask/tell; a duplicate is told its architecture's known outcome (never
-    evaluated again) and replaced by the nearest unseen architecture.
+    evaluated again), and the sampler's second duplicate is replaced by the nearest unseen architecture.
 
     Args:
         sampler: ``tpe`` (multivariate TPE), ``gp`` (Gaussian process), ``nsga2`` or ``random``.
@@ -192,17 +194,18 @@ class Bayes(Strategy):
     def ask(self) -> Candidate | None:
         study = self.study()
         n_trials = len(study.get_trials(deepcopy=False))
-        study.sampler = self._make_sampler(n_trials)
-        trial, candidate = self._ask_study(study)
-        if self.allow_duplicates or candidate.arch_id not in self._seen:
-            return self._hand_out(trial, candidate)
+        for k in range(SAMPLER_ASKS):
+            study.sampler = self._make_sampler(n_trials + k)
+            trial, candidate = self._ask_study(study)
+            if self.allow_duplicates or candidate.arch_id not in self._seen:
+                return self._hand_out(trial, candidate)
+            self._settle_duplicate(trial, candidate.arch_id)
         duplicate = trial.number
-        self._settle_duplicate(trial, candidate.arch_id)
         nearest = self._nearest_unseen(candidate.decisions, np.random.default_rng([self._derived_seed(n_trials), 1]))
         if nearest is None:
             return None
         study.enqueue_trial(nearest.decisions)  # every decision fixed: the sampler models nothing for it
-        study.sampler = self._make_sampler(n_trials + 1)
+        study.sampler = self._make_sampler(n_trials + SAMPLER_ASKS)
         trial, candidate = self._ask_study(study)
         if self.sampler == "nsga2":
             _ = trial.relative_params  # NSGA-II puts a trial in a generation when it samples it; this one too
