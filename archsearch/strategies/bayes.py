@@ -16,14 +16,15 @@ looks at running trials, TPE's constant liar, sees them until they are told), tr
 NSGA-II's cached parent population (a study attribute, recomputed from the trials after a restore).
 
 Duplicates: in a small space the sampler keeps proposing architectures it has already seen. Such a
-trial is told the outcome of the architecture's first trial (its values, or pruned / failed), so the
-model learns the truth instead of "this region fails"; if that first trial is still running, the
-duplicate stays running beside it (a constant liar sees it) and is told the same outcome later. The
-sampler is asked once more; after a second duplicate the proposal is the nearest unseen architecture:
-a breadth-first walk from that duplicate that changes one decision at a time (cheap builds, no model
-fit), asked of the study as fixed parameters. So an ask costs two sampler asks at most, and the walk
-ending without an unseen architecture means the (discrete) space is exhausted. (On ``nas_digits``, a
-second ask beat walking after the first duplicate at 50 and 100 evaluations and tied at 200.)
+trial is told the outcome of the architecture's first trial (its values, or pruned / failed): the
+study then records truly what the sampler proposed, where a failed trial would be invisible to it. If
+that first trial is still running, the duplicate stays running beside it (a constant liar sees it)
+and is told the same outcome later. The sampler is asked once more; after a second duplicate the
+proposal is the nearest unseen architecture: a breadth-first walk from that duplicate that changes one
+decision at a time (cheap builds, no model fit), asked of the study as fixed parameters. So an ask
+costs two sampler asks at most, and the walk ending without an unseen architecture means the
+(discrete) space is exhausted. (On ``nas_digits``, a second ask beat walking after the first duplicate
+at 50 and 100 evaluations and tied at 200.)
 """
 
 from __future__ import annotations
