@@ -18,7 +18,7 @@ STRATEGIES: Registry[type[Strategy]] = Registry("strategy")
 STRATEGIES.register("random", "independent uniform samples; the baseline")(RandomSearch)
 STRATEGIES.register("evolution", "regularized (aging) evolution, NSGA-II selection with several objectives")(Evolution)
 STRATEGIES.register("mcts", "Monte Carlo tree search over the decision sequence (UCT, progressive widening)")(MCTS)
-STRATEGIES.register("bayes", "Optuna (TPE, GP or NSGA-II) through ask/tell, its study journaled in the run")(Bayes)
+STRATEGIES.register("bayes", "Optuna (TPE, GP or NSGA-II) through ask/tell, its study rebuilt from the saved state")(Bayes)
 STRATEGIES.register("local", "Pareto local search: mutate members of the current front")(LocalSearch)
 STRATEGIES.register("model", "a forest of past results picks the proposal with the largest expected hypervolume gain")(ModelBased)
 
