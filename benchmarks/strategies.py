@@ -122,24 +122,39 @@ def synthetic(name: str) -> Problem:
 
 # -- the tabular NAS problem -----------------------------------------------------------------------
 
-def nas_digits() -> Problem:
-    import pandas as pd
-    from nas_table import TABLE, nas_space  # beside this script
-
-    table = pd.read_parquet(TABLE)
+def tabular(name: str, table: Any, space: SearchSpace, objectives: dict[str, str]) -> Problem:
+    """A problem that looks architectures up in ``table``; ``measure`` gives what is known before training
+    (``n_params`` and ``flops``, as the built-in evaluator counts them without training)."""
     table = table[table.status == COMPLETE]
-    metrics = table.set_index("arch_id")[["val_accuracy", "n_params"]].to_dict("index")
-    objectives = {"val_accuracy": "maximize", "n_params": "minimize"}
+    cheap = [k for k in ("n_params", "flops") if k in table.columns]
+    metrics = table.set_index("arch_id")[list(dict.fromkeys([*objectives, *cheap]))].to_dict("index")
     raw = table[list(objectives)].to_numpy(float)
     norm = Normalization.from_data(list(objectives), list(objectives.values()), raw)
 
     def evaluate(genome: Any) -> dict[str, float]:
-        return dict(metrics[genome.arch_id])
+        return {k: metrics[genome.arch_id][k] for k in objectives}
 
     def measure(genome: Any) -> dict[str, float]:
-        return {"n_params": metrics[genome.arch_id]["n_params"]}
+        return {k: metrics[genome.arch_id][k] for k in cheap}
 
-    return Problem("nas_digits", nas_space(), evaluate, objectives, norm, raw, measure)
+    return Problem(name, space, evaluate, objectives, norm, raw, measure)
+
+
+def nas_digits() -> Problem:
+    import pandas as pd
+    from nas_table import TABLE, nas_space  # beside this script
+
+    return tabular("nas_digits", pd.read_parquet(TABLE), nas_space(),
+                   {"val_accuracy": "maximize", "n_params": "minimize"})
+
+
+def nas_mnist1d(three: bool = False) -> Problem:
+    import nas_mnist1d as m1d  # beside this script
+
+    objectives = {"val_accuracy": "maximize", "n_params": "minimize"}
+    if three:
+        objectives["latency_ms"] = "minimize"
+    return tabular("nas_mnist1d_3obj" if three else "nas_mnist1d", m1d.load_table(), m1d.nas_space(), objectives)
 
 
 PROBLEMS: dict[str, Callable[[], Problem]] = {
@@ -148,6 +163,8 @@ PROBLEMS: dict[str, Callable[[], Problem]] = {
     "zdt3": lambda: synthetic("zdt3"),
     "dtlz2": lambda: synthetic("dtlz2"),
     "nas_digits": nas_digits,
+    "nas_mnist1d": nas_mnist1d,
+    "nas_mnist1d_3obj": lambda: nas_mnist1d(three=True),
 }
 
 

@@ -20,7 +20,7 @@ STRATEGIES.register("evolution", "regularized (aging) evolution, NSGA-II selecti
 STRATEGIES.register("mcts", "Monte Carlo tree search over the decision sequence (UCT, progressive widening)")(MCTS)
 STRATEGIES.register("bayes", "Optuna (TPE, GP or NSGA-II) through ask/tell, its study rebuilt from the saved state")(Bayes)
 STRATEGIES.register("local", "Pareto local search: mutate members of the current front")(LocalSearch)
-STRATEGIES.register("model", "a forest of past results picks the proposal with the largest expected hypervolume gain")(ModelBased)
+STRATEGIES.register("model", "a forest of past results picks the proposal with the largest predicted hypervolume gain")(ModelBased)
 
 
 def make_strategy(name: str, space: SearchSpace, objectives: dict[str, str], seed: int, **options: Any) -> Strategy:

@@ -10,7 +10,9 @@ conditional spaces and several objectives:
   beat) that have not been evaluated;
 - the pool is ranked by the hypervolume that a random forest of the results so far (decisions
   one-hot encoded, bootstrapped trees as in SMAC's and BANANAS's ensembles) predicts each candidate
-  would add; exploration comes from the random part of the pool and from the forest's errors;
+  would add: on alternate proposals by its mean prediction (exploitation) and by an upper confidence
+  bound from the trees' spread (exploration); measured, the alternation beat either alone on the
+  tabular NAS problems;
 - objectives known before training (parameters, FLOPs: ``measure``) are used exactly, and only the
   rest is predicted, so training is spent where accuracy is uncertain at a size the front lacks;
 - candidates in flight count as the forest predicts them (the "kriging believer"), so several
@@ -45,6 +47,9 @@ class ModelBased(Strategy):
         pool_mutations: mutations of front members in each proposal's pool (half with one decision
             changed, half with two).
         n_trees: trees of the forest.
+        optimism: on every other proposal, predicted objectives are improved by this many standard
+            deviations of the trees (an upper confidence bound); the others use the forest's mean.
+            0 turns it off.
         max_retries: draws per pool member before the space counts as exhausted (``ask`` returns ``None``).
     """
 
@@ -59,6 +64,7 @@ class ModelBased(Strategy):
         pool_random: int = 48,
         pool_mutations: int = 48,
         n_trees: int = 32,
+        optimism: float = 1.0,
         max_retries: int = 100,
     ) -> None:
         super().__init__(space, objectives, seed)
@@ -66,6 +72,7 @@ class ModelBased(Strategy):
         self.pool_random = pool_random
         self.pool_mutations = pool_mutations
         self.n_trees = n_trees
+        self.optimism = optimism
         self.max_retries = max_retries
         self._archive = Archive(self.objectives)
         self._pending: dict[str, dict[str, Any]] = {}  # trial key -> decisions, asked and not yet told
@@ -74,7 +81,8 @@ class ModelBased(Strategy):
     def options(self) -> dict[str, tuple[Any, str]]:
         return {**super().options(), "n_initial": (self.n_initial, "int>=1"),
                 "pool_random": (self.pool_random, "int>=1"), "pool_mutations": (self.pool_mutations, "int>=0"),
-                "n_trees": (self.n_trees, "int>=2"), "max_retries": (self.max_retries, "int>=1")}
+                "n_trees": (self.n_trees, "int>=2"), "optimism": (self.optimism, "float>=0"),
+                "max_retries": (self.max_retries, "int>=1")}
 
     # -- proposals -----------------------------------------------------------------------------------
 
@@ -143,6 +151,10 @@ class ModelBased(Strategy):
             x = OneHot(rows).encode(rows)
             forest = self._forest(x[:len(y)], y[:, learned])
             everything = forest.predict(x[len(y):]).reshape(len(pool) + len(pending), len(learned))
+            if self.optimism and self._n_asked % 2:  # every other proposal: the trees' optimistic bound
+                trees = np.stack([t.predict(x[len(y):len(y) + len(pool)]).reshape(len(pool), -1)
+                                  for t in forest.estimators_])
+                everything[:len(pool)] -= self.optimism * trees.std(axis=0)
             predicted[:, learned], pending_values[:, learned] = np.split(everything, [len(pool)])
         for i, k in enumerate(names):
             if k in cheap:

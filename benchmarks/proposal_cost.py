@@ -1,0 +1,60 @@
+"""Driver CPU per proposal: what each strategy costs the driver when a run is already large.
+
+Each strategy runs ``--trials`` ask/tell steps on a problem of :mod:`strategies` (evaluations are table
+lookups, so only the strategy's own work is timed); the CPU time (``time.process_time``) of ``ask`` +
+``tell`` is averaged over the last ``--window`` steps, beside its wall time. The issue's bar: at most
+0.2 s of driver CPU per proposal at 500 trials.
+
+    PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/proposal_cost.py --problem nas_digits
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+from strategies import ARCHSEARCH, PROBLEMS  # beside this script
+
+from archsearch.strategies import make_strategy
+from archsearch.trial import COMPLETE, EvalResult
+
+
+def cost(problem_name: str, name: str, trials: int, window: int) -> tuple[float, float, int]:
+    problem = PROBLEMS[problem_name]()
+    strategy = make_strategy(name, problem.space, problem.objectives, 0)
+    strategy.use_measure(problem.measure)
+    cpu = wall = 0.0
+    done = 0
+    for i in range(trials):
+        c0, w0 = time.process_time(), time.perf_counter()
+        candidate = strategy.ask()
+        if candidate is None:
+            break
+        metrics = problem.evaluate(candidate.architecture)
+        strategy.tell(candidate, EvalResult(COMPLETE, metrics))
+        c2, w2 = time.process_time(), time.perf_counter()  # the lookup is microseconds
+        if i >= trials - window:
+            cpu += c2 - c0
+            wall += w2 - w0
+            done += 1
+    return cpu / max(done, 1), wall / max(done, 1), i + 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--problem", default="nas_digits", choices=list(PROBLEMS))
+    parser.add_argument("--runners", nargs="+", default=list(ARCHSEARCH))
+    parser.add_argument("--trials", type=int, default=500)
+    parser.add_argument("--window", type=int, default=20)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    print(f"| strategy | CPU s / proposal at {args.trials} trials | wall s | trials run |")
+    print("|---|---|---|---|")
+    for name in args.runners:
+        cpu, wall, n = cost(args.problem, name, args.trials, args.window)
+        print(f"| {name} | {cpu:.3f} | {wall:.3f} | {n} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
