@@ -33,7 +33,7 @@ def test_run_prints_the_front_and_the_run_directory(demo_run):
 def test_run_directory_contents(demo_run):
     _, run_dir, _ = demo_run
     info = json.loads((run_dir / "run.json").read_text())
-    assert info["space"] == "mlp" and info["strategy"] == "random" and info["task"] == "digits"
+    assert info["space"] == "mlp" and info["strategy"] == "model" and info["task"] == "digits"
     assert info["objectives"] == {"val_accuracy": "maximize", "n_params": "minimize", "latency_ms": "minimize"}
     config = (run_dir / "config.yaml").read_text()
     assert "_target_: archsearch.spaces.BlockGraphSpace" in config and "epochs: 2" in config
@@ -66,7 +66,7 @@ def test_run_directory_contents(demo_run):
 def test_show_prints_summary_and_front(demo_run):
     cwd, run_dir, _ = demo_run
     proc = archsearch("show", str(run_dir), cwd=cwd)
-    for text in ("space", "mlp", "strategy", "random", "complete: 5", "best val_accuracy", "hypervolume",
+    for text in ("space", "mlp", "strategy", "model", "complete: 5", "best val_accuracy", "hypervolume",
                  "Pareto front"):
         assert text in proc.stdout
 
@@ -84,7 +84,7 @@ def test_existing_run_is_never_overwritten(demo_run):
 def test_defaults_run_on_ray_into_a_named_run_dir(tmp_path):
     archsearch("run", "budget=2", "training.epochs=0.2", "--quiet", cwd=tmp_path)
     (made,) = (tmp_path / "runs").iterdir()
-    assert made.name.endswith("-mlp-random")
+    assert made.name.endswith("-mlp-model")
     trials = pq.read_table(made / "trials.parquet").to_pandas()
     assert len(trials) == 2 and (trials.status == "complete").all()
     assert trials.worker.str.startswith("ray:").all() and trials.node.notna().all()
@@ -108,6 +108,7 @@ def test_own_space_file_in_working_directory(tmp_path):
     ("mcts", []),
     ("bayes", ["strategy.n_startup_trials=3"]),
     ("local", ["strategy.n_initial=3", "strategy.screen=4"]),
+    ("model", ["strategy.n_initial=3", "strategy.pool_random=6", "strategy.pool_mutations=6"]),
 ])
 def test_every_strategy_runs_from_the_cli_on_a_built_in_space(tmp_path, strategy, options):
     archsearch("run", "space=mlp", f"strategy={strategy}", *options, "budget=6", "training.epochs=0.3",
@@ -119,13 +120,15 @@ def test_every_strategy_runs_from_the_cli_on_a_built_in_space(tmp_path, strategy
     assert len(trials) == 6 and (trials.status == "complete").all() and trials.arch_id.is_unique
     if strategy in ("evolution", "local"):  # past its random start, it proposes from what it has learnt
         assert not trials.origin.iloc[3:].str.startswith("random").all(), trials.origin.tolist()
+    if strategy == "model":  # past its start, each proposal is the forest's pick from a pool
+        assert trials.origin.iloc[3:].str.contains("pool of 1[0-2]").all(), trials.origin.tolist()
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
         (["space=nope"], "unknown space 'nope'; valid spaces: hybrid, kan, mlp, moe, transformer"),
-        (["strategy=nope"], "unknown strategy 'nope'; valid strategies: bayes, evolution, local, mcts, random"),
+        (["strategy=nope"], "unknown strategy 'nope'; valid strategies: bayes, evolution, local, mcts, model, random"),
         (["task=nope"], "unknown task 'nope'; valid tasks: associative_recall, breast_cancer, diabetes, digits"),
         (["budget=0"], "budget must be a positive number of candidates, got 0"),
         (["budget=-4"], "budget must be a positive number of candidates, got -4"),
