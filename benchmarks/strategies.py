@@ -194,7 +194,7 @@ def run_optuna(problem: Problem, name: str, seed: int, n: int) -> list[list[floa
         "optuna-random": lambda: optuna.samplers.RandomSampler(seed=seed),
         "optuna-tpe": lambda: optuna.samplers.TPESampler(multivariate=True, seed=seed),
         "optuna-nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed),
-        "optuna-gp": lambda: optuna.samplers.GPSampler(seed=seed),
+        "optuna-gp": lambda: optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False),
     }[name]()
     study = optuna.create_study(directions=list(problem.objectives.values()), sampler=sampler)
     values: list[list[float]] = []
