@@ -14,13 +14,13 @@ import argparse
 import time
 import warnings
 
-from strategies import ARCHSEARCH, PROBLEMS  # beside this script
-
 from archsearch.strategies import make_strategy
 from archsearch.trial import COMPLETE, EvalResult
 
 
 def cost(problem_name: str, name: str, trials: int, window: int) -> tuple[float, float, int]:
+    from strategies import PROBLEMS  # beside this script
+
     problem = PROBLEMS[problem_name]()
     strategy = make_strategy(name, problem.space, problem.objectives, 0)
     strategy.use_measure(problem.measure)
@@ -42,6 +42,8 @@ def cost(problem_name: str, name: str, trials: int, window: int) -> tuple[float,
 
 
 def main() -> None:
+    from strategies import ARCHSEARCH, PROBLEMS  # beside this script
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problem", default="nas_digits", choices=list(PROBLEMS))
     parser.add_argument("--runners", nargs="+", default=list(ARCHSEARCH))
