@@ -23,7 +23,7 @@ from archsearch.space import SearchSpace
 def search(
     space: str | SearchSpace | Callable[..., Any] = "mlp",
     task: Any = None,
-    strategy: str = "model",
+    strategy: str = "random",
     budget: int | str = 20,
     seed: int = 0,
     executor: str = "ray",
@@ -55,7 +55,7 @@ def search(
         objectives: ``{metric: "maximize" | "minimize"}``; default: the task's metric, ``n_params``,
             ``latency_ms``.
         measure: ``fn(architecture) -> {metric: value}`` for metrics known without training (parameters,
-            FLOPs). The default ``model`` strategy uses them exactly for many proposals and trains only
+            FLOPs). The ``model`` strategy uses them exactly for many proposals and trains only
             the one whose predicted gain is largest; results hold them unless ``evaluate`` returns the
             same metric. The built-in training evaluator measures ``n_params`` and ``flops`` itself.
         overrides: further ``key=value`` config overrides, e.g. ``["space.depth.high=6"]``.

@@ -106,7 +106,7 @@ def test_bad_candidates_do_not_stop_the_run(tmp_path):
     "kwargs, message",
     [
         ({"space": "nope"}, "unknown space 'nope'; valid spaces: hybrid, kan, mlp, moe, transformer"),
-        ({"strategy": "genetic"}, "unknown strategy 'genetic'; valid strategies: bayes, evolution, local, mcts, random"),
+        ({"strategy": "genetic"}, "unknown strategy 'genetic'; valid strategies: bayes, evolution, local, mcts, model, random"),
         ({"task": "imagenet"}, "unknown task 'imagenet'; valid tasks: associative_recall, .*digits, .*wine"),
         ({"budget": 0}, "budget must be a positive number"),
         ({"budget": -3}, "budget must be a positive number"),

@@ -23,11 +23,11 @@ def cost_of(arch):
 
 
 def test_measured_metrics_fill_in_what_evaluate_leaves_out(tmp_path):
-    run = archsearch.search(space=toy_space, evaluate=score_only, measure=cost_of,
+    run = archsearch.search(space=toy_space, evaluate=score_only, measure=cost_of, strategy="model",
                             objectives={"score": "maximize", "cost": "minimize"}, budget=12, seed=0,
                             run_dir=tmp_path / "run", executor="inline", quiet=True)
     trials = run.trials.to_pandas()
-    assert run.info["strategy"] == "model"  # the default
+    assert run.info["strategy"] == "model"
     assert len(trials) == 12 and set(trials.status) == {"complete"}
     for arch, cost in zip(trials.genome_json, trials.cost, strict=True):
         assert cost == cost_of(json.loads(arch))["cost"]
