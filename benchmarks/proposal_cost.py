@@ -27,16 +27,16 @@ def cost(problem_name: str, name: str, trials: int, window: int) -> tuple[float,
     cpu = wall = 0.0
     done = 0
     for i in range(trials):
-        c0, w0 = time.process_time(), time.perf_counter()
+        cpu_start, wall_start = time.process_time(), time.perf_counter()
         candidate = strategy.ask()
         if candidate is None:
             break
         metrics = problem.evaluate(candidate.architecture)
         strategy.tell(candidate, EvalResult(COMPLETE, metrics))
-        c2, w2 = time.process_time(), time.perf_counter()  # the lookup is microseconds
+        cpu_end, wall_end = time.process_time(), time.perf_counter()  # the lookup is microseconds
         if i >= trials - window:
-            cpu += c2 - c0
-            wall += w2 - w0
+            cpu += cpu_end - cpu_start
+            wall += wall_end - wall_start
             done += 1
     return cpu / max(done, 1), wall / max(done, 1), i + 1
 

@@ -205,7 +205,7 @@ class ModelBased(Strategy):
         return self._measured[candidate.arch_id]
 
     def _measure(self, decisions: Mapping[str, Any]) -> dict[str, float]:
-        return self._measure_candidate(_replayed(self.space, decisions))
+        return self._measure_candidate(Candidate(self.space.replay(decisions), dict(decisions)))
 
     # -- results -------------------------------------------------------------------------------------
 
@@ -221,13 +221,6 @@ class ModelBased(Strategy):
     def _load_own_state(self, state: Mapping[str, Any]) -> None:
         self._archive.load_state_dict(state["archive"])
         self._pending = {k: dict(v) for k, v in state.get("pending", {}).items()}
-
-
-def _replayed(space: SearchSpace, decisions: Mapping[str, Any]) -> Candidate:
-    from archsearch.space import ReplayChooser
-
-    chooser = ReplayChooser(decisions)
-    return Candidate(space.build(chooser), dict(chooser.decisions))
 
 
 class OneHot:
