@@ -142,6 +142,8 @@ def plan_from_config(
         strategy.check()
     if hasattr(strategy, "use_measure"):  # metrics known before training, for model-based strategies
         strategy.use_measure(measure if measure is not None else evaluator.measure)
+    if hasattr(strategy, "use_constraints") and getattr(evaluator, "constraints", None):
+        strategy.use_constraints(evaluator.constraints.violations)
     executor_cfg = {k: v for k, v in config.to_container(cfg.executor).items() if k not in PLAIN_KEYS}
     from archsearch.execution import make_executor
 

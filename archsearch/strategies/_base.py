@@ -39,6 +39,7 @@ class Strategy(ABC):
 
     name = "strategy"
     measure: Callable[[Any], Mapping[str, Any]] | None = None
+    violations: Callable[[Mapping[str, float]], list[str]] | None = None
 
     def __init__(self, space: SearchSpace, objectives: dict[str, str] | None = None, seed: int = 0) -> None:
         self.space = space
@@ -72,6 +73,11 @@ class Strategy(ABC):
         (parameters, FLOPs), so a model-based strategy spends training only where the rest is uncertain.
         Strategies that cannot use it ignore it."""
         self.measure = measure
+
+    def use_constraints(self, violations: Callable[[Mapping[str, float]], list[str]] | None) -> None:
+        """Give the strategy the run's constraints as ``violations(metrics) -> [reason, ...]``, so one that
+        measures its proposals need not propose what the evaluator would reject. Others ignore it."""
+        self.violations = violations
 
     def _call_measure(self, architecture: Any) -> dict[str, float]:
         """``measure``'s finite numbers for ``architecture``; ``{}`` where it fails (then every objective is

@@ -16,7 +16,11 @@ conditional spaces and several objectives:
 - objectives known before training (parameters, FLOPs: ``measure``) are used exactly, and only the
   rest is predicted, so training is spent where accuracy is uncertain at a size the front lacks;
 - candidates in flight count as the forest predicts them (the "kriging believer"), so several
-  workers get different proposals.
+  workers get different proposals;
+- the run's constraints are checked on the measured metrics before a candidate is proposed, and
+  candidates that did not complete (rejected by a constraint, crashed, diverged) teach a classifier
+  of which proposals complete, and each predicted gain is weighed by its chance of completing
+  (constrained expected improvement, Gardner et al. 2014); the random start steers away from them.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from archsearch.pareto import LOG_SCALE_PREFIXES, hypervolume_improvement, non_d
 from archsearch.space import SearchSpace
 from archsearch.strategies._base import Strategy
 from archsearch.strategies._common import Archive, mutate, random_candidate
-from archsearch.trial import Candidate, EvalResult
+from archsearch.trial import FAILED, REJECTED, Candidate, EvalResult
 
 REFERENCE = 1.1  # reference point in scaled objectives (the results span [0, 1])
 
@@ -77,6 +81,7 @@ class ModelBased(Strategy):
         self._archive = Archive(self.objectives)
         self._pending: dict[str, dict[str, Any]] = {}  # trial key -> decisions, asked and not yet told
         self._measured: dict[str, dict[str, float]] = {}
+        self._incomplete: list[dict[str, Any]] = []  # decisions of rejected or failed results
 
     def options(self) -> dict[str, tuple[Any, str]]:
         return {**super().options(), "n_initial": (self.n_initial, "int>=1"),
@@ -90,10 +95,11 @@ class ModelBased(Strategy):
         pool = self._pool()
         if not pool:
             return None
+        completes = self._completes(pool)
         if len(self._archive) < self.n_initial:
-            choice = self._spread(pool) if self._cheap_objectives() else 0
+            choice = self._spread(pool, completes) if self._cheap_objectives() or self._incomplete else 0
         else:
-            choice = self._best_predicted(pool)
+            choice = self._best_predicted(pool, completes)
         candidate = pool[choice]
         candidate.origin = f"{candidate.origin} (model-based, pool of {len(pool)})"
         proposed = self._propose(candidate)
@@ -102,8 +108,10 @@ class ModelBased(Strategy):
         return proposed
 
     def _pool(self) -> list[Candidate]:
-        """Distinct unevaluated candidates: random samples, then mutations of front members."""
+        """Distinct unevaluated candidates the constraints allow: random samples, then mutations of front
+        members."""
         found: dict[str, Candidate] = {}
+        refused: dict[str, Candidate] = {}  # measured, and the constraints reject them
 
         def add(make: Callable[[], Candidate], wanted: int) -> None:
             target = len(found) + wanted
@@ -111,11 +119,16 @@ class ModelBased(Strategy):
                 if len(found) >= target:
                     return
                 candidate = make()
-                if candidate.arch_id not in self._seen:
-                    found.setdefault(candidate.arch_id, candidate)
+                if candidate.arch_id in self._seen or candidate.arch_id in found:
+                    continue
+                if self._violates(candidate):
+                    refused.setdefault(candidate.arch_id, candidate)
+                else:
+                    found[candidate.arch_id] = candidate
 
         model_phase = len(self._archive) >= self.n_initial
-        random_wanted = self.pool_random if model_phase or self._cheap_objectives() else 1
+        many = model_phase or self._cheap_objectives() or self._incomplete
+        random_wanted = self.pool_random if many and not self._nothing_completes() else 1
         add(lambda: random_candidate(self.space, self.rng), random_wanted)
         front = self._archive.front().tolist() if model_phase else []
         if front and self.pool_mutations:
@@ -123,21 +136,70 @@ class ModelBased(Strategy):
                 member = front[int(self.rng.integers(len(front)))]
                 return mutate(self.space, self._archive.decisions[member], self.rng, 1 + int(self.rng.integers(2)))
             add(neighbour, self.pool_mutations)
-        return list(found.values())
+        return list(found.values()) or list(refused.values())  # none allowed: the evaluator says why
 
-    def _spread(self, pool: list[Candidate]) -> int:
-        """The pool member farthest (in scaled measured objectives) from everything evaluated or in flight."""
+    def _violates(self, candidate: Candidate) -> bool:
+        """Whether the run's constraints reject what ``measure`` knows of the candidate. After a few
+        rejections and no completed result the space may have nothing they allow: measuring hundreds of
+        candidates per proposal would then only slow the end of the run, so the check stops."""
+        return bool(self.violations and self.measure and not self._nothing_completes()
+                    and self.violations(self._measure_candidate(candidate)))
+
+    def _nothing_completes(self) -> bool:
+        """Several results and not one completed: choosing among many proposals is then wasted effort."""
+        return not len(self._archive) and len(self._incomplete) >= 3
+
+    def _spread(self, pool: list[Candidate], completes: np.ndarray) -> int:
+        """Among the pool members likely to complete, the one farthest (in scaled measured objectives,
+        else in decisions) from everything evaluated, in flight or not completed."""
         names = self._cheap_objectives()
-        known = [self._measure(d) for d in [*self._archive.decisions, *self._pending.values()]]
-        values = np.array([[self._measure_candidate(c).get(k, math.nan) for k in names] for c in pool])
-        taken = np.array([[m.get(k, math.nan) for k in names] for m in known]).reshape(len(known), len(names))
-        scaled_pool, scaled_taken = _scale_together(values, taken, names)
-        if not len(scaled_taken):
-            return int(self.rng.integers(len(pool)))
+        taken_decisions = [*self._archive.decisions, *self._pending.values(), *self._incomplete]
+        likely = np.flatnonzero(completes >= 0.5)
+        eligible = likely if len(likely) else np.arange(len(pool))
+        if not taken_decisions:
+            return int(eligible[self.rng.integers(len(eligible))])
+        if names:
+            known = [self._measure(d) for d in taken_decisions]
+            values = np.array([[self._measure_candidate(c).get(k, math.nan) for k in names] for c in pool])
+            taken = np.array([[m.get(k, math.nan) for k in names] for m in known]).reshape(len(known), len(names))
+            scaled_pool, scaled_taken = _scale_together(values, taken, names)
+        else:
+            rows = [*(c.decisions for c in pool), *taken_decisions]
+            encoded = OneHot(rows).encode(rows)
+            scaled_pool, scaled_taken = encoded[:len(pool)], encoded[len(pool):]
         distance = np.nan_to_num(np.abs(scaled_pool[:, None, :] - scaled_taken[None, :, :]), nan=0.0).sum(axis=2)
-        return int(np.argmax(distance.min(axis=1)))
+        nearest = distance.min(axis=1)
+        return int(eligible[np.argmax(nearest[eligible])])
 
-    def _best_predicted(self, pool: list[Candidate]) -> int:
+    def _completes(self, pool: list[Candidate]) -> np.ndarray:
+        """Each pool member's chance of completing, from a forest classifier of the results so far
+        (decisions and measured metrics: what constraints are about); 1 until both outcomes are known."""
+        n_complete, n_incomplete = len(self._archive), len(self._incomplete)
+        if not n_incomplete or not n_complete:
+            return np.ones(len(pool))
+        from sklearn.ensemble import ExtraTreesClassifier
+
+        told = [*self._archive.decisions, *self._incomplete]
+        rows = [*told, *(c.decisions for c in pool)]
+        x = np.hstack([OneHot(rows).encode(rows), self._measured_features(rows)])
+        labels = np.r_[np.ones(n_complete), np.zeros(n_incomplete)]
+        classifier = ExtraTreesClassifier(n_estimators=self.n_trees, max_features=0.5,
+                                          random_state=self._derived_seed(n_complete + n_incomplete) % 2**31)
+        classifier.fit(x[:len(told)], labels)
+        return classifier.predict_proba(x[len(told):])[:, list(classifier.classes_).index(1.0)]
+
+    def _measured_features(self, rows: list[dict[str, Any]]) -> np.ndarray:
+        """log10 of every metric ``measure`` gives (columns of the same metric across rows; 0 absent)."""
+        if self.measure is None:
+            return np.zeros((len(rows), 0))
+        measured = [self._measure(d) for d in rows]
+        names = sorted({k for m in measured for k in m})
+        out = np.array([[m.get(k, math.nan) for k in names] for m in measured]).reshape(len(rows), len(names))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.sign(out) * np.log10(1.0 + np.abs(out))
+        return np.nan_to_num(out, nan=-1.0)
+
+    def _best_predicted(self, pool: list[Candidate], completes: np.ndarray) -> int:
         """The pool member the forest (and ``measure``) expects to add the most hypervolume."""
         names = list(self.objectives)
         cheap = [k for k in self._cheap_objectives() if k in names]
@@ -161,11 +223,13 @@ class ModelBased(Strategy):
                 sign = -1.0 if self.objectives[k] == "maximize" else 1.0
                 predicted[:, i] = [sign * self._measure_candidate(c).get(k, math.nan) for c in pool]
                 pending_values[:, i] = [sign * self._measure(d).get(k, math.nan) for d in pending]
-        return self._rank(predicted, y, pending_values, names)
+        return self._rank(predicted, y, pending_values, names, completes)
 
-    def _rank(self, predicted: np.ndarray, y: np.ndarray, pending: np.ndarray, names: list[str]) -> int:
-        """The candidate whose prediction adds the most hypervolume to the front (in flight included);
-        among those adding none, the one closest to the front.
+    def _rank(self, predicted: np.ndarray, y: np.ndarray, pending: np.ndarray, names: list[str],
+              completes: np.ndarray) -> int:
+        """The candidate whose prediction adds the most hypervolume to the front (in flight included),
+        weighed by its chance of completing; among those adding none, the one closest to the front of
+        those likely to complete.
 
         The forest's mean, not an expected improvement over its trees: measured on the benchmarks, the
         trees' disagreement made the expectation chase the front's edges and noisy small models.
@@ -177,7 +241,7 @@ class ModelBased(Strategy):
         front = known[non_dominated_mask(known)]
         gains = hypervolume_improvement(scaled, front, np.full(len(names), REFERENCE))
         closeness = -np.min(np.linalg.norm(scaled[:, None, :] - front[None, :, :], axis=2), axis=1)
-        return int(np.lexsort((closeness, gains))[-1])
+        return int(np.lexsort((closeness, completes >= 0.5, gains * completes))[-1])
 
     def _forest(self, x: np.ndarray, y: np.ndarray) -> Any:
         """An extra-trees forest of the results: bootstrapped, half the columns per split, seeded by the
@@ -214,13 +278,16 @@ class ModelBased(Strategy):
         self._pending.pop(self._trial_key(candidate), None)
         if result.status == "complete":
             self._archive.add(candidate, result)
+        elif result.status in (REJECTED, FAILED):
+            self._incomplete.append(dict(candidate.decisions))
 
     def _own_state(self) -> dict[str, Any]:
-        return {"archive": self._archive.state_dict(), "pending": self._pending}
+        return {"archive": self._archive.state_dict(), "pending": self._pending, "incomplete": self._incomplete}
 
     def _load_own_state(self, state: Mapping[str, Any]) -> None:
         self._archive.load_state_dict(state["archive"])
         self._pending = {k: dict(v) for k, v in state.get("pending", {}).items()}
+        self._incomplete = [dict(d) for d in state.get("incomplete", [])]
 
 
 class OneHot:
