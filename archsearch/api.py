@@ -23,7 +23,7 @@ from archsearch.space import SearchSpace
 def search(
     space: str | SearchSpace | Callable[..., Any] = "mlp",
     task: Any = None,
-    strategy: str = "random",
+    strategy: str = "model",
     budget: int | str = 20,
     seed: int = 0,
     executor: str = "ray",

@@ -331,7 +331,7 @@ def shadowing(key: str, name: str, cwd: Path | None = None) -> Path | None:
 
 def note_shadowing(overrides: Sequence[str]) -> list[str]:
     """One line per space or strategy chosen from the working directory over a built-in of that name."""
-    chosen = {"space": "mlp", "strategy": "random"}
+    chosen = {"space": "mlp", "strategy": "model"}
     for override in overrides:
         match = _OVERRIDE_KEY.match(override)
         if match and match.group(2) in chosen and not match.group(1) and not match.group(3):

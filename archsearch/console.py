@@ -131,7 +131,7 @@ def api_progress(progress: Any, quiet: bool, objectives: dict[str, str]) -> Any:
 
 
 def run_header(info: Mapping[str, Any], run_dir: Any, verb: str = "run") -> Text:
-    """``archsearch run: space=mlp strategy=random task=digits budget=20 candidates executor=ray -> runs/x``."""
+    """``archsearch run: space=mlp strategy=model task=digits budget=20 candidates executor=ray -> runs/x``."""
     budget: Any = info.get("budget")
     try:
         budget_text = parse_budget(budget).describe()

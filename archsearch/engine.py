@@ -143,6 +143,7 @@ class Engine:
     scheduler: Scheduler = field(default_factory=FullFidelity)
     stop_reason: str = ""
     _ops: int = field(default=0, init=False)  # journal records (asks and tells) the strategy has absorbed
+    _strategy_settled: bool = field(default=True, init=False)  # no ask or tell since the last save
     recovery: dict[str, Any] = field(default_factory=dict, init=False)  # what a resume found and did
     _in_flight: dict[int, _Work] = field(default_factory=dict, init=False)  # trial id -> segment running
     _waiting: deque[tuple[int, _Work]] = field(default_factory=deque, init=False)  # continuations queued
@@ -237,7 +238,8 @@ class Engine:
         finally:
             self.executor.close()
             self.progress.stop()
-            self._save_state(durable=True)
+            if self._strategy_settled:  # else Ctrl-C came inside ask or tell: the last saved state stands
+                self._save_state(durable=True)
             self.store.write_tables()
         self.store.append({"event": "run_finished", "reason": self.stop_reason})
         return self.stop_reason
@@ -297,6 +299,7 @@ class Engine:
         self._ops += 1
         if self._weights is not None:
             self._weights.update(trial_id, result)
+        self._strategy_settled = False
         self.strategy.tell(work.candidate, result)
         self._save_state()
         self.progress.trial_done(trial_id, work.candidate, result)
@@ -334,6 +337,7 @@ class Engine:
     def _ask(self) -> tuple[Candidate | None, str | None]:
         """The strategy's next proposal; a proposal the space raised for becomes a placeholder
         candidate and the error, so that one trial fails instead of the search."""
+        self._strategy_settled = False  # until saved: an interrupt now must not save a half-asked state
         try:
             return self.strategy.ask(), None
         except Exception as exc:  # a user's space that raises for one proposal
@@ -345,6 +349,7 @@ class Engine:
         self.store.save_strategy_state(
             {"schema_version": RUN_SCHEMA_VERSION, "journal_ops": self._ops, "strategy": self.strategy.state_dict()},
             durable=durable)
+        self._strategy_settled = True
 
     def _catch_up(self) -> dict[str, Any]:
         """Load the saved strategy state and replay the journal records it had not absorbed yet.

@@ -44,7 +44,9 @@ VARIANTS = {  # ablations, by name: --runners evolution-plain local-plain mcts-p
     "bayes-gp": ("bayes", {"sampler": "gp"}),
     "model-blind": ("model", {}),
     "model-r16": ("model", {"pool_random": 16}),
-    "model-m96": ("model", {"pool_random": 16, "pool_mutations": 96}),  # without measure=: every objective predicted
+    "model-m96": ("model", {"pool_random": 16, "pool_mutations": 96}),
+    "model-o2": ("model", {"optimism": 2.0}),
+    "model-o0": ("model", {"optimism": 0.0}),  # without measure=: every objective predicted
 }
 BLIND = {"model-blind"}
 STEP = 5  # evaluations between hypervolume readings

@@ -33,7 +33,7 @@ def test_run_prints_the_front_and_the_run_directory(demo_run):
 def test_run_directory_contents(demo_run):
     _, run_dir, _ = demo_run
     info = json.loads((run_dir / "run.json").read_text())
-    assert info["space"] == "mlp" and info["strategy"] == "random" and info["task"] == "digits"
+    assert info["space"] == "mlp" and info["strategy"] == "model" and info["task"] == "digits"
     assert info["objectives"] == {"val_accuracy": "maximize", "n_params": "minimize", "latency_ms": "minimize"}
     config = (run_dir / "config.yaml").read_text()
     assert "_target_: archsearch.spaces.BlockGraphSpace" in config and "epochs: 2" in config
@@ -66,7 +66,7 @@ def test_run_directory_contents(demo_run):
 def test_show_prints_summary_and_front(demo_run):
     cwd, run_dir, _ = demo_run
     proc = archsearch("show", str(run_dir), cwd=cwd)
-    for text in ("space", "mlp", "strategy", "random", "complete: 5", "best val_accuracy", "hypervolume",
+    for text in ("space", "mlp", "strategy", "model", "complete: 5", "best val_accuracy", "hypervolume",
                  "Pareto front"):
         assert text in proc.stdout
 
@@ -84,7 +84,7 @@ def test_existing_run_is_never_overwritten(demo_run):
 def test_defaults_run_on_ray_into_a_named_run_dir(tmp_path):
     archsearch("run", "budget=2", "training.epochs=0.2", "--quiet", cwd=tmp_path)
     (made,) = (tmp_path / "runs").iterdir()
-    assert made.name.endswith("-mlp-random")
+    assert made.name.endswith("-mlp-model")
     trials = pq.read_table(made / "trials.parquet").to_pandas()
     assert len(trials) == 2 and (trials.status == "complete").all()
     assert trials.worker.str.startswith("ray:").all() and trials.node.notna().all()

@@ -92,7 +92,7 @@ def test_python_api_says_what_it_runs_and_where_unless_quiet(tmp_path, capfd):
     archsearch.search(space="mlp", evaluate=score, objectives={"val_accuracy": "max"}, budget=2,
                       executor="inline", run_dir=tmp_path / "loud")
     err = capfd.readouterr().err
-    assert "archsearch run: space=mlp strategy=random" in err and f"run directory: {tmp_path / 'loud'}" in err
+    assert "archsearch run: space=mlp strategy=model" in err and f"run directory: {tmp_path / 'loud'}" in err
     archsearch.search(space="mlp", evaluate=score, objectives={"val_accuracy": "max"}, budget=2,
                       executor="inline", run_dir=tmp_path / "quiet", quiet=True)
     assert capfd.readouterr().err == ""

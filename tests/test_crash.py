@@ -66,7 +66,7 @@ else:
                       objectives={objectives!r}, strategy={strategy!r}, executor="inline", run_dir=run_dir)
 """
 WINDOWS = ("after_finish", "before_state", "after_state", "after_start", "torn_start")
-STRATEGIES = ["random", "evolution", "mcts", "bayes", "local"]
+STRATEGIES = ["random", "evolution", "mcts", "bayes", "local", "model"]
 
 
 def completed_rows(run_dir):
@@ -137,7 +137,7 @@ def test_sigkill_of_the_driver_at_random_points(tmp_path, strategy):
 def test_power_loss_torn_journal_record_is_cut_and_reported(tmp_path, reference):
     run_dir = tmp_path / "run"
     archsearch.search(space=numbered_space, evaluate=SlowEvaluate(0.0), budget=10, seed=3, objectives=OBJECTIVES,
-                      executor="inline", run_dir=run_dir)
+                      strategy="random", executor="inline", run_dir=run_dir)
     journal = run_dir / "journal.jsonl"
     lines = journal.read_text().splitlines(keepends=True)
     last_finish = max(i for i, line in enumerate(lines) if '"trial_finished"' in line)
@@ -156,7 +156,7 @@ def test_power_loss_torn_journal_record_is_cut_and_reported(tmp_path, reference)
 def test_lost_or_corrupted_strategy_state_is_rebuilt_from_the_journal(tmp_path, reference, damage):
     run_dir = tmp_path / "run"
     archsearch.search(space=numbered_space, evaluate=SlowEvaluate(0.0), budget=12, seed=3, objectives=OBJECTIVES,
-                      executor="inline", run_dir=run_dir)
+                      strategy="random", executor="inline", run_dir=run_dir)
     damage_state(run_dir, damage)
     run = archsearch.resume(run_dir, budget=BUDGET, space=numbered_space, evaluate=SlowEvaluate(0.0))
     assert run.recovery["strategy_state"].startswith("rebuilt from the journal")
@@ -231,3 +231,26 @@ def test_corrupted_run_files_are_one_line_errors(tmp_path, damage, message):
         proc = archsearch_cli(*command, cwd=tmp_path, check=False)
         assert proc.returncode == 2, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr, proc.stderr
+
+
+def test_ctrl_c_inside_a_proposal_keeps_the_last_saved_state(tmp_path):
+    """An interrupt while the strategy is choosing (model's proposals take a while) must not save a
+    strategy that has drawn half a proposal: the resumed run proposes what an uninterrupted one did."""
+    budget = 16
+    reference = uninterrupted(tmp_path / "reference", "model").arch_id.tolist()[:budget]
+    calls = [0]
+
+    def interrupting_space(chooser):
+        calls[0] += 1
+        if calls[0] == 700:  # inside the pool of the 13th proposal (the model phase)
+            raise KeyboardInterrupt
+        return numbered_space(chooser)
+
+    run_dir = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        archsearch.search(space=interrupting_space, evaluate=SlowEvaluate(0.0), budget=budget, seed=3,
+                          objectives=OBJECTIVES, strategy="model", executor="inline", run_dir=run_dir, quiet=True)
+    assert 8 < archsearch.load_run(run_dir).trials.num_rows < budget
+    run = archsearch.resume(run_dir, space=numbered_space, evaluate=SlowEvaluate(0.0), quiet=True)
+    assert run.recovery["strategy_state"] == "loaded"
+    assert run.trials.column("arch_id").to_pylist() == reference

@@ -27,7 +27,7 @@ def test_cheap_metrics_are_recorded(digits):
 
 def test_constraints_reject_before_training_without_using_budget(tmp_path):
     run = archsearch.search(space="mlp", budget=4, seed=0, executor="inline", run_dir=tmp_path / "run",
-                            overrides=["training.epochs=0.5", "constraints.max_params=8000"])
+                            strategy="random", overrides=["training.epochs=0.5", "constraints.max_params=8000"])
     trials = run.trials.to_pandas()
     rejected = trials[trials.status == "rejected"]
     trained = trials[trials.status != "rejected"]

@@ -68,7 +68,7 @@ def test_resume_of_someone_elses_run_directory_runs_no_code_from_it(tmp_path, se
     marker = tmp_path / "ran"
     text = (run_dir / "config.yaml").read_text()
     text = text.replace("allow_targets: []", "allow_targets:\n- pathlib\n- os")
-    target = "archsearch.strategies.RandomSearch" if section == "strategy" else "archsearch.spaces.BlockGraphSpace"
+    target = "archsearch.strategies.ModelBased" if section == "strategy" else "archsearch.spaces.BlockGraphSpace"
     text = text.replace(f"_target_: {target}", f"_target_: os.system\n  command: touch {marker}", 1)
     (run_dir / "config.yaml").write_text(text)
     proc = archsearch_cli("resume", str(run_dir), "budget=2", "--quiet", cwd=tmp_path, check=False)
