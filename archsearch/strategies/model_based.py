@@ -20,7 +20,9 @@ conditional spaces and several objectives:
 - the run's constraints are checked on the measured metrics before a candidate is proposed, and
   candidates that did not complete (rejected by a constraint, crashed, diverged) teach a classifier
   of which proposals complete, and each predicted gain is weighed by its chance of completing
-  (constrained expected improvement, Gardner et al. 2014); the random start steers away from them.
+  (constrained expected improvement, Gardner et al. 2014); the random start steers away from them;
+- trials a fidelity scheduler stopped early count with the epochs they reached as one more input, so
+  partial learning curves inform the forest without being taken for final results.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from archsearch.pareto import LOG_SCALE_PREFIXES, hypervolume_improvement, non_d
 from archsearch.space import SearchSpace
 from archsearch.strategies._base import Strategy
 from archsearch.strategies._common import Archive, mutate, random_candidate
-from archsearch.trial import FAILED, REJECTED, Candidate, EvalResult
+from archsearch.trial import FAILED, PRUNED, REJECTED, Candidate, EvalResult
 
 REFERENCE = 1.1  # reference point in scaled objectives (the results span [0, 1])
 
@@ -55,6 +57,8 @@ class ModelBased(Strategy):
             deviations of the trees (an upper confidence bound); the others use the forest's mean.
             0 turns it off.
         max_retries: draws per pool member before the space counts as exhausted (``ask`` returns ``None``).
+        use_pruned: learn from trials a fidelity scheduler stopped early (their partial results, with the
+            epochs they reached); off, only complete trials are learned from.
     """
 
     name = "model"
@@ -70,6 +74,7 @@ class ModelBased(Strategy):
         n_trees: int = 32,
         optimism: float = 1.0,
         max_retries: int = 100,
+        use_pruned: bool = True,
     ) -> None:
         super().__init__(space, objectives, seed)
         self.n_initial = n_initial
@@ -78,16 +83,19 @@ class ModelBased(Strategy):
         self.n_trees = n_trees
         self.optimism = optimism
         self.max_retries = max_retries
+        self.use_pruned = use_pruned
         self._archive = Archive(self.objectives)
         self._pending: dict[str, dict[str, Any]] = {}  # trial key -> decisions, asked and not yet told
         self._measured: dict[str, dict[str, float]] = {}
         self._incomplete: list[dict[str, Any]] = []  # decisions of rejected or failed results
+        self._pruned: list[dict[str, Any]] = []  # {"decisions", "values" (minimized), "fidelity"} of pruned trials
+        self._fidelity: list[float] = []  # epochs behind each archive row (nan: not reported)
 
     def options(self) -> dict[str, tuple[Any, str]]:
         return {**super().options(), "n_initial": (self.n_initial, "int>=1"),
                 "pool_random": (self.pool_random, "int>=1"), "pool_mutations": (self.pool_mutations, "int>=0"),
                 "n_trees": (self.n_trees, "int>=2"), "optimism": (self.optimism, "float>=0"),
-                "max_retries": (self.max_retries, "int>=1")}
+                "max_retries": (self.max_retries, "int>=1"), "use_pruned": (self.use_pruned, "bool")}
 
     # -- proposals -----------------------------------------------------------------------------------
 
@@ -96,7 +104,7 @@ class ModelBased(Strategy):
         if not pool:
             return None
         completes = self._completes(pool)
-        if len(self._archive) < self.n_initial:
+        if not self._model_phase():
             choice = self._spread(pool, completes) if self._cheap_objectives() or self._incomplete else 0
         else:
             choice = self._best_predicted(pool, completes)
@@ -126,7 +134,7 @@ class ModelBased(Strategy):
                 else:
                     found[candidate.arch_id] = candidate
 
-        model_phase = len(self._archive) >= self.n_initial
+        model_phase = self._model_phase()
         many = model_phase or self._cheap_objectives() or self._incomplete
         random_wanted = self.pool_random if many and not self._nothing_completes() else 1
         add(lambda: random_candidate(self.space, self.rng), random_wanted)
@@ -137,6 +145,10 @@ class ModelBased(Strategy):
                 return mutate(self.space, self._archive.decisions[member], self.rng, 1 + int(self.rng.integers(2)))
             add(neighbour, self.pool_mutations)
         return list(found.values()) or list(refused.values())  # none allowed: the evaluator says why
+
+    def _model_phase(self) -> bool:
+        """Enough results to model: ``n_initial`` of them, pruned ones included, and one complete."""
+        return len(self._archive) >= 1 and len(self._archive) + len(self._pruned) >= self.n_initial
 
     def _violates(self, candidate: Candidate) -> bool:
         """Whether the run's constraints reject what ``measure`` knows of the candidate. After a few
@@ -209,13 +221,11 @@ class ModelBased(Strategy):
         predicted = np.zeros((len(pool), len(names)))
         pending_values = np.zeros((len(pending), len(names)))
         if learned:
-            rows = [*self._archive.decisions, *(c.decisions for c in pool), *pending]
-            x = OneHot(rows).encode(rows)
-            forest = self._forest(x[:len(y)], y[:, learned])
-            everything = forest.predict(x[len(y):]).reshape(len(pool) + len(pending), len(learned))
+            x_told, y_told, x_asked = self._training_rows([*(c.decisions for c in pool), *pending], y)
+            forest = self._forest(x_told, y_told[:, learned])
+            everything = forest.predict(x_asked).reshape(len(pool) + len(pending), len(learned))
             if self.optimism and self._n_asked % 2:  # every other proposal: the trees' optimistic bound
-                trees = np.stack([t.predict(x[len(y):len(y) + len(pool)]).reshape(len(pool), -1)
-                                  for t in forest.estimators_])
+                trees = np.stack([t.predict(x_asked[:len(pool)]).reshape(len(pool), -1) for t in forest.estimators_])
                 everything[:len(pool)] -= self.optimism * trees.std(axis=0)
             predicted[:, learned], pending_values[:, learned] = np.split(everything, [len(pool)])
         for i, k in enumerate(names):
@@ -224,6 +234,26 @@ class ModelBased(Strategy):
                 predicted[:, i] = [sign * self._measure_candidate(c).get(k, math.nan) for c in pool]
                 pending_values[:, i] = [sign * self._measure(d).get(k, math.nan) for d in pending]
         return self._rank(predicted, y, pending_values, names, completes)
+
+    def _training_rows(self, asked: list[Mapping[str, Any]], y: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                                       np.ndarray]:
+        """Encoded results, their values, and the encoded proposals to predict. Pruned trials (stopped
+        early by the scheduler) join the results with the epochs they reached as one more column, and
+        proposals are predicted at the epochs of complete trials: the forest learns from partial
+        learning curves without mistaking them for final results."""
+        told = [*self._archive.decisions, *(p["decisions"] for p in self._pruned)]
+        rows = [*told, *asked]
+        x = OneHot(rows).encode(rows)
+        if not self._pruned:
+            return x[:len(y)], y, x[len(y):]
+        complete_fidelity = np.array(self._fidelity, dtype=float)
+        top = float(np.nanmax(complete_fidelity)) if np.isfinite(complete_fidelity).any() else max(
+            float(p["fidelity"]) for p in self._pruned)
+        fidelity = np.r_[np.nan_to_num(complete_fidelity, nan=top), [float(p["fidelity"]) for p in self._pruned],
+                         np.full(len(asked), top)]
+        x = np.hstack([x, fidelity[:, None]])
+        values = np.vstack([y, np.array([p["values"] for p in self._pruned], dtype=float)])
+        return x[:len(told)], values, x[len(told):]
 
     def _rank(self, predicted: np.ndarray, y: np.ndarray, pending: np.ndarray, names: list[str],
               completes: np.ndarray) -> int:
@@ -277,17 +307,34 @@ class ModelBased(Strategy):
         self._seen.add(candidate.arch_id)
         self._pending.pop(self._trial_key(candidate), None)
         if result.status == "complete":
-            self._archive.add(candidate, result)
+            if self._archive.add(candidate, result) is not None:
+                self._fidelity.append(_fidelity_of(result))
+        elif result.status == PRUNED and self.use_pruned:
+            values = self._archive.minimized(result)
+            if values is not None and math.isfinite(_fidelity_of(result)):
+                self._pruned.append({"decisions": dict(candidate.decisions), "values": values,
+                                     "fidelity": _fidelity_of(result)})
         elif result.status in (REJECTED, FAILED):
             self._incomplete.append(dict(candidate.decisions))
 
     def _own_state(self) -> dict[str, Any]:
-        return {"archive": self._archive.state_dict(), "pending": self._pending, "incomplete": self._incomplete}
+        return {"archive": self._archive.state_dict(), "pending": self._pending, "incomplete": self._incomplete,
+                "pruned": self._pruned, "fidelity": [f if math.isfinite(f) else None for f in self._fidelity]}
 
     def _load_own_state(self, state: Mapping[str, Any]) -> None:
         self._archive.load_state_dict(state["archive"])
         self._pending = {k: dict(v) for k, v in state.get("pending", {}).items()}
         self._incomplete = [dict(d) for d in state.get("incomplete", [])]
+        self._pruned = [dict(p) for p in state.get("pruned", [])]
+        self._fidelity = [math.nan if f is None else float(f) for f in state.get("fidelity", [None] * len(self._archive))]
+
+
+def _fidelity_of(result: EvalResult) -> float:
+    """Epochs behind a result: what the scheduler reported, else what the evaluator counted; nan if neither."""
+    for value in (result.info.get("fidelity"), result.metrics.get("epochs_trained")):
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+    return math.nan
 
 
 class OneHot:
