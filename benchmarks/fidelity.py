@@ -76,6 +76,8 @@ def run_archsearch(task: str, strategy: str, fidelity: str, seed: int, budget: f
                       f"fidelity.max_epochs={args.max_epochs}", f"fidelity.eta={args.eta}"]
     if strategy == "evolution":
         overrides += ["strategy.population_size=8", "strategy.sample_size=3"]
+    if strategy == "model-nopruned":  # the ablation: model learning from complete trials only
+        strategy, overrides = "model", [*overrides, "strategy.use_pruned=false"]
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
         archsearch.search(space="mlp", task=task, strategy=strategy, budget=f"{budget:g} epochs", seed=seed,
