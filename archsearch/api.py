@@ -58,7 +58,8 @@ def search(
             FLOPs). The ``model`` strategy uses them exactly for many proposals and trains only
             the one whose predicted gain is largest; results hold them unless ``evaluate`` returns the
             same metric. The built-in training evaluator measures ``n_params`` and ``flops`` itself.
-        overrides: further ``key=value`` config overrides, e.g. ``["space.depth.high=6"]``.
+        overrides: further ``key=value`` config overrides, e.g. ``["space.depth.high=6"]``; one for a key
+            that a keyword above also sets (``"task=mnist1d"``) takes its place.
         progress: ``None`` (default): a progress bar where stderr is a terminal, none in a Jupyter
             notebook, on CI or in a pipe; ``True`` / ``False`` forces it; or a
             :class:`~archsearch.engine.Progress` of your own.
@@ -71,6 +72,8 @@ def search(
         words.append(f"task={task}")
     if run_dir is not None:
         words.append(f"run_dir={_quote(os.fspath(run_dir))}")
+    given = {o.partition("=")[0] for o in overrides}
+    words = [w for w in words if w.partition("=")[0] not in given]  # an override is the more specific
     plan = plan_run(
         [*words, *overrides],
         space=None if isinstance(space, str) else space,

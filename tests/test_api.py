@@ -131,3 +131,10 @@ def test_duration_budget(tmp_path):
                             objectives={"y": "maximize"}, budget="1s", executor="inline", run_dir=tmp_path / "run")
     assert run.trials.num_rows > 5
     assert run.info["budget"] == "1s"
+
+
+def test_an_override_takes_the_place_of_the_keyword_for_the_same_key(tmp_path):
+    run = archsearch.search(space="mlp", task="digits", budget=1, seed=0, executor="inline", run_dir=tmp_path / "run",
+                            quiet=True, overrides=["space=kan", "task=kan_toy", "strategy=random",
+                                                   "training.epochs=0.2"])
+    assert (run.info["space"], run.info["task"], run.info["strategy"]) == ("kan", "kan_toy", "random")
