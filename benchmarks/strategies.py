@@ -46,7 +46,9 @@ VARIANTS = {  # ablations, by name: --runners evolution-plain local-plain mcts-p
     "model-r16": ("model", {"pool_random": 16}),
     "model-m96": ("model", {"pool_random": 16, "pool_mutations": 96}),
     "model-o2": ("model", {"optimism": 2.0}),
-    "model-o0": ("model", {"optimism": 0.0}),  # without measure=: every objective predicted
+    "model-o0": ("model", {"optimism": 0.0}),
+    "model-blind-spread": ("model", {}),
+    "model-spread": ("model", {}),  # without measure=: every objective predicted
 }
 BLIND = {"model-blind"}
 STEP = 5  # evaluations between hypervolume readings
@@ -268,16 +270,19 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=30)
     parser.add_argument("--budgets", type=int, nargs="+", default=[50, 100, 200])
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--json", type=Path, help="also write every run's readings here")
+    parser.add_argument("--json", type=Path, help="also append every run's readings here, one JSON line a run")
     args = parser.parse_args()
 
     n = max(args.budgets)
     jobs = [(p, r, s, n) for p in args.problems for r in args.runners for s in range(args.seeds)]
     start = time.perf_counter()
+    results = []
     with Pool(args.workers) as pool:
-        results = pool.map(one_run, jobs, chunksize=1)
-    if args.json:
-        args.json.write_text(json.dumps(results))
+        for result in pool.imap(one_run, jobs, chunksize=1):  # in job order: the summary's row order
+            results.append(result)
+            if args.json:  # one line per run as it ends, so a stopped benchmark keeps what it measured
+                with args.json.open("a") as out:
+                    out.write(json.dumps(result) + "\n")
     print(summarize(results, args.budgets))
     print(f"{len(jobs)} runs in {time.perf_counter() - start:.0f} s")
 

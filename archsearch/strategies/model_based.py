@@ -4,7 +4,8 @@ expected to add the most hypervolume.
 What the NAS-benchmark literature found works at 50-200 evaluations, put together for categorical,
 conditional spaces and several objectives:
 
-- a short random start (``n_initial``), spread over the cheap objectives when they are known;
+- a short space-filling start (``n_initial``): each proposal the one of 48 random samples farthest from
+  everything tried, in the cheap objectives when they are known, else in the decisions;
 - each proposal is the best of a pool of random samples and mutations of the current front (one or
   two decisions changed: the neighbourhood of local search, which White et al. 2021 found hard to
   beat) that have not been evaluated;
@@ -47,8 +48,8 @@ class ModelBased(Strategy):
     """Forest-predicted hypervolume improvement over a pool of random samples and front mutations.
 
     Args:
-        n_initial: random proposals before the forest is used (spread over the measured objectives
-            when ``measure`` is set).
+        n_initial: space-filling proposals before the forest is used (spread over the measured
+            objectives when ``measure`` is set, else over the decisions).
         pool_random: random samples in each proposal's pool.
         pool_mutations: mutations of front members in each proposal's pool (half with one decision
             changed, half with two).
@@ -105,7 +106,7 @@ class ModelBased(Strategy):
             return None
         completes = self._completes(pool)
         if not self._model_phase():
-            choice = self._spread(pool, completes) if self._cheap_objectives() or self._incomplete else 0
+            choice = self._spread(pool, completes)
         else:
             choice = self._best_predicted(pool, completes)
         candidate = pool[choice]
@@ -135,8 +136,7 @@ class ModelBased(Strategy):
                     found[candidate.arch_id] = candidate
 
         model_phase = self._model_phase()
-        many = model_phase or self._cheap_objectives() or self._incomplete
-        random_wanted = self.pool_random if many and not self._nothing_completes() else 1
+        random_wanted = 1 if self._nothing_completes() else self.pool_random
         add(lambda: random_candidate(self.space, self.rng), random_wanted)
         front = self._archive.front().tolist() if model_phase else []
         if front and self.pool_mutations:
@@ -178,6 +178,8 @@ class ModelBased(Strategy):
         else:
             rows = [*(c.decisions for c in pool), *taken_decisions]
             encoded = OneHot(rows).encode(rows)
+            span = encoded.max(axis=0) - encoded.min(axis=0)
+            encoded = (encoded - encoded.min(axis=0)) / np.where(span > 0, span, 1.0)  # a number counts as one level
             scaled_pool, scaled_taken = encoded[:len(pool)], encoded[len(pool):]
         distance = np.nan_to_num(np.abs(scaled_pool[:, None, :] - scaled_taken[None, :, :]), nan=0.0).sum(axis=2)
         nearest = distance.min(axis=1)
