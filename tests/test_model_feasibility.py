@@ -33,3 +33,26 @@ def test_model_learns_which_proposals_fail_and_steers_away():
     for seed in (0, 1):
         assert failures_in("random", seed) >= 15  # half the space fails
         assert failures_in("model", seed) <= 3
+
+
+def test_model_learns_from_pruned_trials_with_the_epochs_they_reached():
+    from archsearch.trial import PRUNED
+
+    def told(use_pruned: bool):
+        strategy = make_strategy("model", space=as_space(toy_space), objectives=toy_objectives(), seed=0,
+                                 use_pruned=use_pruned)
+        for i in range(12):
+            candidate = strategy.ask()
+            metrics = toy_evaluate(candidate.architecture)
+            if i % 4:  # three in four stopped at the first rung, their score a partial one
+                strategy.tell(candidate, EvalResult(PRUNED, {**metrics, "score": metrics["score"] / 2},
+                                                    info={"fidelity": 1.0, "rung": 0}))
+            else:
+                strategy.tell(candidate, EvalResult(COMPLETE, metrics, info={"fidelity": 9.0, "rung": 2}))
+        return strategy
+
+    learning, ignoring = told(True), told(False)
+    assert len(learning.state_dict()["pruned"]) == 9 and ignoring.state_dict()["pruned"] == []
+    assert learning._model_phase() and not ignoring._model_phase()  # 3 complete + 9 pruned >= n_initial
+    x_told, y_told, x_asked = learning._training_rows([learning.ask().decisions], learning._archive.points())
+    assert len(x_told) == len(y_told) == 12 and set(x_told[:, -1]) == {1.0, 9.0} and x_asked[0, -1] == 9.0

@@ -39,7 +39,7 @@ from archsearch.pareto import LOG_SCALE_PREFIXES, hypervolume_improvement, non_d
 from archsearch.space import SearchSpace
 from archsearch.strategies._base import Strategy
 from archsearch.strategies._common import Archive, mutate, random_candidate
-from archsearch.trial import FAILED, PRUNED, REJECTED, Candidate, EvalResult
+from archsearch.trial import COMPLETE, FAILED, PRUNED, REJECTED, Candidate, EvalResult
 
 REFERENCE = 1.1  # reference point in scaled objectives (the results span [0, 1])
 
@@ -312,7 +312,7 @@ class ModelBased(Strategy):
             if self._archive.add(candidate, result) is not None:
                 self._fidelity.append(_fidelity_of(result))
         elif result.status == PRUNED and self.use_pruned:
-            values = self._archive.minimized(result)
+            values = self._archive.minimized(EvalResult(COMPLETE, result.metrics))  # its values at the rung
             if values is not None and math.isfinite(_fidelity_of(result)):
                 self._pruned.append({"decisions": dict(candidate.decisions), "values": values,
                                      "fidelity": _fidelity_of(result)})
