@@ -177,9 +177,7 @@ class ModelBased(Strategy):
             scaled_pool, scaled_taken = _scale_together(values, taken, names)
         else:
             rows = [*(c.decisions for c in pool), *taken_decisions]
-            encoded = OneHot(rows).encode(rows)
-            span = encoded.max(axis=0) - encoded.min(axis=0)
-            encoded = (encoded - encoded.min(axis=0)) / np.where(span > 0, span, 1.0)  # a number counts as one level
+            encoded = OneHot(rows).encode(rows)  # numbers in their own units: measured better than scaled
             scaled_pool, scaled_taken = encoded[:len(pool)], encoded[len(pool):]
         distance = np.nan_to_num(np.abs(scaled_pool[:, None, :] - scaled_taken[None, :, :]), nan=0.0).sum(axis=2)
         nearest = distance.min(axis=1)
