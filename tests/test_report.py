@@ -44,7 +44,7 @@ def evaluate_b(arch):
 
 def toy_run(path, evaluate, objectives=THREE, budget=24, seed=0):
     return archsearch.search(space=numbered, evaluate=evaluate, objectives=objectives, budget=budget, seed=seed,
-                             executor="inline", run_dir=path)
+                             strategy="random", executor="inline", run_dir=path)  # random meets the failures
 
 
 def figures(page: str) -> dict:
@@ -202,7 +202,7 @@ def test_compare_prints_hypervolumes_on_a_common_normalization(toy_runs):
         front = json.loads((toy_runs / label / "pareto.json").read_text())["pareto_trial_ids"]
         row = next(line for line in lines if re.match(rf"│ {label} ", line))
         cells = [c.strip() for c in row.strip("│").split("│")]
-        assert cells == [label, "numbered", "model", str(trials), str(len(front)), f"{hv:.4f}"]
+        assert cells == [label, "numbered", "random", str(trials), str(len(front)), f"{hv:.4f}"]
     assert "Fronts overlaid" in proc.stdout
     overlaid = [line for line in lines[lines.index(next(x for x in lines if "Fronts overlaid" in x)):]
                 if re.match(r"│ [ab] ", line)]
