@@ -87,7 +87,7 @@ class ModelBased(Strategy):
         self.use_pruned = use_pruned
         self._archive = Archive(self.objectives)
         self._pending: dict[str, dict[str, Any]] = {}  # trial key -> decisions, asked and not yet told
-        self._measured: dict[str, dict[str, float]] = {}
+        self._measured: dict[str, dict[str, float]] = {}  # canonical decisions -> what measure gave
         self._incomplete: list[dict[str, Any]] = []  # decisions of rejected or failed results
         self._pruned: list[dict[str, Any]] = []  # {"decisions", "values" (minimized), "fidelity"} of pruned trials
         self._fidelity: list[float] = []  # epochs behind each archive row (nan: not reported)
@@ -294,26 +294,31 @@ class ModelBased(Strategy):
         return [k for k in self.objectives if k in probe]
 
     def _measure_candidate(self, candidate: Candidate) -> dict[str, float]:
-        if candidate.arch_id not in self._measured:
-            self._measured[candidate.arch_id] = self._call_measure(candidate.architecture)
-        return self._measured[candidate.arch_id]
+        key = canonical_json(candidate.decisions)
+        if key not in self._measured:
+            self._measured[key] = self._call_measure(candidate.architecture)
+        return self._measured[key]
 
     def _measure(self, decisions: Mapping[str, Any]) -> dict[str, float]:
-        return self._measure_candidate(Candidate(self.space.replay(decisions), dict(decisions)))
+        """What ``measure`` gives for recorded decisions; the architecture is rebuilt only on a miss."""
+        key = canonical_json(decisions)
+        if key not in self._measured:
+            self._measured[key] = self._call_measure(self.space.replay(decisions))
+        return self._measured[key]
 
     # -- results -------------------------------------------------------------------------------------
 
     def tell(self, candidate: Candidate, result: EvalResult) -> None:
         self._seen.add(candidate.arch_id)
         self._pending.pop(self._trial_key(candidate), None)
-        if result.status == "complete":
+        fidelity = _fidelity_of(result)
+        if result.status == COMPLETE:
             if self._archive.add(candidate, result) is not None:
-                self._fidelity.append(_fidelity_of(result))
+                self._fidelity.append(fidelity)
         elif result.status == PRUNED and self.use_pruned:
             values = self._archive.minimized(EvalResult(COMPLETE, result.metrics))  # its values at the rung
-            if values is not None and math.isfinite(_fidelity_of(result)):
-                self._pruned.append({"decisions": dict(candidate.decisions), "values": values,
-                                     "fidelity": _fidelity_of(result)})
+            if values is not None and math.isfinite(fidelity):
+                self._pruned.append({"decisions": dict(candidate.decisions), "values": values, "fidelity": fidelity})
         elif result.status in (REJECTED, FAILED):
             self._incomplete.append(dict(candidate.decisions))
 
