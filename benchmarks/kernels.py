@@ -68,10 +68,11 @@ def interleaved(calls: dict[str, Callable[[], None]], rounds: int, warmup: int =
     return {k: (statistics.median(cpu[k]), statistics.median(wall[k])) for k in calls}
 
 
-def matched_mlp(params: int, dim: int) -> torch.nn.Module:
+def matched_mlp(params: int, dim: int, activation: str = "silu") -> torch.nn.Module:
+    """An MLP block of ``params`` parameters; SiLU, the KANs' base activation, unless told otherwise."""
     expansion = min((e / 64 for e in range(1, 64 * 64)),
-                    key=lambda e: abs(block_param_count("mlp", dim, expansion=e, activation="silu") - params))
-    return create_block("mlp", dim, expansion=expansion, activation="silu")
+                    key=lambda e: abs(block_param_count("mlp", dim, expansion=e, activation=activation) - params))
+    return create_block("mlp", dim, expansion=expansion, activation=activation)
 
 
 def count(module: torch.nn.Module) -> int:
@@ -146,9 +147,9 @@ def moe_section(rounds: int) -> None:
         eager = create_block("moe_topk", dim, **options)
         fused = create_block("moe_topk", dim, variant="fused", **options)
         fused.load_state_dict(eager.state_dict())
-        modules = {"mlp": matched_mlp(count(eager), dim), "eager": eager, "fused": fused}
+        modules = {"mlp": matched_mlp(count(eager), dim, "gelu"), "eager": eager, "fused": fused}
         compare_blocks(f"moe_topk ({experts} experts of expansion {expansion}, top-2), {batch} x {tokens} tokens, "
-                       f"width {dim}; mlp: dense, same total parameters", modules, torch.randn(batch, tokens, dim),
+                       f"width {dim}; mlp: dense, same total parameters, GELU as the experts", modules, torch.randn(batch, tokens, dim),
                        rounds)
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from archsearch.blocks.activations import create_activation
@@ -57,13 +56,20 @@ class TopKMoE(nn.Module):
                 y = expert(tokens[token_idx].unsqueeze(0)).squeeze(0)
                 out = out.index_add(0, token_idx, y * gates[token_idx, slot].unsqueeze(-1))
         self.last_routing = top_i.detach()
-        if self.training and torch.is_grad_enabled():
-            n_experts = len(self.experts)
-            fraction = F.one_hot(top_i, n_experts).sum(1).float().mean(0) / self.k
-            self.aux_loss = self.aux_weight * n_experts * (fraction * probs.mean(0)).sum()
-        else:
-            self.aux_loss = None
+        self.aux_loss = self.load_balancing_loss(probs, top_i)
         return out.reshape(x.shape)
+
+    def load_balancing_loss(self, probs: torch.Tensor, top_i: torch.Tensor,
+                            counts: torch.Tensor | None = None) -> torch.Tensor | None:
+        """Switch's ``aux_weight * E * sum_e f_e P_e`` in training (None otherwise); ``counts``: slots
+        per expert, when the caller has them already."""
+        if not (self.training and torch.is_grad_enabled()):
+            return None
+        n_experts = len(self.experts)
+        if counts is None:
+            counts = torch.bincount(top_i.reshape(-1), minlength=n_experts)
+        fraction = counts.to(probs.dtype) / top_i.numel()
+        return self.aux_weight * n_experts * (fraction * probs.mean(0)).sum()
 
 
 class SoftMergedMoE(nn.Module):
