@@ -445,19 +445,19 @@ std::vector<torch::Tensor> basis_backward(torch::Tensor grad, torch::Tensor x, t
 // x viewed as (rows, groups, group_size); numerator (groups, m + 1); denominator (groups, n) holds
 // b_1..b_n. safe_abs: D = 1 + |sum_k b_k x^k|; otherwise D = 1 + sum_k |b_k| |x|^k.
 
-template <typename T, int NA = 0, int NB = 0>
-inline void rational_point(T x, const T* a, int64_t na_, const T* b, int64_t nb_, bool safe_abs, T& P, T& dP, T& Q,
-                           T& dQ) {
-  // NA, NB: the degrees at compile time (the fixed loops let the compiler vectorize over elements).
+template <typename T, int NA, int NB, bool SAFE>
+inline void rational_point(T x, const T* a, int64_t na_, const T* b, int64_t nb_, T& P, T& dP, T& Q, T& dQ) {
+  // NA, NB: the degrees at compile time, or 0 for run time; SAFE: safe_abs. Both are template arguments
+  // because a run-time branch in the element loop, even a loop-invariant one, stops GCC vectorizing it.
   const int64_t na = NA > 0 ? NA : na_, nb = NB > 0 ? NB : nb_;
   P = a[na - 1];
   dP = 0;
   for (int64_t i = na - 2; i >= 0; --i) { dP = dP * x + P; P = P * x + a[i]; }
-  const T z = safe_abs ? x : std::abs(x);
+  const T z = SAFE ? x : std::abs(x);
   Q = 0;
   dQ = 0;  // d/dz of sum_k c_k z^k
   for (int64_t i = nb - 1; i >= 0; --i) {
-    const T c = safe_abs ? b[i] : std::abs(b[i]);
+    const T c = SAFE ? b[i] : std::abs(b[i]);
     dQ = dQ * z + Q;
     Q = Q * z + c;
   }
@@ -465,9 +465,9 @@ inline void rational_point(T x, const T* a, int64_t na_, const T* b, int64_t nb_
   Q = Q * z;
 }
 
-template <typename T, int NA = 0, int NB = 0>
+template <typename T, int NA, int NB, bool SAFE>
 void rational_forward_impl(const T* x, const T* a, const T* b, T* y, int64_t rows, int64_t groups, int64_t size,
-                           int64_t na, int64_t nb, bool safe_abs) {
+                           int64_t na, int64_t nb) {
   at::parallel_for(0, rows, 16, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r)
       for (int64_t g = 0; g < groups; ++g) {
@@ -477,60 +477,62 @@ void rational_forward_impl(const T* x, const T* a, const T* b, T* y, int64_t row
 #pragma omp simd
         for (int64_t e = 0; e < size; ++e) {
           T P, dP, Q, dQ;
-          rational_point<T, NA, NB>(x[base + e], ag, na, bg, nb, safe_abs, P, dP, Q, dQ);
+          rational_point<T, NA, NB, SAFE>(x[base + e], ag, na, bg, nb, P, dP, Q, dQ);
           y[base + e] = P / (T(1) + std::abs(Q));
         }
       }
   });
 }
 
-template <typename T, int NA = 0, int NB = 0>
+template <typename T, int NA, int NB, bool SAFE>
 void rational_backward_impl(const T* x, const T* a, const T* b, const T* gy, T* gx, T* ga, T* gb, int64_t rows,
-                            int64_t groups, int64_t size, int64_t na, int64_t nb, bool safe_abs) {
-  // Over groups: each owns its coefficient gradients. Per row of a group: one pass over its elements for
-  // the input gradient and the two upstream factors, then one vectorizable reduction per coefficient
-  // (powers kept in a buffer), summed into double accumulators once per row.
+                            int64_t groups, int64_t size, int64_t na_, int64_t nb_) {
+  // Over groups: each owns its coefficient gradients. One vectorized pass per row of a group gives the
+  // input gradient and adds each coefficient's term into a per-element (lane) accumulator; the lanes are
+  // summed into double accumulators every kFlushRows rows, so there is no horizontal sum per row and the
+  // long sums keep their digits.
+  constexpr int64_t kFlushRows = 32;
+  const int64_t na = NA > 0 ? NA : na_, nb = NB > 0 ? NB : nb_;
   at::parallel_for(0, groups, 1, [&](int64_t g0, int64_t g1) {
-    std::vector<T> u(size), v(size), z(size), power(size);
+    std::vector<T> lane_a(na * size), lane_b(nb * size);
     for (int64_t g = g0; g < g1; ++g) {
       const T* ag = a + g * na;
       const T* bg = b + g * nb;
       T sb[64];
-      for (int64_t i = 0; i < nb; ++i) sb[i] = safe_abs ? T(1) : (bg[i] > 0 ? T(1) : (bg[i] < 0 ? T(-1) : T(0)));
-      double acc_a[64] = {0}, acc_b[64] = {0};  // sums over every element of the group: keep digits
+      for (int64_t i = 0; i < nb; ++i) sb[i] = SAFE ? T(1) : (bg[i] > 0 ? T(1) : (bg[i] < 0 ? T(-1) : T(0)));
+      double acc_a[64] = {0}, acc_b[64] = {0};
+      std::fill(lane_a.begin(), lane_a.end(), T(0));
+      std::fill(lane_b.begin(), lane_b.end(), T(0));
+      T* la = lane_a.data();
+      T* lb = lane_b.data();
       for (int64_t r = 0; r < rows; ++r) {
         const int64_t base = (r * groups + g) * size;
 #pragma omp simd
         for (int64_t e = 0; e < size; ++e) {
           const T xv = x[base + e];
           T P, dP, Q, dQ;
-          rational_point<T, NA, NB>(xv, ag, na, bg, nb, safe_abs, P, dP, Q, dQ);
-          const T sq = !safe_abs ? T(1) : (Q > 0 ? T(1) : (Q < 0 ? T(-1) : T(0)));
+          rational_point<T, NA, NB, SAFE>(xv, ag, na, bg, nb, P, dP, Q, dQ);
+          const T sq = !SAFE ? T(1) : (Q > 0 ? T(1) : (Q < 0 ? T(-1) : T(0)));
           const T D = T(1) + std::abs(Q);
-          u[e] = gy[base + e] / D;                        // dL/dP
-          v[e] = -gy[base + e] * P * sq / (D * D);        // dL/d|Q|, times sign(Q)
-          const T sx = safe_abs ? T(1) : (xv > 0 ? T(1) : (xv < 0 ? T(-1) : T(0)));
-          gx[base + e] = u[e] * dP + v[e] * dQ * sx;
-          z[e] = safe_abs ? xv : std::abs(xv);
+          const T u = gy[base + e] / D;                   // dL/dP
+          const T v = -gy[base + e] * P * sq / (D * D);   // dL/d|Q|, times sign(Q)
+          const T sx = SAFE ? T(1) : (xv > 0 ? T(1) : (xv < 0 ? T(-1) : T(0)));
+          gx[base + e] = u * dP + v * dQ * sx;
+          const T z = SAFE ? xv : std::abs(xv);
+          T power = 1;
+          for (int64_t i = 0; i < na; ++i) { la[i * size + e] += u * power; power *= xv; }
+          power = z;
+          for (int64_t i = 0; i < nb; ++i) { lb[i * size + e] += v * power; power *= z; }
         }
-        const T* xr = x + base;
-        for (int64_t e = 0; e < size; ++e) power[e] = 1;
-        for (int64_t i = 0; i < na; ++i) {
-          T sum = 0;
-#pragma omp simd reduction(+ : sum)
-          for (int64_t e = 0; e < size; ++e) { sum += u[e] * power[e]; power[e] *= xr[e]; }
-          acc_a[i] += sum;
-        }
-        for (int64_t e = 0; e < size; ++e) power[e] = z[e];
-        for (int64_t i = 0; i < nb; ++i) {
-          T sum = 0;
-#pragma omp simd reduction(+ : sum)
-          for (int64_t e = 0; e < size; ++e) { sum += v[e] * power[e]; power[e] *= z[e]; }
-          acc_b[i] += sum * sb[i];
+        if ((r + 1) % kFlushRows == 0 || r + 1 == rows) {
+          for (int64_t i = 0; i < na; ++i)
+            for (int64_t e = 0; e < size; ++e) { acc_a[i] += la[i * size + e]; la[i * size + e] = 0; }
+          for (int64_t i = 0; i < nb; ++i)
+            for (int64_t e = 0; e < size; ++e) { acc_b[i] += lb[i * size + e]; lb[i * size + e] = 0; }
         }
       }
       for (int64_t i = 0; i < na; ++i) ga[g * na + i] = static_cast<T>(acc_a[i]);
-      for (int64_t i = 0; i < nb; ++i) gb[g * nb + i] = static_cast<T>(acc_b[i]);
+      for (int64_t i = 0; i < nb; ++i) gb[g * nb + i] = static_cast<T>(acc_b[i] * sb[i]);
     }
   });
 }
@@ -549,10 +551,11 @@ torch::Tensor rational_forward(torch::Tensor x, torch::Tensor a, torch::Tensor b
   check_rational(x, a, b);
   auto y = torch::empty_like(x);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rational_forward", [&] {
-    auto run = a.size(1) == 6 && b.size(1) == 4 ? rational_forward_impl<scalar_t, 6, 4> : rational_forward_impl<scalar_t>;
-    run(x.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(), b.data_ptr<scalar_t>(),
-                                    y.data_ptr<scalar_t>(), x.size(0), x.size(1), x.size(2), a.size(1), b.size(1),
-                                    safe_abs);
+    const bool fixed = a.size(1) == 6 && b.size(1) == 4;
+    auto run = fixed ? (safe_abs ? rational_forward_impl<scalar_t, 6, 4, true> : rational_forward_impl<scalar_t, 6, 4, false>)
+                     : (safe_abs ? rational_forward_impl<scalar_t, 0, 0, true> : rational_forward_impl<scalar_t, 0, 0, false>);
+    run(x.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(), b.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), x.size(0),
+        x.size(1), x.size(2), a.size(1), b.size(1));
   });
   return y;
 }
@@ -567,11 +570,12 @@ std::vector<torch::Tensor> rational_backward(torch::Tensor grad, torch::Tensor x
   auto ga = torch::empty_like(a);
   auto gb = torch::empty_like(b);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rational_backward", [&] {
-    auto run = a.size(1) == 6 && b.size(1) == 4 ? rational_backward_impl<scalar_t, 6, 4> : rational_backward_impl<scalar_t>;
-    run(x.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(), b.data_ptr<scalar_t>(),
-                                     grad.data_ptr<scalar_t>(), gx.data_ptr<scalar_t>(), ga.data_ptr<scalar_t>(),
-                                     gb.data_ptr<scalar_t>(), x.size(0), x.size(1), x.size(2), a.size(1), b.size(1),
-                                     safe_abs);
+    const bool fixed = a.size(1) == 6 && b.size(1) == 4;
+    auto run = fixed ? (safe_abs ? rational_backward_impl<scalar_t, 6, 4, true> : rational_backward_impl<scalar_t, 6, 4, false>)
+                     : (safe_abs ? rational_backward_impl<scalar_t, 0, 0, true> : rational_backward_impl<scalar_t, 0, 0, false>);
+    run(x.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(), b.data_ptr<scalar_t>(), grad.data_ptr<scalar_t>(),
+        gx.data_ptr<scalar_t>(), ga.data_ptr<scalar_t>(), gb.data_ptr<scalar_t>(), x.size(0), x.size(1), x.size(2),
+        a.size(1), b.size(1));
   });
   return {gx, ga, gb};
 }
