@@ -14,7 +14,9 @@ Sections (``--sections``, default all):
 - ``moe``: ``moe_topk`` (4 and 16 experts, top-2) with the expert loop and grouped, against a dense MLP
   of the same total parameters;
 - ``stack``: 16 small MLP candidates trained one after another against stacked (``train_stacked``);
-- ``search``: whole searches with ``training.hot`` off and on (same seed and budget), wall time and front.
+- ``search``: whole searches with ``training.hot`` off and on (same seed and budget), wall time and front;
+  strategy ``random``, whose proposals do not depend on measured timings, so both runs train the same
+  candidates (``model``, the default, learns from ``latency_ms`` and would propose differently).
 
     python benchmarks/kernels.py [--rounds 30] [--sections kan,bases,moe,stack,search]
 """
@@ -214,7 +216,8 @@ def search_section(budget: int) -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 c, w = time.process_time(), time.perf_counter()
                 run = archsearch.search(space=space, task=task, budget=budget, seed=0, executor="inline",
-                                        run_dir=f"{tmp}/run", overrides=[f"training.hot={str(hot).lower()}", *extra])
+                                        strategy="random", run_dir=f"{tmp}/run",
+                                        overrides=[f"training.hot={str(hot).lower()}", *extra])
                 c, w = time.process_time() - c, time.perf_counter() - w
                 front = sorted(run.pareto()["arch_id"].to_pylist())
             fronts[hot] = front
