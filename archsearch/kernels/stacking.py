@@ -3,8 +3,9 @@
 Small candidates on a CPU are bound by per-operation overhead, not arithmetic: training sixteen copies
 of one architecture (other seeds, other learning rates, the same rung of successive halving) one after
 another pays that overhead sixteen times. Here their parameters are stacked along a new leading axis,
-one forward and backward serves all of them, and the optimizer update runs once on one (models, total)
-tensor with a learning rate per model. Each model sees its own batches and gets exactly the update it
+one forward and backward serves all of them, and the optimizer updates one (models, total) master
+tensor, of which every stacked parameter is a view, with a learning rate per model (Adam and AdamW
+through torch's own fused kernel, one call per distinct rate; SGD element-wise). Each model sees its own batches and gets exactly the update it
 would get alone: the result equals training them one by one (``tests/test_stacking.py``), up to
 floating-point summation order.
 
