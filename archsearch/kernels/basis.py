@@ -64,7 +64,8 @@ def basis_contraction(x: torch.Tensor, coef: torch.Tensor, family: str, params: 
     Args:
         x: (..., in) inputs.
         coef: (in, n_basis, out) coefficients.
-        family: ``bspline`` (``params`` = knots, ``order`` = spline order), ``rbf`` (``params`` = uniform
+        family: ``bspline`` (``params`` = knots, (n,) shared or, on CPU, (in, n) per input feature;
+            ``order`` = spline order), ``rbf`` (``params`` = uniform
             centers), ``chebyshev`` of tanh(x) (``order`` = degree), ``fourier`` (``params`` = frequencies;
             bases are all cosines then all sines).
     """

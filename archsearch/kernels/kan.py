@@ -19,7 +19,7 @@ from archsearch.kernels.basis import basis_contraction, runs_fused
 
 def shared_grid(grid: torch.Tensor) -> torch.Tensor | None:
     """The one grid every input feature uses, or ``None`` where features have their own (``grid_range:
-    data``), which the fused kernels do not take yet: those calls run the eager code."""
+    data``)."""
     if grid.dim() == 1:
         return grid
     return grid[0] if torch.equal(grid, grid[:1].expand_as(grid)) else None
@@ -33,7 +33,9 @@ class _FusedBasisKAN(BasisKAN):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         params, order = self.basis_parameters()
-        if not runs_fused(x, self.family, order) or (self.family in ("bspline", "rbf") and params is None):
+        per_feature = params is not None and params.dim() == 2  # only the CPU B-spline kernel takes those
+        if (not runs_fused(x, self.family, order) or (self.family in ("bspline", "rbf") and params is None)
+                or (per_feature and x.device.type != "cpu")):
             return super().forward(x)  # no kernel for this device, dtype, order or per-feature grid: eager
         flat = x.reshape(-1, x.shape[-1])
         coef = self.edge_weights()
@@ -46,7 +48,8 @@ class FusedBSplineKAN(_FusedBasisKAN, BSplineKAN):
     family = "bspline"
 
     def basis_parameters(self) -> tuple[Any, int]:
-        return shared_grid(self.knots), self.spline_order
+        shared = shared_grid(self.knots)
+        return (self.knots if shared is None else shared), self.spline_order
 
 
 class FusedRBFKAN(_FusedBasisKAN, RBFKAN):

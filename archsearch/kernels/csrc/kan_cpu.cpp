@@ -44,6 +44,13 @@ struct Basis {
   int64_t n_basis;
   bool integer_frequencies;  // Fourier frequencies are exactly 1..n_p: angle-addition recurrence
   bool given_tanh = false;   // Chebyshev: x already holds tanh(x) (computed vectorized for a block)
+  int64_t p_stride = 0;      // B-splines with a grid per input feature (in, n_p): the next feature's knots
+
+  Basis feature(int64_t i) const {
+    Basis b = *this;
+    b.p = p + i * p_stride;
+    return b;
+  }
 
   void eval(const T* x, int64_t stride, int64_t n, bool with_der, Tile<T>& tile) const {
     switch (family) {
@@ -198,7 +205,7 @@ void basis_forward_impl(const T* x, const T* C, T* y, int64_t N, int64_t in, int
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t n0 = b * kTile, rows = std::min<int64_t>(kTile, N - n0);
       for (int64_t i = 0; i < in; ++i) {
-        basis.eval(x + n0 * in + i, in, rows, false, tile);
+        basis.feature(i).eval(x + n0 * in + i, in, rows, false, tile);
         for (int64_t t = 0; t < rows; ++t) {
           int64_t r0, r1;
           clip(tile.start[t], tile.count, nb, r0, r1);
@@ -236,9 +243,10 @@ void basis_backward_impl(const T* x, const T* C, const T* gy, T* gx, T* gC, int6
     for (int64_t i = i0; i < i1; ++i) {
       const T* Ci = C + i * nb * out;
       T* gCi = gC + i * nb * out;
+      const Basis<T> feature_basis = basis.feature(i);
       for (int64_t n0 = 0; n0 < N; n0 += kTile) {
         const int64_t rows = std::min<int64_t>(kTile, N - n0);
-        basis.eval(x + n0 * in + i, in, rows, true, tile);
+        feature_basis.eval(x + n0 * in + i, in, rows, true, tile);
         for (int64_t t = 0; t < rows; ++t) {
           int64_t r0, r1;
           clip(tile.start[t], tile.count, nb, r0, r1);
@@ -389,7 +397,12 @@ Basis<T> make_basis(int64_t family, const torch::Tensor& params, int64_t order, 
   bool integer = family == kFourier;
   const T* f = params.data_ptr<T>();
   for (int64_t m = 0; integer && m < params.numel(); ++m) integer = f[m] == T(m + 1);
-  return Basis<T>{family, f, params.numel(), order, n_basis, integer};
+  Basis<T> basis{family, f, params.numel(), order, n_basis, integer};
+  if (params.dim() == 2) {  // a B-spline grid per input feature
+    basis.n_p = params.size(1);
+    basis.p_stride = params.size(1);
+  }
+  return basis;
 }
 
 void check_inputs(const torch::Tensor& x, const torch::Tensor& C, const torch::Tensor& params, int64_t family,
@@ -399,6 +412,9 @@ void check_inputs(const torch::Tensor& x, const torch::Tensor& C, const torch::T
   TORCH_CHECK(C.scalar_type() == x.scalar_type() && params.scalar_type() == x.scalar_type(), "dtypes must match");
   TORCH_CHECK(C.size(1) <= kMaxBasis, "at most 64 basis functions per input");
   TORCH_CHECK(family != kBSpline || order <= kMaxOrder, "spline order at most 15");
+  TORCH_CHECK(params.is_contiguous() && (params.dim() <= 1 || (family == kBSpline && params.dim() == 2 &&
+                                                                params.size(0) == x.size(1))),
+              "params must be contiguous, (n,) or, for B-splines, (in, n) knots per input feature");
 }
 
 torch::Tensor basis_forward(torch::Tensor x, torch::Tensor C, int64_t family, torch::Tensor params, int64_t order) {
