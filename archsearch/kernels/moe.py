@@ -105,6 +105,6 @@ class FusedTopKMoE(TopKMoE):
         b1 = torch.stack([e.fc1.bias for e in experts]).unsqueeze(1)
         w2 = torch.stack([e.fc2.weight for e in experts]).transpose(1, 2)  # (experts, hidden, dim)
         b2 = torch.stack([e.fc2.bias for e in experts]).unsqueeze(1)
-        expert_out = torch.bmm(self._expert_hidden(torch.bmm(packed, w1).add_(b1)), w2).add_(b2)
+        expert_out = torch.baddbmm(b2, self._expert_hidden(torch.baddbmm(b1, packed, w1)), w2)
         per_slot = expert_out.view(n_experts * capacity, -1).index_select(0, row_of_slot)
         return (per_slot.view(len(tokens), self.k, -1) * gates.unsqueeze(-1)).sum(1)
