@@ -59,7 +59,7 @@ class FusedTopKMoE(TopKMoE):
         return out.reshape(x.shape)
 
     def _expert_hidden(self, hidden: torch.Tensor) -> torch.Tensor:
-        first = self.experts[0]
+        first: Any = self.experts[0]
         if isinstance(first, GLUBlock):
             gate, value = hidden.chunk(2, dim=-1)
             return first.act(gate) * value
