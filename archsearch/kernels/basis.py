@@ -64,10 +64,10 @@ def basis_contraction(x: torch.Tensor, coef: torch.Tensor, family: str, params: 
     Args:
         x: (..., in) inputs.
         coef: (in, n_basis, out) coefficients.
-        family: ``bspline`` (``params`` = knots, (n,) shared or, on CPU, (in, n) per input feature;
-            ``order`` = spline order), ``rbf`` (``params`` = uniform
+        family: ``bspline`` (``params`` = knots, ``order`` = spline order), ``rbf`` (``params`` = uniform
             centers), ``chebyshev`` of tanh(x) (``order`` = degree), ``fourier`` (``params`` = frequencies;
-            bases are all cosines then all sines).
+            bases are all cosines then all sines). Knots and centers are (n,), shared by every input, or,
+            on CPU, (in, n): a grid per input feature.
     """
     flat = x.reshape(-1, x.shape[-1]).contiguous()
     p = (params if params is not None else torch.zeros(0)).to(dtype=x.dtype, device=x.device).contiguous()

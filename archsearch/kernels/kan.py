@@ -33,7 +33,7 @@ class _FusedBasisKAN(BasisKAN):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         params, order = self.basis_parameters()
-        per_feature = params is not None and params.dim() == 2  # only the CPU B-spline kernel takes those
+        per_feature = params is not None and params.dim() == 2  # only the CPU kernels take those
         if (not runs_fused(x, self.family, order) or (self.family in ("bspline", "rbf") and params is None)
                 or (per_feature and x.device.type != "cpu")):
             return super().forward(x)  # no kernel for this device, dtype, order or per-feature grid: eager
@@ -56,7 +56,8 @@ class FusedRBFKAN(_FusedBasisKAN, RBFKAN):
     family = "rbf"
 
     def basis_parameters(self) -> tuple[Any, int]:
-        return shared_grid(self.centers), 0
+        shared = shared_grid(self.centers)
+        return (self.centers if shared is None else shared), 0
 
 
 class FusedChebyshevKAN(_FusedBasisKAN, ChebyshevKAN):

@@ -44,7 +44,7 @@ struct Basis {
   int64_t n_basis;
   bool integer_frequencies;  // Fourier frequencies are exactly 1..n_p: angle-addition recurrence
   bool given_tanh = false;   // Chebyshev: x already holds tanh(x) (computed vectorized for a block)
-  int64_t p_stride = 0;      // B-splines with a grid per input feature (in, n_p): the next feature's knots
+  int64_t p_stride = 0;      // a grid per input feature (in, n_p), B-splines and RBF: the next feature's
 
   Basis feature(int64_t i) const {
     Basis b = *this;
@@ -303,14 +303,16 @@ bool vectorized_block(const torch::Tensor& xb, const Basis<T>& basis, const torc
                       torch::Tensor vals, torch::Tensor ders) {
   const int64_t rows = xb.size(0), in = xb.size(1), nb = basis.n_basis;
   if (basis.family == kRBF) {
-    const double h = params.numel() > 1 ? static_cast<double>(basis.p[1] - basis.p[0]) : 1.0;
+    // Spacing h: one for shared centers (n,), one per input feature for centers (in, n).
+    const auto h = nb < 2 ? torch::ones({}, params.options())
+                          : (params.narrow(-1, 1, 1) - params.narrow(-1, 0, 1)).squeeze(-1).unsqueeze(-1);
     auto d = (xb.unsqueeze(-1) - params).div_(h);  // (rows, in, nb)
     auto v = vals.view({rows, in, nb});
     at::mul_out(v, d, d);
     v.neg_().exp_();
     if (with_der) {
       auto dv = ders.view({rows, in, nb});
-      at::mul_out(dv, d, v).mul_(-2.0 / h);
+      at::mul_out(dv, d, v).mul_(-2.0).div_(h);
     }
     return true;
   }
@@ -398,7 +400,7 @@ Basis<T> make_basis(int64_t family, const torch::Tensor& params, int64_t order, 
   const T* f = params.data_ptr<T>();
   for (int64_t m = 0; integer && m < params.numel(); ++m) integer = f[m] == T(m + 1);
   Basis<T> basis{family, f, params.numel(), order, n_basis, integer};
-  if (params.dim() == 2) {  // a B-spline grid per input feature
+  if (params.dim() == 2) {  // a grid per input feature
     basis.n_p = params.size(1);
     basis.p_stride = params.size(1);
   }
@@ -412,9 +414,9 @@ void check_inputs(const torch::Tensor& x, const torch::Tensor& C, const torch::T
   TORCH_CHECK(C.scalar_type() == x.scalar_type() && params.scalar_type() == x.scalar_type(), "dtypes must match");
   TORCH_CHECK(C.size(1) <= kMaxBasis, "at most 64 basis functions per input");
   TORCH_CHECK(family != kBSpline || order <= kMaxOrder, "spline order at most 15");
-  TORCH_CHECK(params.is_contiguous() && (params.dim() <= 1 || (family == kBSpline && params.dim() == 2 &&
-                                                                params.size(0) == x.size(1))),
-              "params must be contiguous, (n,) or, for B-splines, (in, n) knots per input feature");
+  TORCH_CHECK(params.is_contiguous() && (params.dim() <= 1 || ((family == kBSpline || family == kRBF) &&
+                                                                params.dim() == 2 && params.size(0) == x.size(1))),
+              "params must be contiguous, (n,) or, for B-splines and RBF, (in, n) per input feature");
 }
 
 torch::Tensor basis_forward(torch::Tensor x, torch::Tensor C, int64_t family, torch::Tensor params, int64_t order) {
