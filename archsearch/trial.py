@@ -6,6 +6,7 @@ Both are torch-free and JSON-able so that strategies, stores and executors can p
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,7 +134,11 @@ def _as_float(value: Any) -> float:
 
 def objective_values(result: EvalResult, objectives: dict[str, str]) -> list[float] | None:
     """The result's objective values in order, or ``None`` if it is not complete or any is missing/NaN."""
-    if result.status != COMPLETE:
-        return None
-    values = [result.metrics.get(name, math.nan) for name in objectives]
+    return metric_values(result.metrics, objectives) if result.status == COMPLETE else None
+
+
+def metric_values(metrics: Mapping[str, float], objectives: Mapping[str, str]) -> list[float] | None:
+    """The objectives' values in ``metrics``, in order, or ``None`` if any is missing/NaN; for a pruned
+    trial, its values at the rung where it stopped."""
+    values = [metrics.get(name, math.nan) for name in objectives]
     return None if any(math.isnan(v) for v in values) else values

@@ -27,7 +27,7 @@ import numpy as np
 from archsearch.errors import ConfigError
 from archsearch.pareto import crowding_distance, non_dominated_sort, to_minimization
 from archsearch.scheduling._base import Decision, Scheduler
-from archsearch.trial import COMPLETE, PRUNED, EvalResult, objective_values
+from archsearch.trial import COMPLETE, PRUNED, EvalResult, metric_values
 
 
 def rung_levels(min_epochs: float, max_epochs: float, eta: float) -> list[float]:
@@ -101,9 +101,8 @@ class SuccessiveHalving(Scheduler):
         return self._rungs[rung]
 
     def record(self, trial_id: int, fidelity: float | None, result: EvalResult) -> None:
-        if result.status == PRUNED:  # replayed from the journal: its metrics are those it had at the rung
-            result = EvalResult(COMPLETE, result.metrics)
-        values = objective_values(result, self.objectives)
+        # a pruned result (replayed from the journal) has the metrics it had at the rung
+        values = metric_values(result.metrics, self.objectives) if result.status in (COMPLETE, PRUNED) else None
         if values is not None:
             self._rung(self.rung_of(fidelity))[trial_id] = values
 

@@ -21,7 +21,7 @@ from archsearch.pareto import (
     to_minimization,
 )
 from archsearch.space import RandomChooser, ReplayChooser, SearchSpace
-from archsearch.trial import Candidate, EvalResult, objective_values
+from archsearch.trial import COMPLETE, Candidate, EvalResult, metric_values
 
 
 class Archive:
@@ -41,10 +41,15 @@ class Archive:
         return len(self.ids)
 
     def minimized(self, result: EvalResult) -> list[float] | None:
-        """The result's objectives in minimization space, or ``None`` if it cannot be ranked."""
+        """The result's objectives in minimization space, or ``None`` if it is not complete or cannot be ranked."""
+        return self.minimized_metrics(result.metrics) if result.status == COMPLETE else None
+
+    def minimized_metrics(self, metrics: Mapping[str, float]) -> list[float] | None:
+        """The objectives of ``metrics`` in minimization space (a pruned trial's: its values at the rung),
+        or ``None`` if one is missing or not finite."""
         if not self.objectives:
-            return [0.0] if result.status == "complete" else None
-        values = objective_values(result, self.objectives)
+            return [0.0]
+        values = metric_values(metrics, self.objectives)
         if values is None or not all(math.isfinite(v) for v in values):
             return None
         return to_minimization([values], list(self.objectives.values()))[0].tolist()

@@ -294,16 +294,15 @@ class ModelBased(Strategy):
         return [k for k in self.objectives if k in probe]
 
     def _measure_candidate(self, candidate: Candidate) -> dict[str, float]:
-        key = canonical_json(candidate.decisions)
-        if key not in self._measured:
-            self._measured[key] = self._call_measure(candidate.architecture)
-        return self._measured[key]
+        return self._measure(candidate.decisions, candidate.architecture)
 
-    def _measure(self, decisions: Mapping[str, Any]) -> dict[str, float]:
-        """What ``measure`` gives for recorded decisions; the architecture is rebuilt only on a miss."""
+    def _measure(self, decisions: Mapping[str, Any], architecture: Any = None) -> dict[str, float]:
+        """What ``measure`` gives for ``decisions``, cached; without ``architecture`` (recorded decisions)
+        it is rebuilt, only on a miss."""
         key = canonical_json(decisions)
         if key not in self._measured:
-            self._measured[key] = self._call_measure(self.space.replay(decisions))
+            self._measured[key] = self._call_measure(self.space.replay(decisions) if architecture is None
+                                                     else architecture)
         return self._measured[key]
 
     # -- results -------------------------------------------------------------------------------------
@@ -316,7 +315,7 @@ class ModelBased(Strategy):
             if self._archive.add(candidate, result) is not None:
                 self._fidelity.append(fidelity)
         elif result.status == PRUNED and self.use_pruned:
-            values = self._archive.minimized(EvalResult(COMPLETE, result.metrics))  # its values at the rung
+            values = self._archive.minimized_metrics(result.metrics)  # its values at the rung
             if values is not None and math.isfinite(fidelity):
                 self._pruned.append({"decisions": dict(candidate.decisions), "values": values, "fidelity": fidelity})
         elif result.status in (REJECTED, FAILED):
