@@ -17,12 +17,12 @@ from archsearch.blocks.kan import RBFKAN, BasisKAN, BSplineKAN, ChebyshevKAN, Fo
 from archsearch.kernels.basis import basis_contraction, runs_fused
 
 
-def shared_grid(grid: torch.Tensor) -> torch.Tensor | None:
-    """The one grid every input feature uses, or ``None`` where features have their own (``grid_range:
-    data``)."""
-    if grid.dim() == 1:
-        return grid
-    return grid[0] if torch.equal(grid, grid[:1].expand_as(grid)) else None
+def kernel_grid(grid: torch.Tensor) -> torch.Tensor:
+    """The grid as the kernels take it: (n,) where every input feature has the same, else (in, n), one row
+    per feature (``grid_range: data``)."""
+    if grid.dim() == 2 and torch.equal(grid, grid[:1].expand_as(grid)):
+        return grid[0]
+    return grid
 
 
 class _FusedBasisKAN(BasisKAN):
@@ -34,8 +34,7 @@ class _FusedBasisKAN(BasisKAN):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         params, order = self.basis_parameters()
         per_feature = params is not None and params.dim() == 2  # only the CPU kernels take those
-        if (not runs_fused(x, self.family, order) or (self.family in ("bspline", "rbf") and params is None)
-                or (per_feature and x.device.type != "cpu")):
+        if not runs_fused(x, self.family, order) or (per_feature and x.device.type != "cpu"):
             return super().forward(x)  # no kernel for this device, dtype, order or per-feature grid: eager
         flat = x.reshape(-1, x.shape[-1])
         coef = self.edge_weights()
@@ -48,16 +47,14 @@ class FusedBSplineKAN(_FusedBasisKAN, BSplineKAN):
     family = "bspline"
 
     def basis_parameters(self) -> tuple[Any, int]:
-        shared = shared_grid(self.knots)
-        return (self.knots if shared is None else shared), self.spline_order
+        return kernel_grid(self.knots), self.spline_order
 
 
 class FusedRBFKAN(_FusedBasisKAN, RBFKAN):
     family = "rbf"
 
     def basis_parameters(self) -> tuple[Any, int]:
-        shared = shared_grid(self.centers)
-        return (self.centers if shared is None else shared), 0
+        return kernel_grid(self.centers), 0
 
 
 class FusedChebyshevKAN(_FusedBasisKAN, ChebyshevKAN):
