@@ -120,6 +120,9 @@ class StackedTrainer:
         self.template = self._grouped_template() if self.mode == "grouped" else copy.deepcopy(self.models[0]).to("meta")
         self.views: dict[str, torch.Tensor] = {}
         self.lr = torch.tensor(list(lrs), dtype=self.flat.dtype, device=self.flat.device).unsqueeze(1)
+        self._rows_by_rate: dict[float, list[int]] = {}  # models sharing a learning rate share an update call
+        for k, rate in enumerate(self.lr.squeeze(1).tolist()):
+            self._rows_by_rate.setdefault(rate, []).append(k)
         self.optimizer, self.weight_decay, self.betas, self.eps, self.momentum = (
             optimizer, weight_decay, betas, eps, momentum)
         self.state: dict[str, torch.Tensor] = {}
@@ -215,9 +218,7 @@ class StackedTrainer:
         step = self.state.setdefault("step", torch.zeros((), dtype=torch.float32))
         step += 1
         fused = torch._fused_adamw_ if self.optimizer == "adamw" else torch._fused_adam_
-        rates = self.lr.squeeze(1).tolist()
-        for rate in dict.fromkeys(rates):
-            rows = [k for k, r in enumerate(rates) if r == rate]
+        for rate, rows in self._rows_by_rate.items():
             fused([p[k] for k in rows], [g[k] for k in rows], [m[k] for k in rows], [v[k] for k in rows], [],
                   [step] * len(rows), lr=rate * lr_factor, beta1=self.betas[0], beta2=self.betas[1],
                   weight_decay=self.weight_decay, eps=self.eps, amsgrad=False, maximize=False)
