@@ -42,13 +42,11 @@ VARIANTS = {  # ablations, by name: --runners evolution-plain local-plain mcts-p
     "local-plain": ("local", {"screen": 1}),
     "mcts-plain": ("mcts", {"rave_equivalence": 0}),
     "bayes-gp": ("bayes", {"sampler": "gp"}),
-    "model-blind": ("model", {}),
+    "model-blind": ("model", {}),  # without measure=: every objective predicted
     "model-r16": ("model", {"pool_random": 16}),
     "model-m96": ("model", {"pool_random": 16, "pool_mutations": 96}),
     "model-o2": ("model", {"optimism": 2.0}),
     "model-o0": ("model", {"optimism": 0.0}),
-    "model-blind-spread": ("model", {}),
-    "model-spread": ("model", {}),  # without measure=: every objective predicted
 }
 BLIND = {"model-blind"}
 STEP = 5  # evaluations between hypervolume readings
