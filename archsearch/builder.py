@@ -102,6 +102,8 @@ class Stem(nn.Module):
     """Inputs -> (batch, tokens, dim): linear projection (vector, sequence), per-feature tokens (vector
     with ``tokenize="features"``) or embedding (token ids). ``n_tokens`` is the resulting token count."""
 
+    additive_parameters = ("position",)  # added to every row's output: stacked training groups it per model
+
     def __init__(self, data: DataSpec, dim: int, tokenize: str = "none") -> None:
         super().__init__()
         if tokenize not in TOKENIZATIONS:

@@ -91,6 +91,7 @@ class Training:
     lbfgs_history: int | None = option(None, ge=1, doc="lbfgs: curvature pairs kept")
     lbfgs_max_iter: int | None = option(None, ge=1, doc="lbfgs: iterations per step (an epoch is one step)")
     device: str | None = option(None, doc="auto (cuda where the worker sees a GPU), cpu, cuda or cuda:N")
+    seeds: int | None = option(None, ge=1, doc="trainings per candidate; metrics are their mean, with *_std")
     hot: bool | None = option(None, doc="fused kernels (and compilation where it repays) for training")
 
 

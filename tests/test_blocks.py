@@ -279,7 +279,8 @@ def test_moe_auxiliary_loss_reaches_the_training_step():
     while the experts (which the aux loss does not touch) take identical steps."""
     import numpy as np
 
-    from archsearch.evaluation.training import TrainingEvaluator, TrainingRecipe, _TrainingRun
+    from archsearch.evaluation.loop import TrainingRun
+    from archsearch.evaluation.training import TrainingEvaluator, TrainingRecipe
     from archsearch.tasks import Task
 
     rng = np.random.default_rng(0)
@@ -290,7 +291,7 @@ def test_moe_auxiliary_loss_reaches_the_training_step():
     for aux_weight in (0.0, 10.0):
         torch.manual_seed(0)
         model = build_model(_moe_genome(aux_weight), task.data_spec)
-        _TrainingRun(evaluator.recipe, model, task, torch.Generator().manual_seed(0), None).train_to(
+        TrainingRun(evaluator.recipe, model, task, torch.Generator().manual_seed(0), None).train_to(
             1, evaluator._epoch_end)
         models.append(model.blocks["b0"].block)
     without, with_aux = models

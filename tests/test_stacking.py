@@ -10,7 +10,8 @@ from archsearch.kernels.stacking import StackedTrainer, train_stacked
 from archsearch.tasks import DataSpec
 
 GENOME = Genome.sequential([BlockSpec("mlp", {"expansion": 2}, "gelu", residual=True),
-                            BlockSpec("glu", {}, "silu", norm_placement="pre")], {"width": 16})
+                            BlockSpec("glu", {}, "silu", norm_placement="pre"),
+                            BlockSpec("mlp", {}, "relu", norm="rmsnorm", norm_placement="post")], {"width": 16})
 DATA = DataSpec("vector", n_features=10, n_outputs=3)
 
 

@@ -190,3 +190,31 @@ def restore(ckpt: Checkpoint, model: torch.nn.Module, optimizer: torch.optim.Opt
     optimizer.load_state_dict(state)
     torch.set_rng_state(ckpt.rng_torch)
     shuffle.set_state(ckpt.rng_shuffle)
+
+
+SEEDS_KEY = "archsearch.seed_checkpoints"
+
+
+def pack(checkpoints: list[bytes]) -> bytes:
+    """One blob for a trial's checkpoints, one per seed (``training.seeds``); a single one is itself."""
+    from safetensors.torch import save
+
+    if len(checkpoints) == 1:
+        return checkpoints[0]
+    tensors = {f"seed.{j}": torch.frombuffer(bytearray(data), dtype=torch.uint8) for j, data in enumerate(checkpoints)}
+    return save(tensors, metadata={SEEDS_KEY: str(len(checkpoints))})
+
+
+def unpack(data: bytes, seeds: int) -> list[Checkpoint]:
+    """The ``seeds`` checkpoints :func:`pack` put in ``data``, decoded; another count is a ``ValueError``."""
+    from safetensors.torch import load
+
+    count = header_metadata(data).get(SEEDS_KEY)
+    if count is None:
+        parts = [data]
+    else:
+        tensors = load(data)
+        parts = [tensors[f"seed.{j}"].numpy().tobytes() for j in range(int(count))]
+    if len(parts) != seeds:
+        raise ValueError(f"the checkpoint holds {len(parts)} seed(s) but training.seeds is {seeds}")
+    return [decode(part) for part in parts]

@@ -44,6 +44,11 @@ class TrainingRecipe:
         lbfgs_max_iter: ``lbfgs`` only: iterations (each with its line search) per optimizer step.
         device: ``auto`` (CUDA where this worker sees a GPU, else CPU), ``cpu`` or ``cuda[:N]``; see
             :mod:`archsearch.devices`.
+        seeds: train each candidate this many times, from other initializations and shuffles, and score
+            it by their mean (``val_accuracy``), with the spread beside it (``val_accuracy_std``); the
+            first seed is the one a single-seed run uses. Seeds of small MLP-like candidates train
+            stacked as one batched model (:mod:`archsearch.kernels.stacking`). ``time_limit_s``
+            applies to each seed.
         hot: train each candidate with the fused implementations of its blocks where they exist
             (:mod:`archsearch.kernels`); the decision is recorded in the trial's ``hot`` column. Cheap
             metrics (latency, FLOPs, memory) are still measured on the eager reference.
@@ -64,6 +69,7 @@ class TrainingRecipe:
     lbfgs_history: int = 10
     lbfgs_max_iter: int = 20
     device: str = "auto"
+    seeds: int = 1
     hot: bool = False
 
     def __post_init__(self) -> None:
@@ -87,6 +93,8 @@ class TrainingRecipe:
             problems.append(f"warmup_steps must be >= 0, got {self.warmup_steps}")
         if not 0 <= self.dropout < 1:
             problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.seeds < 1:
+            problems.append(f"seeds must be at least 1, got {self.seeds}")
         if self.lbfgs_history < 1 or self.lbfgs_max_iter < 1:
             problems.append("lbfgs_history and lbfgs_max_iter must be at least 1")
         from archsearch.devices import device_problem
@@ -125,6 +133,9 @@ class TrainingRecipe:
         unknown = sorted(set(overrides) - {f.name for f in fields(self)})
         if unknown:
             raise ConfigError(f"recipe decisions name unknown training option(s) {', '.join(unknown)}")
+        if "seeds" in overrides and overrides["seeds"] != self.seeds:
+            raise ConfigError("recipe decisions cannot change seeds: it is the run's training.seeds, the same "
+                              "for every trial so that their metrics compare")
         changes = dict(overrides)
         if changes.get("optimizer", self.optimizer) != self.optimizer and "lr" not in changes:
             # an lr chosen for the run's optimizer means nothing to another one (L-BFGS steps ~1, Adam ~1e-3)
@@ -140,7 +151,8 @@ _EXPECTED: dict[str, tuple[type, ...]] = {
     "epochs": _NUMBER, "steps": (int, type(None)), "batch_size": (int,), "optimizer": (str,), "lr": _NUMBER,
     "weight_decay": _NUMBER, "schedule": (str,), "warmup_steps": (int,),
     "early_stopping_patience": (int, type(None)), "time_limit_s": (*_NUMBER, type(None)), "eval_batch_size": (int,),
-    "dropout": _NUMBER, "lbfgs_history": (int,), "lbfgs_max_iter": (int,), "device": (str,), "hot": (bool,),
+    "dropout": _NUMBER, "lbfgs_history": (int,), "lbfgs_max_iter": (int,), "device": (str,), "seeds": (int,),
+    "hot": (bool,),
     # latency protocol
     "large_batch": (int, type(None)), "warmup": (int,), "repeats": (int,), "threads": (int,),
 }

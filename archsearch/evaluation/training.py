@@ -8,10 +8,7 @@ and the architecture id, so the same architecture trains identically whichever w
 from __future__ import annotations
 
 import copy
-import math
-import time
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -21,28 +18,30 @@ import torch.nn.functional as F
 from archsearch.builder import build_model, count_parameters, fit_grids
 from archsearch.devices import describe_device, resolve_device
 from archsearch.evaluation.base import Evaluator
-from archsearch.evaluation.checkpoint import Checkpoint, LoopState, restore
-from archsearch.evaluation.checkpoint import decode as decode_checkpoint
-from archsearch.evaluation.checkpoint import encode as encode_checkpoint
+from archsearch.evaluation.checkpoint import Checkpoint
+from archsearch.evaluation.checkpoint import pack as pack_checkpoints
+from archsearch.evaluation.checkpoint import unpack as unpack_checkpoints
 from archsearch.evaluation.constraints import Constraints
 from archsearch.evaluation.latency import LatencyProtocol, measure_latency, torch_threads
+from archsearch.evaluation.loop import (
+    Diverged,
+    OverTime,
+    StackedRun,
+    TrainingRun,
+    mean_curve,
+    stack_refusal,
+    task_loss,
+    tensors,
+)
 from archsearch.evaluation.measure import count_flops, training_memory_mb
-from archsearch.evaluation.optimizers import make_optimizer, optimizer_summary, take_step
-from archsearch.evaluation.recipe import TrainingRecipe, lr_factor
+from archsearch.evaluation.optimizers import make_optimizer, optimizer_summary
+from archsearch.evaluation.recipe import TrainingRecipe
 from archsearch.genome import Genome
 from archsearch.tasks import Task, load_task
 from archsearch.trial import COMPLETE, REJECTED, EvalResult
 from archsearch.versions import RUN_SCHEMA_VERSION
 
 __all__ = ["Diverged", "TaskRef", "TrainingEvaluator", "TrainingRecipe", "stable_seed"]
-
-
-class Diverged(RuntimeError):
-    """Training produced a non-finite loss or output."""
-
-
-class OverTime(RuntimeError):
-    """Training went past the recipe's time limit."""
 
 
 @dataclass
@@ -75,6 +74,8 @@ class TrainingEvaluator(Evaluator):
         seed: run seed; combined with each architecture's id for its initialization.
         threads: torch threads used for training (one per worker keeps cores from thrashing).
         constraints: bounds on cheap metrics, checked before training.
+        stack: train a candidate's seeds (``training.seeds``) as one stacked model where they can be;
+            ``False`` trains them one after another (a baseline, or to rule stacking out).
     """
 
     def __init__(
@@ -85,6 +86,7 @@ class TrainingEvaluator(Evaluator):
         seed: int = 0,
         threads: int = 1,
         constraints: Constraints | None = None,
+        stack: bool = True,
     ) -> None:
         self.task = task
         self.recipe = recipe or TrainingRecipe()
@@ -92,6 +94,7 @@ class TrainingEvaluator(Evaluator):
         self.seed = seed
         self.threads = threads
         self.constraints = constraints or Constraints()
+        self.stack = stack
         self._loaded: Task | None = None
         self._ships_data = False
 
@@ -141,7 +144,7 @@ class TrainingEvaluator(Evaluator):
         task = self.load_task()
         with torch_threads(self.threads), torch.random.fork_rng(devices=[]):
             model = build_model(genome, task.data_spec, dropout=self.recipe.dropout)
-            example, _ = _tensors(task, task.x_train[:1], task.y_train[:1])
+            example, _ = tensors(task, task.x_train[:1], task.y_train[:1])
             return {"n_params": float(count_parameters(model)), "flops": count_flops(model, example)}
 
     def use_loaded(self, task: Task) -> None:
@@ -160,8 +163,10 @@ class TrainingEvaluator(Evaluator):
         latency = ["latency_ms", "latency_iqr_ms"]
         if self.latency.large_batch:
             latency += [f"latency_b{self.latency.large_batch}_ms", f"latency_b{self.latency.large_batch}_iqr_ms"]
-        return ["n_params", "flops", "memory_mb", *latency, "train_time_s", "epochs_trained",
-                f"val_{score}", f"test_{score}"]
+        scores = [f"val_{score}", f"test_{score}"]
+        if self.recipe.seeds > 1:
+            scores += [f"val_{score}_std", f"test_{score}_std"]
+        return ["n_params", "flops", "memory_mb", *latency, "train_time_s", "epochs_trained", *scores]
 
     def evaluate(self, genome: Genome, fidelity: float | None = None, checkpoint: bytes | None = None) -> EvalResult:
         """Measure, check constraints, train to ``fidelity`` epochs (from ``checkpoint`` if given) and score.
@@ -197,45 +202,102 @@ class TrainingEvaluator(Evaluator):
         trainer.recipe = recipe
         return trainer
 
+    def seeds_of(self, genome: Genome) -> list[int]:
+        """The seeds ``genome`` trains with: the first is the one a single-seed run uses."""
+        first = stable_seed(self.seed, genome.arch_id)
+        return [first, *(stable_seed(self.seed, genome.arch_id, j) for j in range(1, self.recipe.seeds))]
+
     def _evaluate(self, genome: Genome, fidelity: float | None, checkpoint: bytes | None,
                   metrics: dict[str, float], info: dict[str, Any]) -> EvalResult:
         task = self.load_task()
-        seed = stable_seed(self.seed, genome.arch_id)
+        seeds = self.seeds_of(genome)
         device = resolve_device(self.recipe.device)
         info.update(describe_device(device))
         model = build_model(genome, task.data_spec, dropout=self.recipe.dropout).to(device)
-        x_train, y_train = _tensors(task, task.x_train, task.y_train, device)
-        saved = decode_checkpoint(checkpoint) if checkpoint is not None else None
-        if saved is None:
+        x_train, y_train = tensors(task, task.x_train, task.y_train, device)
+        saved: list[Checkpoint | None] = [None] * len(seeds)
+        if checkpoint is not None:
+            saved = list(unpack_checkpoints(checkpoint, len(seeds)))
+        if saved[0] is None:
             fit_grids(model, x_train)  # a restored model's grids come back with its state dict
             metrics["n_params"] = count_parameters(model)
             metrics["flops"] = count_flops(model, x_train[:1])
             batch = slice(0, len(x_train) if self.recipe.full_batch else min(self.recipe.batch_size, len(x_train)))
             metrics["memory_mb"] = training_memory_mb(model, x_train[batch],
-                                                      lambda out: _loss(out, y_train[batch], task))
+                                                      lambda out: task_loss(out, y_train[batch], task))
             metrics.update(measure_latency(model, x_train[:1], self.latency))
             violations = self.constraints.violations(metrics)
             if violations:
                 return EvalResult(REJECTED, metrics, "violates " + "; ".join(violations), info)
         else:
-            metrics.update(saved.loop.measured)  # measured before the first segment; not measured again
+            metrics.update(saved[0].loop.measured)  # measured before the first segment; not measured again
 
-        trained = model
-        if self.recipe.hot:
-            trained = self._hot(model, x_train[:min(self.recipe.batch_size, len(x_train))], info)
-        run = _TrainingRun(self.recipe, trained, task, torch.Generator().manual_seed(seed), saved)
-        run.loop.measured = dict(metrics) if saved is None else run.loop.measured
-        curve = run.train_to(fidelity, self._epoch_end)
-        metrics["train_time_s"] = run.loop.train_time_s
-        metrics["epochs_trained"] = run.epochs_trained()
-        info.update(best_epoch=run.loop.best_epoch or None, stopped_early=run.loop.stopped_early,
-                    **optimizer_summary(run.optimizer))
-        next_checkpoint = run.checkpoint() if run.can_continue() else None
-        run.keep_best()
-        metrics.update(self._score(trained, task, "val", task.x_val, task.y_val))
-        metrics.update(self._score(trained, task, "test", task.x_test, task.y_test))
-        return EvalResult(COMPLETE, metrics, info=info, weights=weights_to_bytes(model), curve=curve,
+        runs, curves = self._train(genome, model, seeds, saved, fidelity, x_train, metrics, info)
+        metrics["train_time_s"] = sum(run.loop.train_time_s for run in runs)
+        metrics["epochs_trained"] = max(run.epochs_trained() for run in runs)
+        info.update(best_epoch=runs[0].loop.best_epoch or None, stopped_early=runs[0].loop.stopped_early,
+                    **optimizer_summary(runs[0].optimizer))
+        can_continue = any(run.can_continue() for run in runs)
+        next_checkpoint = pack_checkpoints([c for run in runs for c in run.checkpoints()]) if can_continue else None
+        metrics.update(self._seed_scores([m for run in runs for m in run.trained_models()], task, info))
+        return EvalResult(COMPLETE, metrics, info=info, weights=weights_to_bytes(model), curve=mean_curve(curves),
                           checkpoint=next_checkpoint)
+
+    def _train(self, genome: Genome, model: torch.nn.Module, seeds: list[int], saved: list[Checkpoint | None],
+               fidelity: float | None, x_train: torch.Tensor, metrics: dict[str, float],
+               info: dict[str, Any]) -> tuple[list[TrainingRun], list[list[dict[str, float]]]]:
+        """Train ``model`` (the first seed's) and the other seeds' models to ``fidelity``: stacked into one
+        model where :func:`stack_refusal` allows, else one after another. Returns the runs and their curves."""
+        task = self.load_task()
+        shuffles = [torch.Generator().manual_seed(seed) for seed in seeds]
+        refusal = "stacking is off" if not self.stack else stack_refusal(model, self.recipe)
+        if len(seeds) > 1:
+            info.update(seeds=len(seeds), stacked=refusal is None, **({"not_stacked": refusal} if refusal else {}))
+        if len(seeds) > 1 and refusal is None:
+            models = [model, *(self._seed_model(genome, seed, x_train, ckpt is None)
+                               for seed, ckpt in zip(seeds[1:], saved[1:], strict=True))]
+            runs: list[TrainingRun] = [StackedRun(self.recipe, models, task, shuffles, saved)]
+            if saved[0] is None:
+                runs[0].loop.measured = dict(metrics)
+            return runs, [runs[0].train_to(fidelity, self._epoch_end)]
+        runs, curves = [], []
+        for j, (seed, shuffle, ckpt) in enumerate(zip(seeds, shuffles, saved, strict=True)):
+            seed_model = model if j == 0 else self._seed_model(genome, seed, x_train, ckpt is None)
+            if self.recipe.hot:
+                seed_model = self._hot(seed_model, x_train[:min(self.recipe.batch_size, len(x_train))], info)
+            run = TrainingRun(self.recipe, seed_model, task, shuffle, ckpt)
+            if ckpt is None:
+                run.loop.measured = dict(metrics)
+            try:
+                curves.append(run.train_to(fidelity, self._epoch_end))
+            except Diverged as exc:
+                if len(seeds) == 1:
+                    raise
+                raise Diverged(f"seed {j + 1} of {len(seeds)}: {exc}") from None
+            runs.append(run)
+        return runs, curves
+
+    def _seed_model(self, genome: Genome, seed: int, x_train: torch.Tensor, fresh: bool) -> torch.nn.Module:
+        """Another seed's model of ``genome``, initialized from ``seed`` (its grids fitted unless restored)."""
+        torch.manual_seed(seed)
+        model = build_model(genome, self.load_task().data_spec, dropout=self.recipe.dropout).to(x_train.device)
+        if fresh:
+            fit_grids(model, x_train)
+        return model
+
+    def _seed_scores(self, models: list[torch.nn.Module], task: Task, info: dict[str, Any]) -> dict[str, float]:
+        """Validation and test metrics: of the one model, or the seeds' mean with ``<metric>_std`` beside
+        it (sample standard deviation) and every seed's value in ``info["per_seed"]``."""
+        scores = [{**self._score(m, task, "val", task.x_val, task.y_val),
+                   **self._score(m, task, "test", task.x_test, task.y_test)} for m in models]
+        if len(scores) == 1:
+            return scores[0]
+        info["per_seed"] = {key: [score[key] for score in scores] for key in scores[0]}
+        merged: dict[str, float] = {}
+        for key, values in info["per_seed"].items():
+            merged[key] = float(np.mean(values))
+            merged[f"{key}_std"] = float(np.std(values, ddof=1))
+        return merged
 
     def _epoch_end(self, model, task: Task) -> dict[str, float]:
         """The validation metric after an epoch (a learning-curve point, and what early stopping reads)."""
@@ -256,7 +318,7 @@ class TrainingEvaluator(Evaluator):
         return hot
 
     def _score(self, model, task: Task, split: str, x_np: np.ndarray, y_np: np.ndarray) -> dict[str, float]:
-        x, y = _tensors(task, x_np, y_np, next(model.parameters(), torch.empty(0)).device)
+        x, y = tensors(task, x_np, y_np, next(model.parameters(), torch.empty(0)).device)
         model.eval()
         with torch.inference_mode():
             out = torch.cat([model(x[i:i + self.recipe.eval_batch_size])
@@ -274,123 +336,9 @@ class TrainingEvaluator(Evaluator):
                 "constraints": self.constraints.to_dict()}
 
 
-class _TrainingRun:
-    """One candidate's mini-batch training, in segments that continue each other exactly.
-
-    Steps are counted against the schedule's horizon, the recipe's epochs (the run's maximum
-    fidelity) or a larger requested fidelity, never against the segment's own end, so training to 3
-    epochs and continuing to 9 takes the same steps at the same learning rates as 9 straight.
-    """
-
-    def __init__(self, recipe: TrainingRecipe, model, task: Task, shuffle: torch.Generator,
-                 saved: Checkpoint | None) -> None:
-        self.recipe, self.model, self.task, self.shuffle = recipe, model, task, shuffle
-        self.x, self.y = _tensors(task, task.x_train, task.y_train, next(model.parameters(), torch.empty(0)).device)
-        self.n = len(self.x)
-        self.batch = self.n if recipe.full_batch else min(recipe.batch_size, self.n)
-        self.steps_per_epoch = math.ceil(self.n / self.batch)
-        self.optimizer = make_optimizer(model.parameters(), recipe)
-        self.loop = LoopState()
-        self.best: dict[str, torch.Tensor] | None = None
-        if saved is not None:
-            restore(saved, model, self.optimizer, shuffle)
-            self.loop, self.best = saved.loop, saved.best
-        self.horizon = self._steps(None)
-
-    def _steps(self, fidelity: float | None) -> int:
-        if self.recipe.steps is not None:
-            return max(1, int(fidelity) if fidelity is not None else self.recipe.steps)
-        return max(1, round((self.recipe.epochs if fidelity is None else fidelity) * self.steps_per_epoch))
-
-    def epochs_trained(self) -> float:
-        return self.loop.step / self.steps_per_epoch
-
-    def can_continue(self) -> bool:
-        return self.loop.step < self.horizon and not self.loop.stopped_early
-
-    def train_to(self, fidelity: float | None, epoch_end) -> list[dict[str, float]]:
-        """Train until ``fidelity`` (epochs, or steps); returns a learning-curve point per completed epoch."""
-        recipe, loop, model = self.recipe, self.loop, self.model
-        target = self._steps(fidelity)
-        horizon = max(self.horizon, target)
-        patience = recipe.early_stopping_patience
-        curve: list[dict[str, float]] = []
-        start = time.perf_counter()
-        model.train()
-        while loop.step < target and not loop.stopped_early:
-            if loop.position == 0 or loop.order is None:
-                loop.order = torch.randperm(self.n, generator=self.shuffle)
-            for group in self.optimizer.param_groups:
-                group["lr"] = recipe.lr * lr_factor(loop.step, horizon, recipe)
-            idx = loop.order[loop.position:loop.position + self.batch].to(self.x.device)
-            loss = take_step(self.optimizer, partial(_batch_loss, model, self.x[idx], self.y[idx], self.task))
-            if not torch.isfinite(loss):
-                raise Diverged(f"loss became {loss.item()} at step {loop.step + 1} of {target}")
-            loop.step += 1
-            loop.position += self.batch
-            loop.loss_sum += loss.item()
-            loop.batches += 1
-            if recipe.time_limit_s is not None and loop.train_time_s + time.perf_counter() - start > recipe.time_limit_s:
-                raise OverTime(f"training time limit of {recipe.time_limit_s:g} s exceeded at step "
-                               f"{loop.step} of {target}")
-            if loop.position >= self.n:
-                curve.append(self._end_epoch(epoch_end, patience))
-        loop.train_time_s += time.perf_counter() - start
-        return curve
-
-    def _end_epoch(self, epoch_end, patience: int | None) -> dict[str, float]:
-        loop = self.loop
-        loop.epoch += 1
-        point = {"epoch": float(loop.epoch), "train_loss": loop.loss_sum / max(1, loop.batches),
-                 **epoch_end(self.model, self.task)}
-        loop.position, loop.loss_sum, loop.batches, loop.order = 0, 0.0, 0, None
-        if patience is not None:
-            metric = point[self.task.metric]
-            score = metric if self.task.metric_direction == "maximize" else -metric
-            if score > loop.best_score:
-                loop.best_score, loop.best_epoch, loop.stale = score, loop.epoch, 0
-                self.best = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            else:
-                loop.stale += 1
-                loop.stopped_early = loop.stale >= patience
-        return point
-
-    def checkpoint(self) -> bytes:
-        return encode_checkpoint(self.model, self.optimizer, self.loop, self.shuffle, self.best)
-
-    def keep_best(self) -> None:
-        """Early stopping keeps the best epoch's weights (after the checkpoint kept the current ones)."""
-        if self.best is not None:
-            self.model.load_state_dict(self.best)
-
-
 def weights_to_bytes(model: torch.nn.Module) -> bytes:
     """The model's state dict in safetensors format (no pickle, so a run directory never runs code)."""
     from safetensors.torch import save
 
     return save({name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()},
                 metadata={"archsearch.schema_version": str(RUN_SCHEMA_VERSION)})
-
-
-def _tensors(task: Task, x: np.ndarray, y: np.ndarray,
-             device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    dtype = np.int64 if task.input_kind == "tokens" else np.float32
-    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=dtype))
-    if task.problem == "classification":
-        yt = torch.from_numpy(y.astype(np.int64))
-    else:
-        yt = torch.from_numpy(((y - task.y_mean) / task.y_std).astype(np.float32))
-    return (xt, yt) if device is None or device.type == "cpu" else (xt.to(device), yt.to(device))
-
-
-def _batch_loss(model, x: torch.Tensor, y: torch.Tensor, task: Task) -> torch.Tensor:
-    """The training loss of one batch, with the auxiliary losses blocks add (MoE load balancing)."""
-    loss = _loss(model(x), y, task)
-    aux = model.auxiliary_loss()
-    return loss if aux is None else loss + aux
-
-
-def _loss(out: torch.Tensor, y: torch.Tensor, task: Task) -> torch.Tensor:
-    if task.problem == "classification":
-        return F.cross_entropy(out, y)
-    return F.mse_loss(out.squeeze(1), y)

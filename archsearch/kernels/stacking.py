@@ -11,9 +11,10 @@ floating-point summation order.
 
 Two ways to run the stacked forward (``mode``):
 
-- ``grouped`` (chosen when every parameter lives in an ``nn.Linear`` or ``nn.LayerNorm``): the models'
-  batches are folded into one batch, the network's own forward runs once, and each linear layer or norm
-  becomes one batched matmul (or scaling) with the models' weights: grouped layers, no transform.
+- ``grouped`` (chosen when every parameter lives in a linear layer or a layer or RMS norm, or is added to
+  a module's output like a sequence's position embedding): the models' batches are folded into one
+  batch, the network's own forward runs once, and each linear layer or norm becomes one batched matmul
+  (or scaling) with the models' weights: grouped layers, no transform.
 - ``vmap``: ``torch.func.functional_call`` under ``vmap``, for any ``vmap``-able architecture.
 
 Limits: blocks must be ``vmap``-able in the second mode (plain torch operations; the custom autograd
@@ -37,11 +38,16 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 MODES = ("auto", "grouped", "vmap")
 
 
+GROUPED_LAYERS = (nn.Linear, nn.LayerNorm, nn.RMSNorm)  # layers whose parameters grouped mode stacks
+
+
 def groupable(model: nn.Module) -> bool:
-    """Whether every parameter of ``model`` lives in an ``nn.Linear`` or ``nn.LayerNorm`` (grouped mode)."""
+    """Whether every parameter of ``model`` lives in a linear layer or a norm (``GROUPED_LAYERS``), or is one a module
+    names in ``additive_parameters`` (added to its output, the same for every row): grouped mode."""
     for module in model.modules():
-        own = list(module.parameters(recurse=False))
-        if own and not isinstance(module, nn.Linear | nn.LayerNorm):
+        own = {name for name, _ in module.named_parameters(recurse=False)}
+        if own and not isinstance(module, GROUPED_LAYERS) and not own <= set(
+                getattr(module, "additive_parameters", ())):
             return False
         if isinstance(module, nn.modules.batchnorm._BatchNorm | nn.Dropout) and getattr(module, "p", 1) != 0:
             return False
@@ -66,24 +72,47 @@ class _GroupedLinear(nn.Module):
         return out.reshape(*x.shape[:-1], weight.shape[1])
 
 
-class _GroupedLayerNorm(nn.Module):
-    """``nn.LayerNorm`` for models folded into the batch: normalize, then each model's scale and shift."""
+class _GroupedNorm(nn.Module):
+    """``nn.LayerNorm`` or ``nn.RMSNorm`` for models folded into the batch: normalize, then each model's
+    scale (and shift)."""
 
-    def __init__(self, trainer: StackedTrainer, prefix: str, norm: nn.LayerNorm) -> None:
+    def __init__(self, trainer: StackedTrainer, prefix: str, norm: nn.LayerNorm | nn.RMSNorm) -> None:
         super().__init__()
         self.trainer, self.prefix = [trainer], prefix
         self.shape, self.eps, self.affine = norm.normalized_shape, norm.eps, norm.weight is not None
+        self.normalize = F.layer_norm if isinstance(norm, nn.LayerNorm) else F.rms_norm
         self.has_bias = getattr(norm, "bias", None) is not None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         views, n = self.trainer[0].views, self.trainer[0].n_models
-        y = F.layer_norm(x, self.shape, eps=self.eps)
+        y = self.normalize(x, self.shape, eps=self.eps)
         if not self.affine:
             return y
         grouped = y.reshape(n, -1, y.shape[-1]) * views[f"{self.prefix}weight"].unsqueeze(1)
         if self.has_bias:
             grouped = grouped + views[f"{self.prefix}bias"].unsqueeze(1)
         return grouped.reshape(y.shape)
+
+
+def _group_additive(trainer: StackedTrainer, prefix: str, module: nn.Module) -> None:
+    """Make ``module``'s additive parameters per model: zeros in its own forward, then each model's
+    values added to its rows of the output by a forward hook."""
+    own = dict(module.named_parameters(recurse=False))
+    names = tuple(name for name in getattr(module, "additive_parameters", ()) if name in own)
+    for name in names:
+        value = getattr(module, name)
+        delattr(module, name)
+        module.register_buffer(name, torch.zeros_like(value, device=value.device), persistent=False)
+
+    def add_per_model(_module: nn.Module, _args: object, out: torch.Tensor) -> torch.Tensor:
+        views, n = trainer.views, trainer.n_models
+        grouped = out.reshape(n, -1, *out.shape[1:])
+        for name in names:
+            grouped = grouped + views[f"{prefix}{name}"].unsqueeze(1)
+        return grouped.reshape(out.shape)
+
+    if names:
+        module.register_forward_hook(add_per_model)
 
 
 class StackedTrainer:
@@ -136,9 +165,10 @@ class StackedTrainer:
             prefix = f"{name}." if name else ""
             if isinstance(module, nn.Linear):
                 grouped: nn.Module = _GroupedLinear(self, prefix, module.bias is not None)
-            elif isinstance(module, nn.LayerNorm):
-                grouped = _GroupedLayerNorm(self, prefix, module)
+            elif isinstance(module, nn.LayerNorm | nn.RMSNorm):  # the norms of GROUPED_LAYERS
+                grouped = _GroupedNorm(self, prefix, module)
             else:
+                _group_additive(self, prefix, module)
                 continue
             parent_name, _, attr = name.rpartition(".")
             setattr(template.get_submodule(parent_name) if parent_name else template, attr, grouped)
@@ -222,6 +252,53 @@ class StackedTrainer:
             fused([p[k] for k in rows], [g[k] for k in rows], [m[k] for k in rows], [v[k] for k in rows], [],
                   [step] * len(rows), lr=rate * lr_factor, beta1=self.betas[0], beta2=self.betas[1],
                   weight_decay=self.weight_decay, eps=self.eps, amsgrad=False, maximize=False)
+
+    def _per_parameter(self, row: torch.Tensor) -> list[torch.Tensor]:
+        """One model's row of a (models, total) tensor as views shaped like its parameters."""
+        return [chunk.view(shape[1:]) for chunk, shape in zip(row.split(self._sizes), self._shapes.values(),
+                                                               strict=True)]
+
+    def optimizer_states(self) -> list[dict[int, dict[str, torch.Tensor]]]:
+        """Each model's optimizer state as torch's optimizer holds it (``state_dict()["state"]``, by
+        parameter index): a stacked run checkpoints per model, and a model trained alone continues it."""
+        states: list[dict[int, dict[str, torch.Tensor]]] = []
+        for k in range(self.n_models):
+            state: dict[int, dict[str, torch.Tensor]] = {}
+            if self.optimizer == "sgd" and "momentum" in self.state:
+                for i, buf in enumerate(self._per_parameter(self.state["momentum"][k])):
+                    state[i] = {"momentum_buffer": buf.clone()}
+            elif self.optimizer != "sgd" and self.steps:
+                means = self._per_parameter(self.state["exp_avg"][k])
+                squares = self._per_parameter(self.state["exp_avg_sq"][k])
+                for i, (m, v) in enumerate(zip(means, squares, strict=True)):
+                    state[i] = {"step": torch.tensor(float(self.steps)), "exp_avg": m.clone(), "exp_avg_sq": v.clone()}
+            states.append(state)
+        return states
+
+    def load_optimizer_states(self, states: Sequence[dict[int, dict[str, torch.Tensor]]]) -> None:
+        """Continue from each model's torch optimizer state (:meth:`optimizer_states`' form); all empty
+        (nothing trained yet) leaves the fresh state."""
+        if len(states) != self.n_models:
+            raise ValueError(f"give one optimizer state per model: {self.n_models} models, {len(states)} states")
+        if not any(states):
+            return
+        n_params = len(self._sizes)
+        if any(sorted(state) != list(range(n_params)) for state in states):
+            raise ValueError("every model's optimizer state must cover all its parameters, or none")
+
+        def stacked(key: str) -> torch.Tensor:
+            return torch.stack([torch.cat([state[i][key].reshape(-1) for i in range(n_params)])
+                                for state in states]).to(self.flat)
+
+        if self.optimizer == "sgd":
+            self.state["momentum"] = stacked("momentum_buffer")
+            return
+        steps = {float(state[i]["step"]) for state in states for i in range(n_params)}
+        if len(steps) != 1:
+            raise ValueError(f"stacked models must have taken the same number of steps, got {sorted(steps)}")
+        self.steps = int(steps.pop())
+        self.state.update(exp_avg=stacked("exp_avg"), exp_avg_sq=stacked("exp_avg_sq"),
+                          step=torch.tensor(float(self.steps)))
 
     def unstack(self) -> list[nn.Module]:
         """The models with their trained weights (the modules given, updated in place)."""

@@ -37,6 +37,8 @@ FIXED_COLUMNS = [
     ("device", pa.string()),
     ("device_kind", pa.string()),
     ("hot", pa.string()),
+    ("seeds_json", pa.string()),
+    ("stacked", pa.string()),
 ]
 _FIXED_NAMES = {name for name, _ in FIXED_COLUMNS}
 
@@ -163,6 +165,7 @@ def trials_table(trials: list[dict[str, Any]], objectives: dict[str, str]) -> pa
             "device": (result.get("info") or {}).get("device"),
             "device_kind": (result.get("info") or {}).get("device_kind"),
             "hot": (result.get("info") or {}).get("hot"),
+            **_seed_columns((result.get("info") or {})),
         }
         for name, _ in FIXED_COLUMNS:
             columns[name].append(row[name])
@@ -181,6 +184,14 @@ def trials_table(trials: list[dict[str, Any]], objectives: dict[str, str]) -> pa
         "archsearch.objectives": json.dumps(objectives),
     }
     return pa.Table.from_arrays(arrays, names=names).replace_schema_metadata(metadata)
+
+
+def _seed_columns(info: dict[str, Any]) -> dict[str, str | None]:
+    """With ``training.seeds`` above 1: every seed's scores as JSON, and whether they trained stacked (or why not)."""
+    if "per_seed" not in info:
+        return {"seeds_json": None, "stacked": None}
+    stacked = "yes" if info.get("stacked") else f"no: {info.get('not_stacked')}"
+    return {"seeds_json": json.dumps(info["per_seed"], sort_keys=True), "stacked": stacked}
 
 
 def _recipe_json(result: dict[str, Any]) -> str | None:
