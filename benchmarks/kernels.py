@@ -14,11 +14,13 @@ Sections (``--sections``, default all):
 - ``moe``: ``moe_topk`` (4 and 16 experts, top-2) with the expert loop and grouped, against a dense MLP
   of the same total parameters;
 - ``stack``: 16 small MLP candidates trained one after another against stacked (``train_stacked``);
+- ``seeds``: ``training.seeds=4`` trials of ``space=mlp`` architectures, the seeds stacked against one
+  after another, through the evaluator a search uses;
 - ``search``: whole searches with ``training.hot`` off and on (same seed and budget), wall time and front;
   strategy ``random``, whose proposals do not depend on measured timings, so both runs train the same
   candidates (``model``, the default, learns from ``latency_ms`` and would propose differently).
 
-    python benchmarks/kernels.py [--rounds 30] [--sections kan,bases,moe,stack,search]
+    python benchmarks/kernels.py [--rounds 30] [--sections kan,bases,moe,stack,seeds,search]
 """
 
 from __future__ import annotations
@@ -199,6 +201,43 @@ def stack_section(rounds: int, n_models: int = 16, steps: int = 40) -> None:
         print(f"| {name} | {c:.0f} | {w:.0f} | {n_models * steps / (c / 1e3):,.0f} | {base[0] / c:.2f} |")
 
 
+def seeds_section(rounds: int, n_archs: int = 8, seeds: int = 4) -> None:
+    """``training.seeds`` through the evaluator: a trial's seeds stacked against one after another, on
+    architectures the ``mlp`` space samples (the trials of a search), digits and MNIST-1D."""
+    from archsearch import config
+    from archsearch.evaluation.training import TaskRef, TrainingEvaluator, TrainingRecipe
+
+    space = config.instantiate(config.compose(["space=mlp"]).space, "space mlp")
+    genomes = [space.sample(k) for k in range(n_archs)]
+    print(f"\n#### training.seeds={seeds}: {n_archs} architectures of space=mlp, 1 epoch, batch 64, Adam; "
+          f"the trial's seeds one after another and stacked (sum over the architectures)\n")
+    print("| task | seeds trained | CPU s | wall s | vs one after another | stacked trials | same scores |")
+    print("|---|---|---:|---:|---:|---:|---|")
+    for task in ("digits", "mnist1d"):
+        evaluators = {name: TrainingEvaluator(TaskRef(task), TrainingRecipe(epochs=1, seeds=seeds), stack=stack)
+                      for name, stack in (("one after another", False), ("stacked", True))}
+        for evaluator in evaluators.values():
+            evaluator.warm_up()
+        totals = {name: [0.0, 0.0] for name in evaluators}
+        scores: dict[str, list] = {name: [] for name in evaluators}
+        stacked = 0
+        for _ in range(rounds):
+            for genome in genomes:
+                for name, evaluator in evaluators.items():  # interleaved: load hits both alike
+                    c, w = time.thread_time(), time.perf_counter()
+                    result = evaluator.evaluate(genome)
+                    totals[name][0] += (time.thread_time() - c) / rounds
+                    totals[name][1] += (time.perf_counter() - w) / rounds
+                    scores[name].append(result.info.get("per_seed"))
+                    stacked += bool(result.info.get("stacked")) and name == "stacked"
+        base = totals["one after another"][0]
+        same = "yes" if scores["stacked"] == scores["one after another"] else "no"
+        for name, (c, w) in totals.items():
+            share = f"{stacked // rounds} of {n_archs}" if name == "stacked" else "-"
+            print(f"| {task} | {name} | {c:.1f} | {w:.1f} | {base / c:.2f} | {share} | "
+                  f"{same if name == 'stacked' else '-'} |")
+
+
 def search_section(budget: int) -> None:
     import tempfile
 
@@ -229,7 +268,7 @@ def search_section(budget: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=30)
-    parser.add_argument("--sections", default="kan,bases,moe,stack,search")
+    parser.add_argument("--sections", default="kan,bases,moe,stack,seeds,search")
     parser.add_argument("--search-budget", type=int, default=12)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -243,6 +282,8 @@ def main() -> None:
                       ("stack", stack_section)]:
         if name in sections:
             run(args.rounds if name != "stack" else max(3, args.rounds // 6))
+    if "seeds" in sections:
+        seeds_section(max(1, args.rounds // 10))
     if "search" in sections:
         search_section(args.search_budget)
 

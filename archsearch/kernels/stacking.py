@@ -3,9 +3,9 @@
 Small candidates on a CPU are bound by per-operation overhead, not arithmetic: training sixteen copies
 of one architecture (other seeds, other learning rates, the same rung of successive halving) one after
 another pays that overhead sixteen times. Here their parameters are stacked along a new leading axis,
-one forward and backward serves all of them, and the optimizer updates one (models, total) master
-tensor, of which every stacked parameter is a view, with a learning rate per model (Adam and AdamW
-through torch's own fused kernel, one call per distinct rate; SGD element-wise). Each model sees its own batches and gets exactly the update it
+one forward and backward serves all of them, and the optimizer updates the stacked (models, *shape)
+parameters with a learning rate per model (Adam and AdamW through torch's own fused kernel, one call per
+distinct rate; SGD element-wise). Each model sees its own batches and gets exactly the update it
 would get alone: the result equals training them one by one (``tests/test_stacking.py``), up to
 floating-point summation order.
 
@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -63,13 +64,13 @@ class _GroupedLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         views, n = self.trainer[0].views, self.trainer[0].n_models
-        weight = views[f"{self.prefix}weight"]
+        weight_t = views[f"{self.prefix}weight"]  # stored (models, in, out): its gradient comes back contiguous
         grouped = x.reshape(n, -1, x.shape[-1])
         if self.has_bias:
-            out = torch.baddbmm(views[f"{self.prefix}bias"].unsqueeze(1), grouped, weight.transpose(1, 2))
+            out = torch.baddbmm(views[f"{self.prefix}bias"].unsqueeze(1), grouped, weight_t)
         else:
-            out = torch.bmm(grouped, weight.transpose(1, 2))
-        return out.reshape(*x.shape[:-1], weight.shape[1])
+            out = torch.bmm(grouped, weight_t)
+        return out.reshape(*x.shape[:-1], weight_t.shape[2])
 
 
 class _GroupedNorm(nn.Module):
@@ -79,13 +80,14 @@ class _GroupedNorm(nn.Module):
     def __init__(self, trainer: StackedTrainer, prefix: str, norm: nn.LayerNorm | nn.RMSNorm) -> None:
         super().__init__()
         self.trainer, self.prefix = [trainer], prefix
-        self.shape, self.eps, self.affine = norm.normalized_shape, norm.eps, norm.weight is not None
-        self.normalize = F.layer_norm if isinstance(norm, nn.LayerNorm) else F.rms_norm
+        self.shape, self.affine = norm.normalized_shape, norm.weight is not None
+        self.normalize: Callable[..., torch.Tensor] = (
+            partial(F.layer_norm, eps=norm.eps) if isinstance(norm, nn.LayerNorm) else partial(F.rms_norm, eps=norm.eps))
         self.has_bias = getattr(norm, "bias", None) is not None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         views, n = self.trainer[0].views, self.trainer[0].n_models
-        y = self.normalize(x, self.shape, eps=self.eps)
+        y = self.normalize(x, self.shape)
         if not self.affine:
             return y
         grouped = y.reshape(n, -1, y.shape[-1]) * views[f"{self.prefix}weight"].unsqueeze(1)
@@ -136,25 +138,31 @@ class StackedTrainer:
             raise ValueError("stacked models must share one architecture (their parameter shapes differ)")
         self.models = list(models)
         self.n_models = len(self.models)
-        # Every parameter is a view of one (models, total) master tensor, the only leaf: autograd hands back
-        # one gradient tensor and the optimizer's update is a handful of operations on it, not per parameter.
+        # One (models, *shape) leaf per parameter, contiguous: batched matmuls read it as is, autograd hands
+        # back one gradient per parameter (no concatenation, no view bookkeeping), and the optimizer updates
+        # the list of them in one fused call per learning rate.
+        self.mode = mode if mode != "auto" else ("grouped" if groupable(self.models[0]) else "vmap")
+        # Grouped linear layers multiply by the transposed weight, so it is stored transposed, (models, in,
+        # out): its gradient then comes back contiguous, where a transposed one would cost a slow copy.
+        self._transposed = {f"{name}.weight" if name else "weight" for name, module in self.models[0].named_modules()
+                            if isinstance(module, nn.Linear)} if self.mode == "grouped" else set()
         with torch.no_grad():
-            self.flat = torch.stack([torch.cat([p.reshape(-1) for p in m.parameters()]) for m in self.models])
-        self.flat.requires_grad_()
-        self._shapes = {name: (self.n_models, *p.shape) for name, p in self.models[0].named_parameters()}
-        self._sizes = [math.prod(shape[1:]) for shape in self._shapes.values()]
+            self.stacked = {name: torch.stack([self._stored(name, dict(m.named_parameters())[name].detach())
+                                               for m in self.models]).requires_grad_()
+                            for name, _ in self.models[0].named_parameters()}
+        self.leaves = list(self.stacked.values())
         self.buffers = {name: torch.stack([dict(m.named_buffers())[name] for m in self.models])
                         for name, _ in self.models[0].named_buffers()}
-        self.mode = mode if mode != "auto" else ("grouped" if groupable(self.models[0]) else "vmap")
         self.template = self._grouped_template() if self.mode == "grouped" else copy.deepcopy(self.models[0]).to("meta")
         self.views: dict[str, torch.Tensor] = {}
-        self.lr = torch.tensor(list(lrs), dtype=self.flat.dtype, device=self.flat.device).unsqueeze(1)
+        self.lrs = [float(rate) for rate in lrs]
         self._rows_by_rate: dict[float, list[int]] = {}  # models sharing a learning rate share an update call
-        for k, rate in enumerate(self.lr.squeeze(1).tolist()):
+        for k, rate in enumerate(self.lrs):
             self._rows_by_rate.setdefault(rate, []).append(k)
         self.optimizer, self.weight_decay, self.betas, self.eps, self.momentum = (
             optimizer, weight_decay, betas, eps, momentum)
-        self.state: dict[str, torch.Tensor] = {}
+        self.state: dict[str, list[torch.Tensor]] = {}  # per parameter, stacked like the leaves
+        self._rate_rows: dict[float, list[list[torch.Tensor]]] | None = None  # see _fused_adam_rows
         self.steps = 0
 
     def _grouped_template(self) -> nn.Module:
@@ -174,17 +182,21 @@ class StackedTrainer:
             setattr(template.get_submodule(parent_name) if parent_name else template, attr, grouped)
         return template
 
+    def _stored(self, name: str, tensor: torch.Tensor) -> torch.Tensor:
+        """One model's parameter (or optimizer state) as the trainer stores it; the same call undoes it."""
+        return tensor.t().contiguous() if name in self._transposed else tensor
+
     @property
     def params(self) -> dict[str, torch.Tensor]:
-        """The stacked parameters, (models, *shape) each: views of the master tensor."""
-        chunks = self.flat.split(self._sizes, dim=1)
-        return {name: chunk.view(shape) for (name, shape), chunk in zip(self._shapes.items(), chunks, strict=True)}
+        """The stacked parameters, (models, *shape) each (views of the stored ones)."""
+        return {name: stored.transpose(1, 2) if name in self._transposed else stored
+                for name, stored in self.stacked.items()}
 
     def losses(self, x: torch.Tensor, y: torch.Tensor,
                loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
         """Per-model losses, (models,), for per-model batches ``x`` (models, batch, ...) and ``y``."""
         if self.mode == "grouped":
-            self.views = self.params
+            self.views = self.stacked
             out = self.template(x.flatten(0, 1))
             return vmap(loss_fn)(out.unflatten(0, (self.n_models, -1)), y)
 
@@ -201,62 +213,82 @@ class StackedTrainer:
         batches are one batch, whose mean loss times the number of models is the sum of their losses.
         """
         if self.mode == "grouped":
-            self.views = self.params
+            self.views = self.stacked
             out = self.template(x.flatten(0, 1))
             mean = loss_fn(out, y.flatten(0, 1))
             total = mean * self.n_models
         else:
             total = self.losses(x, y, loss_fn).sum()
             mean = total / self.n_models
-        (grad,) = torch.autograd.grad(total, [self.flat])
         self.steps += 1
         with torch.no_grad():
-            self._update(self.flat, grad, lr_factor)
+            self._update(self._gradients(total), lr_factor)
         self.views = {}
         return mean.detach()
 
-    def _update(self, p: torch.Tensor, g: torch.Tensor, lr_factor: float) -> None:
-        if self.optimizer != "sgd" and hasattr(torch, "_fused_adam_") and p.device.type == "cpu":
-            self._fused_adam_rows(p, g, lr_factor)
+    def _gradients(self, total: torch.Tensor) -> list[torch.Tensor]:
+        """The stacked gradients. With several learning rates the update works on rows of them, picked once
+        (``_fused_adam_rows``), so backward accumulates into the same zeroed tensors every step; with one,
+        fresh gradients save those two passes (contiguous like the leaves, as the fused kernel needs; a copy
+        only for a gradient that autograd hands back strided)."""
+        if len(self._rows_by_rate) == 1:
+            return [g.contiguous() for g in torch.autograd.grad(total, self.leaves)]
+        for leaf in self.leaves:
+            if leaf.grad is not None:
+                leaf.grad.zero_()
+        total.backward()
+        return [leaf.grad if leaf.grad is not None else torch.zeros_like(leaf) for leaf in self.leaves]
+
+    def _update(self, grads: list[torch.Tensor], lr_factor: float) -> None:
+        if self.optimizer != "sgd" and hasattr(torch, "_fused_adam_") and self.leaves[0].device.type == "cpu":
+            self._fused_adam_rows(grads, lr_factor)
             return
-        lr, wd, state = self.lr * lr_factor, self.weight_decay, self.state
-        if self.optimizer == "sgd":
-            if wd:
+        wd, b1, b2 = self.weight_decay, *self.betas
+        for i, (p, g) in enumerate(zip(self.leaves, grads, strict=True)):
+            lr = torch.tensor(self.lrs, dtype=p.dtype, device=p.device).view(-1, *[1] * (p.dim() - 1)) * lr_factor
+            if self.optimizer == "sgd":
+                if wd:
+                    g = g + wd * p
+                bufs = self.state.setdefault("momentum", [])
+                if len(bufs) <= i:
+                    bufs.append(g.clone())
+                else:
+                    bufs[i].mul_(self.momentum).add_(g)
+                p.sub_(lr * (g + self.momentum * bufs[i]))
+                continue
+            if self.optimizer == "adamw":
+                p.mul_(1 - lr * wd)
+            elif wd:
                 g = g + wd * p
-            buf = state.get("momentum")
-            buf = g.clone() if buf is None else buf.mul_(self.momentum).add_(g)
-            state["momentum"] = buf
-            p.sub_(lr * (g + self.momentum * buf))
-            return
-        if self.optimizer == "adamw":
-            p.mul_(1 - lr * wd)
-        elif wd:
-            g = g + wd * p
-        b1, b2 = self.betas
-        m = state.setdefault("exp_avg", torch.zeros_like(p)).lerp_(g, 1 - b1)
-        v = state.setdefault("exp_avg_sq", torch.zeros_like(p)).mul_(b2).addcmul_(g, g, value=1 - b2)
-        c1, c2 = 1 - b1 ** self.steps, 1 - b2 ** self.steps
-        denominator = v.sqrt().div_(math.sqrt(c2)).add_(self.eps)
-        p.sub_(torch.div(m, denominator).mul_(lr / c1))
+            m, v = (self.state.setdefault(key, [torch.zeros_like(q) for q in self.leaves])[i]
+                    for key in ("exp_avg", "exp_avg_sq"))
+            m.lerp_(g, 1 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            c1, c2 = 1 - b1 ** self.steps, 1 - b2 ** self.steps
+            p.sub_(torch.div(m, v.sqrt().div_(math.sqrt(c2)).add_(self.eps)).mul_(lr / c1))
 
-    def _fused_adam_rows(self, p: torch.Tensor, g: torch.Tensor, lr_factor: float) -> None:
+    def _fused_adam_rows(self, grads: list[torch.Tensor], lr_factor: float) -> None:
         """torch's own fused Adam(W) kernel (the one ``torch.optim.Adam(fused=True)`` runs) on the models'
-        rows, one call per distinct learning rate: its per-call cost is a few microseconds, where the
-        element-wise update above is nine passes over the whole (models, total) tensor."""
-        m = self.state.setdefault("exp_avg", torch.zeros_like(p))
-        v = self.state.setdefault("exp_avg_sq", torch.zeros_like(p))
-        step = self.state.setdefault("step", torch.zeros((), dtype=torch.float32))
+        stacked parameters, one call per distinct learning rate (on the rows of the models that share it)."""
+        m = self.state.setdefault("exp_avg", [torch.zeros_like(p) for p in self.leaves])
+        v = self.state.setdefault("exp_avg_sq", [torch.zeros_like(p) for p in self.leaves])
+        step = self.state.setdefault("step", [torch.zeros((), dtype=torch.float32)])[0]
         step += 1
-        fused = torch._fused_adamw_ if self.optimizer == "adamw" else torch._fused_adam_
-        for rate, rows in self._rows_by_rate.items():
-            fused([p[k] for k in rows], [g[k] for k in rows], [m[k] for k in rows], [v[k] for k in rows], [],
-                  [step] * len(rows), lr=rate * lr_factor, beta1=self.betas[0], beta2=self.betas[1],
-                  weight_decay=self.weight_decay, eps=self.eps, amsgrad=False, maximize=False)
+        kernel = torch._fused_adamw_ if self.optimizer == "adamw" else torch._fused_adam_
 
-    def _per_parameter(self, row: torch.Tensor) -> list[torch.Tensor]:
-        """One model's row of a (models, total) tensor as views shaped like its parameters."""
-        return [chunk.view(shape[1:]) for chunk, shape in zip(row.split(self._sizes), self._shapes.values(),
-                                                               strict=True)]
+        def fused(params: list[torch.Tensor], grads: list[torch.Tensor], m: list[torch.Tensor],
+                  v: list[torch.Tensor], lr: float) -> None:
+            kernel(params, grads, m, v, [], [step] * len(params), lr=lr, beta1=self.betas[0], beta2=self.betas[1],
+                   weight_decay=self.weight_decay, eps=self.eps, amsgrad=False, maximize=False)
+
+        if len(self._rows_by_rate) == 1:
+            fused(self.leaves, grads, m, v, self.lrs[0] * lr_factor)
+            return
+        if self._rate_rows is None:  # every tensor here persists (updated in place): their rows are picked once
+            self._rate_rows = {rate: [_rows_of(tensors, rows) for tensors in (self.leaves, grads, m, v)]
+                               for rate, rows in self._rows_by_rate.items()}
+        for rate, (p_rows, g_rows, m_rows, v_rows) in self._rate_rows.items():
+            fused(p_rows, g_rows, m_rows, v_rows, rate * lr_factor)
 
     def optimizer_states(self) -> list[dict[int, dict[str, torch.Tensor]]]:
         """Each model's optimizer state as torch's optimizer holds it (``state_dict()["state"]``, by
@@ -264,14 +296,14 @@ class StackedTrainer:
         states: list[dict[int, dict[str, torch.Tensor]]] = []
         for k in range(self.n_models):
             state: dict[int, dict[str, torch.Tensor]] = {}
+            names = list(self.stacked)
             if self.optimizer == "sgd" and "momentum" in self.state:
-                for i, buf in enumerate(self._per_parameter(self.state["momentum"][k])):
-                    state[i] = {"momentum_buffer": buf.clone()}
+                for i, buf in enumerate(self.state["momentum"]):
+                    state[i] = {"momentum_buffer": self._stored(names[i], buf[k]).clone()}
             elif self.optimizer != "sgd" and self.steps:
-                means = self._per_parameter(self.state["exp_avg"][k])
-                squares = self._per_parameter(self.state["exp_avg_sq"][k])
-                for i, (m, v) in enumerate(zip(means, squares, strict=True)):
-                    state[i] = {"step": torch.tensor(float(self.steps)), "exp_avg": m.clone(), "exp_avg_sq": v.clone()}
+                for i, (m, v) in enumerate(zip(self.state["exp_avg"], self.state["exp_avg_sq"], strict=True)):
+                    state[i] = {"step": torch.tensor(float(self.steps)), "exp_avg": self._stored(names[i], m[k]).clone(),
+                                "exp_avg_sq": self._stored(names[i], v[k]).clone()}
             states.append(state)
         return states
 
@@ -282,13 +314,13 @@ class StackedTrainer:
             raise ValueError(f"give one optimizer state per model: {self.n_models} models, {len(states)} states")
         if not any(states):
             return
-        n_params = len(self._sizes)
+        n_params = len(self.leaves)
         if any(sorted(state) != list(range(n_params)) for state in states):
             raise ValueError("every model's optimizer state must cover all its parameters, or none")
 
-        def stacked(key: str) -> torch.Tensor:
-            return torch.stack([torch.cat([state[i][key].reshape(-1) for i in range(n_params)])
-                                for state in states]).to(self.flat)
+        def stacked(key: str) -> list[torch.Tensor]:
+            return [torch.stack([self._stored(name, state[i][key]) for state in states]).to(self.leaves[i])
+                    for i, name in enumerate(self.stacked)]
 
         if self.optimizer == "sgd":
             self.state["momentum"] = stacked("momentum_buffer")
@@ -298,7 +330,8 @@ class StackedTrainer:
             raise ValueError(f"stacked models must have taken the same number of steps, got {sorted(steps)}")
         self.steps = int(steps.pop())
         self.state.update(exp_avg=stacked("exp_avg"), exp_avg_sq=stacked("exp_avg_sq"),
-                          step=torch.tensor(float(self.steps)))
+                          step=[torch.tensor(float(self.steps))])
+        self._rate_rows = None
 
     def unstack(self) -> list[nn.Module]:
         """The models with their trained weights (the modules given, updated in place)."""
@@ -308,6 +341,12 @@ class StackedTrainer:
                 for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
                     tensor.copy_(stacked[name][k])
         return self.models
+
+
+def _rows_of(tensors: list[torch.Tensor], rows: list[int]) -> list[torch.Tensor]:
+    """Rows ``rows`` of every stacked tensor, as views (``unbind`` makes them in one call per tensor)."""
+    unbound = [t.unbind(0) for t in tensors]
+    return [u[k] for u in unbound for k in rows]
 
 
 def train_stacked(models: Sequence[nn.Module], x: torch.Tensor, y: torch.Tensor,

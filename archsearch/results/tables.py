@@ -165,7 +165,7 @@ def trials_table(trials: list[dict[str, Any]], objectives: dict[str, str]) -> pa
             "device": (result.get("info") or {}).get("device"),
             "device_kind": (result.get("info") or {}).get("device_kind"),
             "hot": (result.get("info") or {}).get("hot"),
-            **_seed_columns((result.get("info") or {})),
+            **_seed_columns(result.get("info") or {}),
         }
         for name, _ in FIXED_COLUMNS:
             columns[name].append(row[name])
