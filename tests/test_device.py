@@ -57,6 +57,7 @@ def test_hot_training_records_its_decision_and_keeps_the_eager_metrics(digits):
     hot = TrainingEvaluator(digits, TrainingRecipe(epochs=0.5, device="cpu", hot=True)).evaluate(GENOME)
     assert plain.status == hot.status == "complete", hot.error
     assert "hot" not in plain.info and "not compiled" in hot.info["hot"]
+    assert "s saved" in hot.info["hot"] and isinstance(hot.info["hot_saved_s"], float)
     assert hot.metrics["n_params"] == plain.metrics["n_params"] and hot.metrics["flops"] == plain.metrics["flops"]
     assert abs(hot.metrics["val_accuracy"] - plain.metrics["val_accuracy"]) < 0.05  # same function, float rounding
 
