@@ -92,6 +92,8 @@ def test_stacked_seeds_continue_from_a_checkpoint_as_if_straight_through(digits,
     (MLP, {"optimizer": "lbfgs"}, "lbfgs"),
     (MLP, {"early_stopping_patience": 2}, "early stopping"),
     (MLP, {"dropout": 0.1}, "dropout"),
+    (Genome.sequential([BlockSpec("mlp", {"expansion": 4}, "relu")], {"width": 256}), {"batch_size": 1024},
+     "MFLOPs per batch"),  # compute-bound on a CPU: stacking would save nothing
 ])
 def test_what_cannot_stack_trains_one_after_another_and_says_why(digits, genome, recipe, reason):
     result = TrainingEvaluator(digits, TrainingRecipe(epochs=1, seeds=2, **recipe)).evaluate(genome)

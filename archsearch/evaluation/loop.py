@@ -211,8 +211,15 @@ def mean_curve(curves: list[list[dict[str, float]]]) -> list[dict[str, float]]:
     return merged
 
 
-def stack_refusal(model: torch.nn.Module, recipe: TrainingRecipe) -> str | None:
-    """Why seeds of ``model`` cannot train stacked under ``recipe`` (``None``: they can).
+CPU_STACK_MAX_STEP_FLOPS = 1e8
+"""Forward FLOPs of one model's batch above which a CPU trains stacked seeds no faster than one after
+another (measured on space=mlp architectures, ``benchmarks/kernels.py --sections seeds``: 2.6x at 2 M,
+1.3x at 70 M, 0.8-0.96x from 120 M on): such steps are bound by arithmetic, not per-operation overhead."""
+
+
+def stack_refusal(model: torch.nn.Module, recipe: TrainingRecipe, flops_per_example: float | None = None,
+                  device: torch.device | None = None) -> str | None:
+    """Why seeds of ``model`` should not train stacked under ``recipe`` (``None``: they should).
 
     Stacking folds the seeds' batches into one batch, so every parameter must sit in a linear layer or a
     layer or RMS norm (no batch statistics, no per-seed routing such as MoE capacity), and every seed must take
@@ -230,6 +237,10 @@ def stack_refusal(model: torch.nn.Module, recipe: TrainingRecipe) -> str | None:
         return "a block routes rows or adds an auxiliary loss (MoE)"
     if not groupable(model):
         return "parameters outside linear layers and norms"
+    step_flops = (flops_per_example or 0.0) * recipe.batch_size
+    if (device is None or device.type == "cpu") and step_flops > CPU_STACK_MAX_STEP_FLOPS:
+        return (f"{step_flops / 1e6:.0f} MFLOPs per batch: on a CPU a step this large is bound by arithmetic, "
+                "and stacking saves nothing")
     return None
 
 

@@ -250,7 +250,8 @@ class TrainingEvaluator(Evaluator):
         model where :func:`stack_refusal` allows, else one after another. Returns the runs and their curves."""
         task = self.load_task()
         shuffles = [torch.Generator().manual_seed(seed) for seed in seeds]
-        refusal = "stacking is off" if not self.stack else stack_refusal(model, self.recipe)
+        refusal = "stacking is off" if not self.stack else stack_refusal(model, self.recipe, metrics.get("flops"),
+                                                                          x_train.device)
         if len(seeds) > 1:
             info.update(seeds=len(seeds), stacked=refusal is None, **({"not_stacked": refusal} if refusal else {}))
         if len(seeds) > 1 and refusal is None:
