@@ -152,6 +152,8 @@ class StackedRun(TrainingRun):
                  shuffles: list[torch.Generator], saved: list[Checkpoint | None]) -> None:
         from archsearch.kernels.stacking import StackedTrainer
 
+        if recipe.time_limit_s is not None:  # the limit is per seed, and here every seed's time is one
+            recipe = replace(recipe, time_limit_s=recipe.time_limit_s * len(models))
         super().__init__(recipe, models[0], task, shuffles[0], saved[0])
         self.models, self.shuffles = models, shuffles
         self.optimizers = [self.optimizer, *(make_optimizer(m.parameters(), recipe) for m in models[1:])]
