@@ -59,3 +59,14 @@ def test_compile_only_where_the_expected_saving_exceeds_the_cost(policy, calls, 
 def test_bad_compile_policy_is_refused():
     with pytest.raises(ValueError, match="compile must be"):
         make_hot(model(), torch.randn(2, 8), compile="sometimes")
+
+
+@pytest.mark.skipif(unavailable_reason() is not None, reason="the CPU extension is not built here")
+def test_without_timing_only_the_blocks_whose_kernels_are_faster_are_fused():
+    genome = Genome.sequential([BlockSpec("kan_rbf", {}, "identity"), BlockSpec("kan_bspline", {}, "identity"),
+                                BlockSpec("kan_chebyshev", {}, "identity")], {"width": 8})
+    torch.manual_seed(0)
+    untimed = make_hot(build_model(genome, DATA), torch.randn(16, 8), compile="never", by_timing=False)
+    assert untimed.hot_report.fused == ["blocks.b1.block"]  # RBF and Chebyshev fused ran slower than eager
+    timed = make_hot(build_model(genome, DATA), torch.randn(16, 8), compile="never")
+    assert len(timed.hot_report.fused) == 3  # timed, every fused block is tried

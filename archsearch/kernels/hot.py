@@ -7,7 +7,8 @@ Policy (:func:`make_hot`), in order:
    to it in place of its class, which keeps every parameter, buffer and state-dict key. Fused kernels are
    kept only if a measured step (forward + backward when ``training``, forward otherwise) is faster than
    the eager step on ``example_input``; measurements run under a forked RNG, so training that follows is
-   unchanged.
+   unchanged. Without timing (``by_timing=False``, what ``training.hot`` does) only the blocks of
+   ``FASTER_FUSED`` are fused.
 2. **Compile** (``torch.compile``) only where it repays: compiling costs seconds to tens of seconds per
    architecture on a CPU and often slows small models, so with ``compile="auto"`` it is tried only when
    ``expected_calls`` (the remaining steps: promotion to a higher rung, retraining of the front, export)
@@ -24,13 +25,18 @@ from __future__ import annotations
 import copy
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
+FASTER_FUSED = ("kan_bspline", "kan_rational", "moe_topk")
+"""Blocks whose fused implementation beat the eager block at every size measured on a CPU (widths 8-64,
+batches 64-1024): B-spline 1.2-2.9x, the rational 2.9-4.2x, MoE without its expert loop. Fused RBF,
+Chebyshev and Fourier ran 0.5-0.9x as fast as their eager blocks there (these are already a cheap basis
+and one large matmul), so a choice made without timing leaves them eager."""
 COMPILE_GAIN = 0.2  # share of a step's time compilation is assumed to save before it is measured
 COMPILE_COST_S = 20.0  # compile time assumed before one is measured here (5-40 s per architecture on a CPU)
 _measured_compile_s: list[float] = []
@@ -62,28 +68,32 @@ class HotReport:
         return "; ".join(parts)
 
 
-def fused_classes(device: torch.device) -> dict[Any, Any]:
-    """Eager class -> fused class for everything with a fused implementation that runs on ``device``."""
+def fused_classes(device: torch.device, blocks: Collection[str] | None = None) -> dict[Any, Any]:
+    """Eager class -> fused class for everything with a fused implementation that runs on ``device``
+    (of the blocks named in ``blocks``, if given; the rational activations go with ``kan_rational``)."""
     from archsearch.blocks import BLOCKS
 
     mapping: dict[Any, Any] = {}
     for name in BLOCKS.names():
         impl = BLOCKS.implementations(name).get("fused")
-        if impl is None or BLOCKS.unavailable_reason(name, "fused", device.type):
+        if impl is None or BLOCKS.unavailable_reason(name, "fused", device.type) or (
+                blocks is not None and name not in blocks):
             continue
         mapping[BLOCKS.get(name)] = impl.load()
-    if device.type == "cpu" and BLOCKS.unavailable_reason("kan_rational", "fused") is None:
+    if device.type == "cpu" and BLOCKS.unavailable_reason("kan_rational", "fused") is None and (
+            blocks is None or "kan_rational" in blocks):
         from archsearch.kernels.rational import FUSED_RATIONAL
 
         mapping.update(FUSED_RATIONAL)
     return mapping
 
 
-def fuse(module: nn.Module, device: torch.device | None = None) -> list[str]:
-    """Switch, in place, every submodule with a fused implementation to it; returns their names."""
+def fuse(module: nn.Module, device: torch.device | None = None, blocks: Collection[str] | None = None) -> list[str]:
+    """Switch, in place, every submodule with a fused implementation (of ``blocks``, if given) to it;
+    returns their names."""
     if device is None:
         device = next(module.parameters(), torch.empty(0)).device
-    mapping = fused_classes(device)
+    mapping = fused_classes(device, blocks)
     swapped = []
     for name, sub in module.named_modules():
         fused = mapping.get(type(sub))
@@ -142,9 +152,9 @@ def make_hot(module: nn.Module, example_input: torch.Tensor, *, training: bool =
         expected_calls: steps the module still has ahead; ``compile="auto"`` needs it to weigh a compile.
         compile: ``"auto"``, ``"never"`` or ``"always"`` (tried, kept only if faster).
         inplace: switch ``module``'s own blocks (its parameters stay the same objects) instead of a copy.
-        by_timing: keep the fused blocks only if the measured step is faster; ``False`` keeps them
-            whenever they exist (timed all the same, for the report), so the choice, and with it the
-            floating-point result of training, does not depend on the machine's load.
+        by_timing: keep the fused blocks only if the measured step is faster; ``False`` fuses the blocks
+            of ``FASTER_FUSED`` wherever they occur (timed all the same, for the report), so the choice,
+            and with it the floating-point result of training, does not depend on the machine's load.
     """
     if compile not in ("auto", "never", "always"):
         raise ValueError(f"compile must be auto, never or always, got {compile!r}")
@@ -153,7 +163,7 @@ def make_hot(module: nn.Module, example_input: torch.Tensor, *, training: bool =
     device = example_input.device
     classes = {name or type(sub).__name__: type(sub) for name, sub in target.named_modules()}
     report.eager_ms = step_ms(target, example_input, training, repeats)
-    report.fused = fuse(target, device)
+    report.fused = fuse(target, device, None if by_timing else FASTER_FUSED)
     best_ms = report.eager_ms
     if report.fused:
         report.fused_ms = step_ms(target, example_input, training, repeats)
