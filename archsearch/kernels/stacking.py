@@ -244,8 +244,9 @@ class StackedTrainer:
             self._fused_adam_rows(grads, lr_factor)
             return
         wd, b1, b2 = self.weight_decay, *self.betas
+        rates = torch.tensor(self.lrs, dtype=self.leaves[0].dtype, device=self.leaves[0].device) * lr_factor
         for i, (p, g) in enumerate(zip(self.leaves, grads, strict=True)):
-            lr = torch.tensor(self.lrs, dtype=p.dtype, device=p.device).view(-1, *[1] * (p.dim() - 1)) * lr_factor
+            lr = rates.view(-1, *[1] * (p.dim() - 1))
             if self.optimizer == "sgd":
                 if wd:
                     g = g + wd * p
@@ -260,18 +261,22 @@ class StackedTrainer:
                 p.mul_(1 - lr * wd)
             elif wd:
                 g = g + wd * p
-            m, v = (self.state.setdefault(key, [torch.zeros_like(q) for q in self.leaves])[i]
-                    for key in ("exp_avg", "exp_avg_sq"))
+            m, v = self._moments("exp_avg")[i], self._moments("exp_avg_sq")[i]
             m.lerp_(g, 1 - b1)
             v.mul_(b2).addcmul_(g, g, value=1 - b2)
             c1, c2 = 1 - b1 ** self.steps, 1 - b2 ** self.steps
             p.sub_(torch.div(m, v.sqrt().div_(math.sqrt(c2)).add_(self.eps)).mul_(lr / c1))
 
+    def _moments(self, key: str) -> list[torch.Tensor]:
+        """Adam's ``exp_avg`` or ``exp_avg_sq``, stacked like the leaves; zeros made on the first step only."""
+        if key not in self.state:
+            self.state[key] = [torch.zeros_like(p) for p in self.leaves]
+        return self.state[key]
+
     def _fused_adam_rows(self, grads: list[torch.Tensor], lr_factor: float) -> None:
         """torch's own fused Adam(W) kernel (the one ``torch.optim.Adam(fused=True)`` runs) on the models'
         stacked parameters, one call per distinct learning rate (on the rows of the models that share it)."""
-        m = self.state.setdefault("exp_avg", [torch.zeros_like(p) for p in self.leaves])
-        v = self.state.setdefault("exp_avg_sq", [torch.zeros_like(p) for p in self.leaves])
+        m, v = self._moments("exp_avg"), self._moments("exp_avg_sq")
         step = self.state.setdefault("step", [torch.zeros((), dtype=torch.float32)])[0]
         step += 1
         kernel = torch._fused_adamw_ if self.optimizer == "adamw" else torch._fused_adam_
@@ -294,9 +299,9 @@ class StackedTrainer:
         """Each model's optimizer state as torch's optimizer holds it (``state_dict()["state"]``, by
         parameter index): a stacked run checkpoints per model, and a model trained alone continues it."""
         states: list[dict[int, dict[str, torch.Tensor]]] = []
+        names = list(self.stacked)
         for k in range(self.n_models):
             state: dict[int, dict[str, torch.Tensor]] = {}
-            names = list(self.stacked)
             if self.optimizer == "sgd" and "momentum" in self.state:
                 for i, buf in enumerate(self.state["momentum"]):
                     state[i] = {"momentum_buffer": self._stored(names[i], buf[k]).clone()}
