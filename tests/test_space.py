@@ -75,6 +75,25 @@ def test_block_space_genomes_replay_and_validate():
             assert spec.residual == (genome.decisions.get(f"{node}.wiring", "sequential") == "residual")
 
 
+def test_network_placement_scope_gives_every_block_one_placement_and_mutates():
+    from archsearch.spaces.variation import mutate
+
+    space = BlockGraphSpace(name="t", depth={"low": 2, "high": 6}, wiring=["residual", "parallel"],
+                            norm_placement=["pre", "post", "peri", "mix"], placement_scope="network")
+    space.check()
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(30):
+        genome = space.sample(rng)
+        placements = {spec.norm_placement for _, spec in genome.blocks() if spec.kind != "identity"}
+        assert placements == {genome.decisions["norm_placement"]}
+        assert not any(label.endswith(".norm_placement") for label in genome.decisions)
+        assert space.replay(genome.decisions).arch_id == genome.arch_id
+        child = mutate(space, genome, rng, operator="norm_placement")
+        seen.add(child.decisions["norm_placement"])
+    assert seen == {"pre", "post", "peri", "mix"}
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -87,6 +106,7 @@ def test_block_space_genomes_replay_and_validate():
         ({"norm": ["groupnorm"]}, "groupnorm"),
         ({"block_params": {"kan": {"grid": [3]}}}, "unknown block 'kan'"),
         ({"depth": {"high": 2}}, "lacks"),
+        ({"placement_scope": "stage"}, "placement_scope.*block, network.*stage"),
     ],
 )
 def test_space_check_names_the_problem(kwargs, message):

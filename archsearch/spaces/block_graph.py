@@ -16,7 +16,7 @@ fixed value. That keeps the YAML readable and makes every field overridable
 
 Decision labels are ``depth``, ``width``, ``norm``, per stage and node ``b{i}.wiring``,
 ``b{i}.merge``, ``<node>.kind``, ``<node>.<kind>.<param>``, ``<node>.activation``,
-``<node>.norm_placement``, and last ``tokenize``, which is decided only for genomes without a token
+``<node>.norm_placement`` (``norm_placement`` once, with ``placement_scope: network``), and last ``tokenize``, which is decided only for genomes without a token
 mixer: one that has attention or token mixing gets ``features`` whenever the space allows it, since
 on vector inputs a single token would leave it nothing to mix. Mutation and crossover
 (:mod:`archsearch.spaces.variation`) edit these decisions and rebuild, so their results always replay.
@@ -49,6 +49,7 @@ from archsearch.genome import (
 from archsearch.space import Chooser, RandomChooser, ReplayChooser, SearchSpace, SpaceError
 
 FORMS = ("blocks", "layers")
+PLACEMENT_SCOPES = ("block", "network")
 
 Domain = Any  # list (categorical) | {"low", "high", "step"?, "log"?} (range) | scalar (fixed)
 
@@ -154,6 +155,9 @@ class BlockGraphSpace(SearchSpace):
         merge: ``sum`` and/or ``concat``: how a parallel stage merges its branches.
         norm: normalization layer type(s), chosen once per network.
         norm_placement: ``pre``, ``post``, ``peri``, ``mix`` and/or ``none``, chosen per block.
+        placement_scope: ``block`` (each block its own placement) or ``network``: one placement, decided
+            once under the label ``norm_placement``, for every block, as the Pre-LN, Peri-LN and Mix-LN
+            papers compare whole networks.
         activation: activation(s), chosen per block that has one.
         block_params: per block kind, domains of its own parameters (``{"mlp": {"expansion": [1, 2]}}``).
         final_norm: normalization before the head.
@@ -187,6 +191,7 @@ class BlockGraphSpace(SearchSpace):
         layer_width: Domain = None,
         layer_depth: Domain = None,
         recipe: Mapping[str, Domain] | None = None,
+        placement_scope: str = "block",
     ) -> None:
         self.name = name
         self.blocks = blocks
@@ -205,6 +210,7 @@ class BlockGraphSpace(SearchSpace):
         self.layer_width = layer_width if layer_width is not None else {"low": 1, "high": 8}
         self.layer_depth = layer_depth
         self.recipe = recipe
+        self.placement_scope = placement_scope
 
     def check(self) -> None:
         """Validate every option against the registries; called before a run starts."""
@@ -219,6 +225,9 @@ class BlockGraphSpace(SearchSpace):
         check_domain("merge", self.merge, MERGES)
         check_domain("norm", self.norm, NORMS.names())
         check_domain("norm_placement", self.norm_placement, NORM_PLACEMENTS)
+        if self.placement_scope not in PLACEMENT_SCOPES:
+            raise SpaceError(f"space option 'placement_scope' is one of {', '.join(PLACEMENT_SCOPES)}, "
+                             f"got {self.placement_scope!r}")
         check_domain("activation", self.activation, ACTIVATIONS.names())
         check_domain("final_norm", self.final_norm, NORMS.names())
         check_domain("tokenize", self.tokenize, TOKENIZATIONS)
@@ -284,19 +293,21 @@ class BlockGraphSpace(SearchSpace):
         depth = int(choose(chooser, "depth", self.depth))
         width = int(choose(chooser, "width", self.width))
         norm = choose(chooser, "norm", self.norm)
+        placement = choose(chooser, "norm_placement", self.norm_placement) \
+            if self.placement_scope == "network" else None
         graph = nx.DiGraph()
         graph.add_nodes_from([INPUT, OUTPUT])
         previous = INPUT
         for i in range(depth):
             node = f"b{i}"
             wiring = choose(chooser, f"{node}.wiring", self.wiring)
-            graph.add_node(node, spec=self._block(chooser, node, norm, width, residual=wiring == "residual"))
+            graph.add_node(node, spec=self._block(chooser, node, norm, width, wiring == "residual", placement))
             graph.add_edge(previous, node)
             if wiring != "parallel":
                 previous = node
                 continue
             partner, merged = f"{node}p", f"{node}m"
-            graph.add_node(partner, spec=self._block(chooser, partner, norm, width, residual=False))
+            graph.add_node(partner, spec=self._block(chooser, partner, norm, width, False, placement))
             merge = choose(chooser, f"{node}.merge", self.merge)
             graph.add_node(merged, spec=BlockSpec("identity", activation="identity", norm="none",
                                                   norm_placement="none", merge=merge))
@@ -318,7 +329,8 @@ class BlockGraphSpace(SearchSpace):
         specs = [data["spec"] for _, data in graph.nodes(data=True) if "spec" in data]
         return "features" in allowed and any(mixes_tokens(spec.kind) for spec in specs)
 
-    def _block(self, chooser: Chooser, node: str, norm: str, width: int, residual: bool) -> BlockSpec:
+    def _block(self, chooser: Chooser, node: str, norm: str, width: int, residual: bool,
+               placement: str | None) -> BlockSpec:
         from archsearch.blocks import uses_activation
 
         kind = choose(chooser, f"{node}.kind", self.blocks)
@@ -328,7 +340,8 @@ class BlockGraphSpace(SearchSpace):
         }
         params = admissible_params(kind, width, params, self.block_params.get(kind, {}))
         activation = choose(chooser, f"{node}.activation", self.activation) if uses_activation(kind) else "identity"
-        placement = choose(chooser, f"{node}.norm_placement", self.norm_placement)
+        if placement is None:
+            placement = choose(chooser, f"{node}.norm_placement", self.norm_placement)
         return BlockSpec(kind=kind, params=params, activation=activation, norm=norm, norm_placement=placement,
                          residual=residual)
 

@@ -124,7 +124,7 @@ _OPERATORS: dict[str, Callable[..., Decisions | None]] = {
     "width": _resampler(r"width"),
     "rewire": _resampler(r"b\d+\.(wiring|merge)"),
     "norm": _resampler(r"norm"),
-    "norm_placement": _resampler(r"b\d+[p]?\.norm_placement"),
+    "norm_placement": _resampler(r"(b\d+[p]?\.)?norm_placement"),
     "activation": _resampler(r"b\d+[p]?\.activation"),
     "param": _resampler(r"b\d+[p]?\.[a-z0-9_]+\.[a-z0-9_]+"),
     "layer_width": _resampler(r"b\d+\.width"),
