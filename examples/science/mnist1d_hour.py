@@ -1,0 +1,106 @@
+"""Question 5: how far does architecture search get on MNIST-1D in an hour of a 2-core machine?
+
+The MNIST-1D paper's CNN reaches 94% test accuracy. The goal here is a token-mixer or attention network
+under 50k parameters, found by the default strategy (``model``) with successive halving, the recipe
+searched with the architecture and ``training.hot`` on, in at most 60 minutes of wall-clock.
+
+    python examples/science/mnist1d_hour.py                 # the full hour (recorded in docs/science.md)
+    python examples/science/mnist1d_hour.py --tiny          # a few seconds, what the tests run
+
+Writes the run, ``best_vs_minutes.png`` (best validation accuracy so far and its test accuracy against
+minutes), ``front.png`` and ``summary.json`` into ``--out`` (default ``runs/science/mnist1d_hour``).
+"""
+
+from __future__ import annotations
+
+import json
+
+import common
+import pyarrow.compute as pc
+
+import archsearch
+from archsearch.spaces import BlockGraphSpace
+
+MAX_PARAMS = 50_000
+
+# No convolution: attention, linear attention and MLP-Mixer token mixing over the 40 positions, each
+# with MLP or GLU feed-forwards. The recipe is searched with the architecture.
+SPACE = dict(
+    name="mnist1d_mixers",
+    blocks=["attention", "linear_attention", "token_mixer", "mlp", "glu"],
+    depth={"low": 2, "high": 6},
+    width=[24, 32, 48, 64],
+    wiring=["residual", "parallel"],
+    merge=["sum"],
+    norm=["layernorm", "rmsnorm"],
+    norm_placement=["pre", "peri"],
+    activation=["gelu", "silu", "relu2"],
+    block_params={"attention": {"heads": [1, 2, 4]}, "linear_attention": {"heads": [1, 2, 4]},
+                  "token_mixer": {"expansion": [0.5, 1, 2]}, "mlp": {"expansion": [1, 2, 4]},
+                  "glu": {"expansion": [1, 2]}},
+    recipe={"optimizer": ["adamw"], "lr": {"low": 3e-4, "high": 1e-2, "log": True},
+            "weight_decay": {"low": 1e-4, "high": 0.1, "log": True}, "batch_size": [32, 64, 128],
+            "dropout": [0.0, 0.1]},
+)
+
+
+def main() -> None:
+    args = common.arguments(__doc__.splitlines()[0], budget="60m", seeds=1, tiny_budget="3")
+    epochs = (1, 3) if args.tiny else (3, 81)
+    overrides = [
+        "fidelity=asha", f"fidelity.min_epochs={epochs[0]}", f"fidelity.max_epochs={epochs[1]}", "fidelity.eta=3",
+        f"training.epochs={epochs[1]}", "training.schedule=cosine", "training.hot=true",
+        f"constraints.max_params={MAX_PARAMS}",
+    ]
+    record: dict = {"overrides": overrides, "space": SPACE}
+    runs = []
+    with common.measured(record):
+        for seed in range(args.seeds):
+            runs.append(archsearch.search(
+                space=BlockGraphSpace(**SPACE), task="mnist1d", seed=seed, run_dir=args.out / f"run-seed{seed}",
+                objectives={"val_accuracy": "maximize", "n_params": "minimize"}, overrides=overrides,
+                **common.search_kwargs(args)))
+    record["searches"] = [best_so_far(run) for run in runs]
+    record["best_test_accuracy"] = common.spread([s["best"]["test_accuracy"] if s["best"] else None
+                                                  for s in record["searches"]])
+    series = []
+    for seed, s in enumerate(record["searches"]):
+        series.append({"label": f"seed {seed}: best val so far", "x": s["minutes"], "y": s["val"], "step": True})
+        series.append({"label": f"seed {seed}: its test", "x": s["minutes"], "y": s["test"], "step": True,
+                       "alpha": 0.6})
+    series.append({"label": "paper CNN (94% test)", "x": [0, max([m for s in record["searches"] for m in s["minutes"]]
+                                                              or [1])], "y": [0.94, 0.94], "style": "--"})
+    common.figure(args.out / "best_vs_minutes.png", "MNIST-1D: best accuracy against minutes (< 50k params)",
+                  [{"xlabel": "minutes since the search started", "ylabel": "accuracy", "series": series}])
+    fronts = []
+    for seed, run in enumerate(runs):
+        x, y = common.front_points(run.pareto(), "n_params", "test_accuracy")
+        fronts.append({"label": f"seed {seed}: front (test accuracy)", "x": x, "y": y, "step": True})
+    common.figure(args.out / "front.png", "MNIST-1D front found in the hour",
+                  [{"xlabel": "parameters", "ylabel": "test accuracy", "series": fronts, "logx": True}])
+    common.write_summary(args, record)
+
+
+def best_so_far(run: archsearch.Run) -> dict:
+    """Best validation accuracy among trials finished at the full fidelity, against minutes since the start."""
+    trials = run.trials.filter(pc.equal(run.trials["status"], "complete")).sort_by("finished_at")
+    start = run.info["created"]
+    minutes, val, test, best = [], [], [], None
+    for row in trials.to_pylist():
+        if best is None or row["val_accuracy"] > best["val_accuracy"]:
+            best = row
+        minutes.append((row["finished_at"].timestamp() - start) / 60)
+        val.append(best["val_accuracy"])
+        test.append(best["test_accuracy"])
+    statuses = run.trials["status"].value_counts().to_pylist()
+    keep = ("trial_id", "val_accuracy", "test_accuracy", "n_params", "epochs_trained", "genome_json")
+    return {
+        "minutes": minutes, "val": val, "test": test,
+        "best": {k: best[k] for k in keep} | {"recipe": json.loads(best["recipe_json"] or "{}")} if best else None,
+        "statuses": {s["values"]: s["counts"] for s in statuses},
+        "epochs_trained": float(pc.sum(run.trials["epochs_trained"]).as_py() or 0),
+    }
+
+
+if __name__ == "__main__":
+    main()
