@@ -19,8 +19,6 @@ from pathlib import Path
 
 import common
 
-import archsearch
-
 TASKS = {"mnist1d": ["task.input_kind=vector"], "breast_cancer": [], "wine": []}
 ACTIVATIONS = ["elu", "gelu", "golu", "hardswish", "identity", "leaky_relu", "mish", "pau", "prelu", "relu",
                "relu2", "selu", "sigmoid", "silu", "snake", "softplus", "swish_beta", "tanh", "xsilu"]
@@ -28,12 +26,12 @@ ARMS = {"searched": ACTIVATIONS, "relu": ["relu"]}
 OBJECTIVES = {"val_accuracy": "maximize", "n_params": "minimize"}
 
 
-def search(task: str, arm: str, seed: int, budget: str, epochs: int, out: str) -> dict:
+def search(task: str, arm: str, seed: int, budget: str, epochs: int, out: str, reuse: bool) -> dict:
     """One search; its front, hypervolume, best trial and the activations of its front and of all trials."""
-    run = archsearch.search(space="mlp", task=task, strategy="model", seed=seed, budget=budget, executor="inline",
-                            run_dir=out, objectives=OBJECTIVES, quiet=True, progress=False,
-                            overrides=[*TASKS[task], f"space.activation=[{','.join(ARMS[arm])}]",
-                                       f"training.epochs={epochs}", "training.schedule=cosine"])
+    run = common.search(out, reuse, space="mlp", task=task, strategy="model", seed=seed, budget=budget,
+                        executor="inline", objectives=OBJECTIVES, quiet=True, progress=False,
+                        overrides=[*TASKS[task], f"space.activation=[{','.join(ARMS[arm])}]",
+                                   f"training.epochs={epochs}", "training.schedule=cosine"])
     front = run.pareto()
     x, y = common.front_points(front, "n_params", "test_accuracy")
     best = front.to_pylist()[0]  # the front is sorted best first in val_accuracy
@@ -59,7 +57,7 @@ def main() -> None:
     if args.tiny:
         tasks, epochs = ["wine"], 2
     items = [{"task": task, "arm": arm, "seed": seed, "budget": args.budget, "epochs": epochs,
-              "out": str(args.out / f"{task}-{arm}-seed{seed}")}
+              "reuse": args.reuse, "out": str(args.out / f"{task}-{arm}-seed{seed}")}
              for task in tasks for arm in ARMS for seed in range(args.seeds)]
     record: dict = {"tasks": {t: TASKS[t] for t in tasks}, "arms": ARMS, "epochs": epochs, "objectives": OBJECTIVES}
     with common.measured(record):
@@ -84,8 +82,8 @@ def summarize(by_key: dict, task: str, seeds: int) -> dict:
         everywhere.update(by_key[task, "searched", s]["all_activations"])
     n_front, n_all = sum(front.values()) or 1, sum(everywhere.values()) or 1
     result["front_activations"] = {a: {"front_share": round(front[a] / n_front, 3),
-                                       "trial_share": round(everywhere[a] / n_all, 3), "front_blocks": front[a]}
-                                   for a, _ in front.most_common()}
+                                   "trial_share": round(everywhere[a] / n_all, 3), "front_blocks": front[a]}
+                               for a, _ in front.most_common()}
     return result
 
 

@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+import archsearch
+
 T = TypeVar("T")
 
 
@@ -33,6 +35,8 @@ def arguments(description: str, budget: str, seeds: int, tiny_budget: str = "2")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="searches run side by side, each inline on one core (scripts of many small searches)")
     parser.add_argument("--tiny", action="store_true", help="smallest run that exercises the script (tests)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="read the runs already in --out instead of searching again (redraw, re-summarize)")
     args = parser.parse_args()
     if args.tiny:
         args.budget = args.budget or tiny_budget
@@ -92,6 +96,13 @@ def search_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """Keywords for ``archsearch.search`` that follow the command line."""
     return {"budget": args.budget, "executor": args.executor, "quiet": args.tiny,
             "progress": False if not sys.stderr.isatty() else None}
+
+
+def search(out: str | Path, reuse: bool = False, **kwargs: Any) -> archsearch.Run:
+    """``archsearch.search(run_dir=out, ...)``, or with ``reuse`` the run already saved there."""
+    if reuse and (Path(out) / "run.json").exists():
+        return archsearch.load_run(out)
+    return archsearch.search(run_dir=out, **kwargs)
 
 
 def _one_thread() -> None:

@@ -20,8 +20,6 @@ from pathlib import Path
 
 import common
 
-import archsearch
-
 FUNCTIONS = ["bessel", "exp_sin", "xy", "high_dim", "four_dim", "exp_bessel", "phase_transition", "distance"]
 EQUATIONS = ["I.6.2", "I.9.18", "I.12.11", "I.13.12", "I.18.4", "I.27.6", "I.30.3", "II.6.15a", "II.24.17",
              "III.9.52"]
@@ -35,12 +33,13 @@ MAX_PARAMS = PARAMETER_BUDGETS[-1]
 OBJECTIVES = {"val_rmse": "minimize", "n_params": "minimize"}
 
 
-def fit(space: str, task: str, option: str, value: str, seed: int, budget: str, epochs: int, out: str) -> dict:
+def fit(space: str, task: str, option: str, value: str, seed: int, budget: str, epochs: int, out: str,
+        reuse: bool) -> dict:
     """One search; its front as (parameters, test RMSE) points."""
-    run = archsearch.search(space=space, task=task, strategy="model", seed=seed, budget=budget, executor="inline",
-                            run_dir=out, objectives=OBJECTIVES, quiet=True, progress=False,
-                            overrides=[f"task.{option}={value}", f"training.epochs={epochs}",
-                                       f"constraints.max_params={MAX_PARAMS}", *SPACES[space]])
+    run = common.search(out, reuse, space=space, task=task, strategy="model", seed=seed, budget=budget,
+                        executor="inline", objectives=OBJECTIVES, quiet=True, progress=False,
+                        overrides=[f"task.{option}={value}", f"training.epochs={epochs}",
+                                   f"constraints.max_params={MAX_PARAMS}", *SPACES[space]])
     x, y = common.front_points(run.pareto(), "n_params", "test_rmse")
     return {"n_params": x, "test_rmse": y}
 
@@ -52,7 +51,7 @@ def main() -> None:
     if args.tiny:
         tasks, epochs = tasks[1:2], 3
     items = [{"space": space, "task": task, "option": option, "value": value, "seed": seed, "budget": args.budget,
-              "epochs": epochs, "out": str(args.out / f"{value}-{space}-seed{seed}")}
+              "epochs": epochs, "reuse": args.reuse, "out": str(args.out / f"{value}-{space}-seed{seed}")}
              for task, option, value in tasks for space in SPACES for seed in range(args.seeds)]
     record: dict = {"tasks": [v for _, _, v in tasks], "spaces": SPACES, "epochs": epochs, "objectives": OBJECTIVES}
     with common.measured(record):
@@ -70,8 +69,8 @@ def compare(by_key: dict, value: str, seeds: int) -> dict:
     for budget in (*PARAMETER_BUDGETS, math.inf):
         name = "any" if budget == math.inf else str(budget)
         best = {space: common.spread([common.best_below(by_key[value, space, s]["n_params"],
-                                                        by_key[value, space, s]["test_rmse"], budget, True)
-                                      for s in range(seeds)]) for space in SPACES}
+                                                    by_key[value, space, s]["test_rmse"], budget, True)
+                                  for s in range(seeds)]) for space in SPACES}
         ratios = [m / k for m, k in zip(best["mlp"]["values"], best["kan"]["values"], strict=True)
                   if m is not None and k is not None and k > 0]
         ratio = math.exp(sum(math.log(r) for r in ratios) / len(ratios)) if ratios else None
@@ -88,7 +87,8 @@ def verdict(ratio: float | None) -> str:
 
 def tally(results: dict) -> dict:
     """How many tasks each space wins at each parameter budget."""
-    return {budget: {v: sum(r[budget]["verdict"] == v for r in results.values()) for v in ("KAN", "MLP", "tie", "no point")}
+    verdicts = ("KAN", "MLP", "tie", "no point")
+    return {budget: {v: sum(r[budget]["verdict"] == v for r in results.values()) for v in verdicts}
             for budget in (*map(str, PARAMETER_BUDGETS), "any")}
 
 

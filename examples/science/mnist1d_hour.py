@@ -56,8 +56,8 @@ def main() -> None:
     runs = []
     with common.measured(record):
         for seed in range(args.seeds):
-            runs.append(archsearch.search(
-                space=BlockGraphSpace(**SPACE), task="mnist1d", seed=seed, run_dir=args.out / f"run-seed{seed}",
+            runs.append(common.search(
+                args.out / f"run-seed{seed}", args.reuse, space=BlockGraphSpace(**SPACE), task="mnist1d", seed=seed,
                 objectives={"val_accuracy": "maximize", "n_params": "minimize"}, overrides=overrides,
                 **common.search_kwargs(args)))
     record["searches"] = [best_so_far(run) for run in runs]

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import common
 
-import archsearch
 from archsearch.spaces import BlockGraphSpace
 
 PLACEMENTS = ["pre", "post", "peri", "mix"]
@@ -35,11 +34,11 @@ def space(depth: int) -> BlockGraphSpace:
                            block_params={"attention": {"heads": [2, 4]}, "mlp": {"expansion": [2, 4]}})
 
 
-def search(task: str, depth: int, seed: int, budget: str, epochs: int, out: str) -> list[dict]:
+def search(task: str, depth: int, seed: int, budget: str, epochs: int, out: str, reuse: bool) -> list[dict]:
     """One search at one depth; every complete trial's placement and scores."""
-    run = archsearch.search(space=space(depth), task=task, strategy="model", seed=seed, budget=budget,
-                            executor="inline", run_dir=out, objectives=OBJECTIVES, quiet=True, progress=False,
-                            overrides=[f"training.epochs={epochs}", "training.schedule=cosine"])
+    run = common.search(out, reuse, space=space(depth), task=task, strategy="model", seed=seed, budget=budget,
+                        executor="inline", objectives=OBJECTIVES, quiet=True, progress=False,
+                        overrides=[f"training.epochs={epochs}", "training.schedule=cosine"])
     return [{"placement": r["gene.norm_placement"], "val_accuracy": r["val_accuracy"],
              "test_accuracy": r["test_accuracy"], "n_params": r["n_params"]}
             for r in run.trials.to_pylist() if r["status"] == "complete"]
@@ -51,7 +50,7 @@ def main() -> None:
     if args.tiny:
         tasks, depths, epochs = ["associative_recall"], [2], 1
     items = [{"task": task, "depth": depth, "seed": seed, "budget": args.budget, "epochs": epochs,
-              "out": str(args.out / f"{task}-depth{depth}-seed{seed}")}
+              "reuse": args.reuse, "out": str(args.out / f"{task}-depth{depth}-seed{seed}")}
              for task in tasks for depth in reversed(depths) for seed in range(args.seeds)]
     record: dict = {"tasks": tasks, "depths": depths, "placements": PLACEMENTS, "epochs": epochs,
                     "objectives": OBJECTIVES}
@@ -59,7 +58,7 @@ def main() -> None:
         results = common.sweep(search, items, args.jobs)
     by_key = {(i["task"], i["depth"], i["seed"]): r for i, r in zip(items, results, strict=True)}
     record["results"] = {task: {depth: summarize([by_key[task, depth, s] for s in range(args.seeds)])
-                                for depth in depths} for task in tasks}
+                            for depth in depths} for task in tasks}
     draw(args.out / "placements.png", record["results"], tasks, depths)
     common.write_summary(args, record)
 
@@ -79,14 +78,14 @@ def summarize(searches: list[list[dict]]) -> dict:
 
 
 def draw(path: Path, results: dict, tasks: list[str], depths: list[int]) -> None:
-    panels = [{"title": task, "xlabel": "depth (residual stages)", "ylabel": "best validation accuracy",
-               "series": [{"label": placement, "x": [d for d in depths if results[task][d]["placements"][placement]["best_val"] is not None],
-                           "y": [results[task][d]["placements"][placement]["best_val"] for d in depths
-                                 if results[task][d]["placements"][placement]["best_val"] is not None]}
-                          for placement in PLACEMENTS]}
-              for task in tasks]
-    common.figure(path, "Best validation accuracy per norm placement and depth", panels, columns=len(panels))
+    def series(task: str, placement: str) -> dict:
+        points = [(d, results[task][d]["placements"][placement]["best_val"]) for d in depths]
+        points = [(d, v) for d, v in points if v is not None]
+        return {"label": placement, "x": [d for d, _ in points], "y": [v for _, v in points]}
 
+    panels = [{"title": task, "xlabel": "depth (residual stages)", "ylabel": "best validation accuracy",
+               "series": [series(task, placement) for placement in PLACEMENTS]} for task in tasks]
+    common.figure(path, "Best validation accuracy per norm placement and depth", panels, columns=len(panels))
 
 if __name__ == "__main__":
     main()

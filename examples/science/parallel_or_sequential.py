@@ -20,7 +20,6 @@ from pathlib import Path
 
 import common
 
-import archsearch
 from archsearch.spaces import BlockGraphSpace
 
 COMMON = dict(blocks=["attention", "mlp"], width=[32, 48], norm=["layernorm"], norm_placement=["pre"],
@@ -33,11 +32,11 @@ OBJECTIVES = {"val_accuracy": "maximize", "n_params": "minimize", "latency_ms": 
 MATCH = 0.2  # trials within 20% of each other's parameter count count as equal-sized
 
 
-def search(arm: str, seed: int, budget: str, epochs: int, out: str) -> list[dict]:
+def search(arm: str, seed: int, budget: str, epochs: int, out: str, reuse: bool) -> list[dict]:
     """One search; every complete trial's size, accuracy and latency."""
-    run = archsearch.search(space=BlockGraphSpace(**ARMS[arm]), task="mnist1d", strategy="model", seed=seed,
-                            budget=budget, executor="inline", run_dir=out, objectives=OBJECTIVES, quiet=True,
-                            progress=False, overrides=[f"training.epochs={epochs}", "training.schedule=cosine"])
+    run = common.search(out, reuse, space=BlockGraphSpace(**ARMS[arm]), task="mnist1d", strategy="model", seed=seed,
+                        budget=budget, executor="inline", objectives=OBJECTIVES, quiet=True,
+                        progress=False, overrides=[f"training.epochs={epochs}", "training.schedule=cosine"])
     keep = ("trial_id", "n_params", "val_accuracy", "test_accuracy", "latency_ms", "flops")
     return [{k: r[k] for k in keep} for r in run.trials.to_pylist() if r["status"] == "complete"]
 
@@ -46,14 +45,15 @@ def main() -> None:
     args = common.arguments(__doc__.splitlines()[0], budget="10", seeds=2)
     epochs = 2 if args.tiny else 12
     items = [{"arm": arm, "seed": seed, "budget": args.budget, "epochs": epochs,
-              "out": str(args.out / f"{arm}-seed{seed}")} for seed in range(args.seeds) for arm in ARMS]
+              "reuse": args.reuse, "out": str(args.out / f"{arm}-seed{seed}")}
+             for seed in range(args.seeds) for arm in ARMS]
     record: dict = {"arms": ARMS, "epochs": epochs, "objectives": OBJECTIVES, "match": MATCH}
     with common.measured(record):
         results = common.sweep(search, items, args.jobs)
     trials = {arm: [t for i, r in zip(items, results, strict=True) if i["arm"] == arm for t in r] for arm in ARMS}
     record["best_test_accuracy"] = {arm: common.spread([max((t["test_accuracy"] for t in r), default=None)
-                                                        for i, r in zip(items, results, strict=True) if i["arm"] == arm])
-                                    for arm in ARMS}
+                                                    for i, r in zip(items, results, strict=True) if i["arm"] == arm])
+                                for arm in ARMS}
     record["matched"] = matched(trials["parallel"], trials["sequential"])
     record["trials"] = trials
     draw(args.out / "fronts.png", trials)
