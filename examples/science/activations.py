@@ -90,11 +90,7 @@ def summarize(by_key: dict, task: str, seeds: int) -> dict:
 def draw(path: Path, by_key: dict, tasks: list[str], seeds: int) -> None:
     colors = {"searched": "tab:green", "relu": "tab:gray"}
     panels = [{"title": task, "xlabel": "parameters", "ylabel": "test accuracy", "logx": True,
-               "series": [{"label": f"{arm} seed {s}", "x": by_key[task, arm, s]["n_params"],
-                           "y": by_key[task, arm, s]["test_accuracy"], "step": True, "color": colors[arm],
-                           "alpha": 0.9 if s == 0 else 0.5}
-                          for arm in ARMS for s in range(seeds)]}
-              for task in tasks]
+               "series": common.arm_fronts(by_key, task, colors, seeds, "test_accuracy")} for task in tasks]
     common.figure(path, "Activation searched (green) against ReLU only (gray): fronts", panels,
                   columns=len(panels))
 

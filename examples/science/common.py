@@ -196,6 +196,13 @@ def figure(path: Path, title: str, panels: Sequence[dict[str, Any]], columns: in
     return path
 
 
+def arm_fronts(by_key: dict, panel: str, colors: dict[str, str], seeds: int, y: str) -> list[dict[str, Any]]:
+    """A panel's series: each arm's front (``by_key[panel, arm, seed]``) per seed, the first seed darker."""
+    return [{"label": f"{arm} seed {s}", "x": by_key[panel, arm, s]["n_params"], "y": by_key[panel, arm, s][y],
+             "step": True, "color": color, "alpha": 0.9 if s == 0 else 0.5}
+            for arm, color in colors.items() for s in range(seeds)]
+
+
 def write_summary(args: argparse.Namespace, summary: dict[str, Any]) -> Path:
     """``summary.json`` in ``--out``: the command, machine, budget, seeds and the answer's figures."""
     summary = {"command": args.command, "budget": args.budget, "seeds": args.seeds, "tiny": args.tiny,

@@ -95,11 +95,7 @@ def tally(results: dict) -> dict:
 def draw(path: Path, by_key: dict, values: list[str], seeds: int) -> None:
     colors = {"kan": "tab:blue", "mlp": "tab:orange"}
     panels = [{"title": value, "xlabel": "parameters", "ylabel": "test RMSE", "logx": True, "logy": True,
-               "series": [{"label": f"{space} seed {s}", "x": by_key[value, space, s]["n_params"],
-                           "y": by_key[value, space, s]["test_rmse"], "step": True, "color": colors[space],
-                           "alpha": 0.9 if s == 0 else 0.5}
-                          for space in SPACES for s in range(seeds)]}
-              for value in values]
+               "series": common.arm_fronts(by_key, value, colors, seeds, "test_rmse")} for value in values]
     common.figure(path, "KAN (blue) against MLP (orange): fronts of test RMSE against parameters", panels,
                   columns=min(3, len(panels)))
 
