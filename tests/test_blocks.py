@@ -28,7 +28,7 @@ BLOCK_CASES = {
     "kan_chebyshev": [{}, {"degree": 2}, {"degree": 6}],
     "kan_rational": [{}, {"expansion": 1, "groups": 8}],
     "kan_selectable": [{}, {"basis": 3, "families": "bspline+rbf"}, {"families": "chebyshev"}],
-    "attention": [{}, {"heads": 1}, {"heads": 8}],
+    "attention": [{}, {"heads": 1}, {"heads": 8}, {"heads": 2, "position": "relative"}],
     "linear_attention": [{}, {"heads": 2}],
     "token_mixer": [{}, {"expansion": 0.5, "activation": "prelu"}],
     "moe_topk": [{}, {"experts": 3, "k": 1}, {"expert": "kan_rbf", "experts": 2}, {"expert": "glu", "activation": "prelu"}],
@@ -201,6 +201,32 @@ def test_attention_matches_explicit_softmax(heads):
     weights = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(DIM // heads), dim=-1)
     expected = (weights @ v).transpose(1, 2).reshape(3, 6, DIM) @ block.out.weight.T + block.out.bias
     assert torch.allclose(block(x), expected, atol=1e-5)
+
+
+def test_relative_position_bias_adds_a_learned_logit_per_head_and_offset():
+    torch.manual_seed(0)
+    heads, n = 2, 5
+    block = create_block("attention", DIM, n_tokens=n, heads=heads, position="relative")
+    with torch.no_grad():
+        block.relative_bias.normal_()
+    bias = block.position_bias(n)
+    for i in range(n):
+        for j in range(n):
+            assert torch.equal(bias[:, i, j], block.relative_bias[:, j - i + n - 1])
+    x = torch.randn(3, n, DIM)
+    q, k, v = block.split_heads(x)
+    weights = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(DIM // heads) + bias, dim=-1)
+    expected = block.out((weights @ v).transpose(1, 2).flatten(-2))
+    assert torch.allclose(block(x), expected, atol=1e-5)
+    assert torch.allclose(block(x[:, :3]), block.out(  # shorter inputs use the central offsets
+        (torch.softmax(q[..., :3, :] @ k[..., :3, :].transpose(-1, -2) / math.sqrt(DIM // heads) + bias[:, :3, :3],
+                       dim=-1) @ v[..., :3, :]).transpose(1, 2).flatten(-2)), atol=1e-5)
+    with pytest.raises(ValueError, match="built for 5 tokens"):
+        block(torch.randn(1, 6, DIM))
+    with pytest.raises(ValueError, match="needs n_tokens"):
+        create_block("attention", DIM, heads=2, position="relative")
+    with pytest.raises(ValueError, match="is not one of none, relative"):
+        create_block("attention", DIM, n_tokens=n, position="rotary")
 
 
 def test_linear_attention_matches_quadratic_form():

@@ -2,6 +2,9 @@
 
 - ``attention``: multi-head softmax attention (Vaswani et al. 2017, "Attention Is All You Need") through
   ``torch.nn.functional.scaled_dot_product_attention``, which picks a fused kernel where one exists.
+  ``position="relative"`` adds a learned bias per head and token offset to the attention logits (Shaw et
+  al. 2018; the unbucketed form of T5's and Swin's relative position bias): attention can then prefer
+  near tokens wherever they are, the shift-equivariant prior that absolute position embeddings lack.
 - ``linear_attention``: Katharopoulos et al. 2020, "Transformers are RNNs": softmax replaced by the
   feature map ``elu(x) + 1`` so attention costs O(tokens) instead of O(tokens^2).
 - ``token_mixer``: the token-mixing MLP of Tolstikhin et al. 2021, "MLP-Mixer": an MLP applied across
@@ -21,6 +24,8 @@ from torch import nn
 from archsearch.blocks.activations import create_activation
 from archsearch.blocks.catalog import hidden_width
 
+POSITIONS = ("none", "relative")
+
 
 def _check_heads(dim: int, heads: int) -> None:
     if heads < 1 or dim % heads:
@@ -28,15 +33,36 @@ def _check_heads(dim: int, heads: int) -> None:
 
 
 class AttentionBlock(nn.Module):
-    """Multi-head self-attention: fused QKV projection, SDPA, output projection."""
+    """Multi-head self-attention: fused QKV projection, SDPA, output projection.
 
-    def __init__(self, dim: int, heads: int = 4, dropout: float = 0.0, activation: str | None = None) -> None:
+    ``position="relative"`` learns ``heads x (2 * n_tokens - 1)`` logit biases, one per head and offset
+    ``j - i``; it starts at zero, so the block starts as plain attention.
+    """
+
+    def __init__(self, dim: int, heads: int = 4, dropout: float = 0.0, position: str = "none",
+                 activation: str | None = None, n_tokens: int | None = None) -> None:
         super().__init__()
         _check_heads(dim, heads)
+        if position not in POSITIONS:
+            raise ValueError(f"position {position!r} is not one of {', '.join(POSITIONS)}")
+        if position == "relative" and not n_tokens:
+            raise ValueError("position='relative' needs n_tokens, the sequence length the block will see")
         self.heads = heads
         self.dropout = dropout
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
+        self.relative_bias = (nn.Parameter(torch.zeros(heads, 2 * n_tokens - 1))
+                              if position == "relative" and n_tokens else None)
+
+    def position_bias(self, n: int) -> torch.Tensor | None:
+        """(heads, n, n) logit biases ``relative_bias[h, j - i]`` for ``n`` tokens, or None."""
+        if self.relative_bias is None:
+            return None
+        span = (self.relative_bias.shape[1] + 1) // 2
+        if n > span:
+            raise ValueError(f"relative position bias was built for {span} tokens, got {n}")
+        index = torch.arange(n, device=self.relative_bias.device)
+        return self.relative_bias[:, index[None, :] - index[:, None] + span - 1]
 
     def split_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(batch, tokens, dim) -> q, k, v each (batch, heads, tokens, head_dim)."""
@@ -45,12 +71,19 @@ class AttentionBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         q, k, v = self.split_heads(x)
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=self.position_bias(x.shape[1]),
+                                           dropout_p=self.dropout if self.training else 0.0)
         return self.out(y.transpose(1, 2).flatten(-2))
 
 
 class LinearAttentionBlock(AttentionBlock):
-    """Non-causal linear attention: ``phi(Q) (phi(K)^T V) / (phi(Q) sum_n phi(K_n))``, phi = elu + 1."""
+    """Non-causal linear attention: ``phi(Q) (phi(K)^T V) / (phi(Q) sum_n phi(K_n))``, phi = elu + 1.
+
+    No logit matrix exists, so it takes no position bias.
+    """
+
+    def __init__(self, dim: int, heads: int = 4, dropout: float = 0.0, activation: str | None = None) -> None:
+        super().__init__(dim, heads=heads, dropout=dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         q, k, v = self.split_heads(x)

@@ -10,6 +10,7 @@ torch; that is why these facts sit here rather than on the classes.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -162,8 +163,9 @@ def _selectable_count(dim: int, basis: int = 4, families: str = "+".join(SKAN_FA
     return kan_count(dim, sum(family_size(f, basis) for f in names), activation, out_dim) + dim * len(names)
 
 
-def _attention_count(dim: int, **_: object) -> int:
-    return 4 * dim * dim + 4 * dim
+def _attention_count(dim: int, n_tokens: int = 1, heads: int = 4, position: str = "none", **_: object) -> int:
+    bias = heads * (2 * n_tokens - 1) if position == "relative" else 0
+    return 4 * dim * dim + 4 * dim + bias
 
 
 def _token_mixer_count(dim: int, n_tokens: int = 1, expansion: float = 2.0, activation: str = "gelu",
@@ -229,8 +231,8 @@ for _info, _target, _doc in [
                can_be_expert=True, rectangular=True,
                param_count=_selectable_count),
      "archsearch.blocks.kan_selectable:SelectableKAN", "KAN layer mixing several basis families per node (S-KAN)"),
-    (BlockInfo("attention", {"heads": 4, "dropout": 0.0}, uses_activation=False, mixes_tokens=True,
-               param_count=_attention_count),
+    (BlockInfo("attention", {"heads": 4, "dropout": 0.0, "position": "none"}, uses_activation=False,
+               mixes_tokens=True, param_count=_attention_count),
      "archsearch.blocks.attention:AttentionBlock", "multi-head softmax self-attention"),
     (BlockInfo("linear_attention", {"heads": 4, "dropout": 0.0}, uses_activation=False, mixes_tokens=True,
                param_count=_attention_count),
@@ -277,7 +279,7 @@ def block_param_count(name: str, dim: int, n_tokens: int | None = None, **params
     info = BLOCKS.info(name)
     if info.param_count is None:
         raise ValueError(f"block {name!r} declares no param_count formula")
-    if info.needs_tokens:
+    if info.needs_tokens or n_tokens is not None:
         params["n_tokens"] = n_tokens
     return int(info.param_count(dim, **params))
 
@@ -298,16 +300,17 @@ def create_block(name: str, dim: int, n_tokens: int | None = None, *, variant: s
                  device: str = "cpu", **params: Any):  # noqa: ANN201
     """Instantiate block ``name`` at model width ``dim``; unknown parameters are an error.
 
-    ``n_tokens`` (the sequence length the block will see) is passed only to blocks that need it.
+    ``n_tokens`` (the sequence length the block will see) is passed to blocks whose constructor takes it;
+    those whose registry entry says ``needs_tokens`` cannot be built without it.
     ``variant="eager"`` builds the reference module; ``"fused"`` builds the fused implementation for
     ``device`` where one exists and can run here, and the eager one otherwise.
     """
     info = BLOCKS.info(name)
     impl = BLOCKS.resolve(name, device, prefer=(variant, "eager"))
     factory = impl.load() if impl.variant != "eager" else BLOCKS.get(name)
-    if info.needs_tokens:
-        if n_tokens is None:
-            raise ValueError(f"block {name!r} mixes tokens and needs n_tokens")
+    if info.needs_tokens and n_tokens is None:
+        raise ValueError(f"block {name!r} mixes tokens and needs n_tokens")
+    if n_tokens is not None and "n_tokens" in inspect.signature(factory).parameters:
         params["n_tokens"] = n_tokens
     try:
         return factory(dim, **params)

@@ -23,8 +23,9 @@ from archsearch.spaces import BlockGraphSpace
 
 MAX_PARAMS = 50_000
 
-# No convolution: attention, linear attention and MLP-Mixer token mixing over the 40 positions, each
-# with MLP or GLU feed-forwards. The recipe is searched with the architecture.
+# No convolution: attention (with or without a relative position bias), linear attention and MLP-Mixer
+# token mixing over the 40 positions, each with MLP or GLU feed-forwards. The recipe is searched with the
+# architecture.
 SPACE = dict(
     name="mnist1d_mixers",
     blocks=["attention", "linear_attention", "token_mixer", "mlp", "glu"],
@@ -35,7 +36,7 @@ SPACE = dict(
     norm=["layernorm", "rmsnorm"],
     norm_placement=["pre", "peri"],
     activation=["gelu", "silu", "relu2"],
-    block_params={"attention": {"heads": [1, 2, 4]}, "linear_attention": {"heads": [1, 2, 4]},
+    block_params={"attention": {"heads": [1, 2, 4], "position": ["none", "relative"]}, "linear_attention": {"heads": [1, 2, 4]},
                   "token_mixer": {"expansion": [0.5, 1, 2]}, "mlp": {"expansion": [1, 2, 4]},
                   "glu": {"expansion": [1, 2]}},
     recipe={"optimizer": ["adamw"], "lr": {"low": 3e-4, "high": 1e-2, "log": True},
