@@ -78,4 +78,4 @@ def test_mnist1d_hour(tmp_path):
     assert search["minutes"] == sorted(search["minutes"]) and len(search["val"]) == len(search["minutes"])
     assert "pruned" in search["statuses"]  # successive halving stopped some
     png(tmp_path / "out" / "best_vs_minutes.png")
-    png(tmp_path / "out" / "front.png")
+    png(tmp_path / "out" / "trials.png")

@@ -71,7 +71,8 @@ class AttentionBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         q, k, v = self.split_heads(x)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=self.position_bias(x.shape[1]),
+        bias = self.position_bias(x.shape[1])
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=None if bias is None else bias.to(q.dtype),
                                            dropout_p=self.dropout if self.training else 0.0)
         return self.out(y.transpose(1, 2).flatten(-2))
 

@@ -2,7 +2,8 @@
 
 Post-LN trains badly when deep, Pre-LN is the default, Peri-LN (norm before and after each block) and
 Mix-LN (post-norm in the first quarter, pre-norm after) claim to beat it. Here the placement is one gene
-per network (``placement_scope: network``), searched with the blocks' kinds and sizes at depths 2, 4 and 8
+per network (``placement_scope: network``), searched with the blocks' kinds (attention with a relative
+position bias, MLP) and sizes at depths 2, 4 and 8
 on MNIST-1D and on associative recall (a token task). For each depth the summary gives the placement of
 the most accurate trial and every placement's best and mean validation accuracy.
 
@@ -31,7 +32,8 @@ def space(depth: int) -> BlockGraphSpace:
     return BlockGraphSpace(name=f"depth{depth}", blocks=["attention", "mlp"], depth={"low": depth, "high": depth},
                            width=[32], wiring=["residual"], norm=["layernorm"], norm_placement=PLACEMENTS,
                            placement_scope="network", activation=["gelu", "relu"],
-                           block_params={"attention": {"heads": [2, 4]}, "mlp": {"expansion": [2, 4]}})
+                           block_params={"attention": {"heads": [2, 4], "position": ["relative"]},
+                                         "mlp": {"expansion": [2, 4]}})
 
 
 def search(task: str, depth: int, seed: int, budget: str, epochs: int, out: str, reuse: bool) -> list[dict]:

@@ -2,10 +2,10 @@
 
 PaLM-style parallel layers (attention beside the MLP, ``x + attn(x) + mlp(x)``), Branchformer and "Make
 deep networks shallow again" say parallel branches match sequential stacks in accuracy and beat them in
-latency. Here two spaces with the same blocks (attention and MLP), widths and recipe differ only in wiring:
-2-6 residual stages of one block, or 1-3 parallel stages of two blocks merged by a sum. Both are searched
-on MNIST-1D at equal budgets and seeds; trials of the two arms within 20% of each other's parameter count
-are compared in test accuracy and in latency (batch 1, one thread).
+latency. Here two spaces with the same blocks (attention with a relative position bias, and MLP), widths
+and recipe differ only in wiring: 2-6 residual stages of one block, or 1-3 parallel stages of two blocks
+merged by a sum. Both are searched on MNIST-1D at equal budgets and seeds; trials of the two arms within
+20% of each other's parameter count are compared in test accuracy and in latency (batch 1, one thread).
 
     python examples/science/parallel_or_sequential.py          # the full comparison (docs/science.md)
     python examples/science/parallel_or_sequential.py --tiny   # a few trials (tests)
@@ -23,7 +23,8 @@ import common
 from archsearch.spaces import BlockGraphSpace
 
 COMMON = dict(blocks=["attention", "mlp"], width=[32, 48], norm=["layernorm"], norm_placement=["pre"],
-              activation=["gelu"], block_params={"attention": {"heads": [2, 4]}, "mlp": {"expansion": [1, 2, 4]}})
+              activation=["gelu"], block_params={"attention": {"heads": [2, 4], "position": ["relative"]},
+                                              "mlp": {"expansion": [1, 2, 4]}})
 ARMS = {
     "sequential": dict(name="sequential", wiring=["residual"], depth={"low": 2, "high": 6}, **COMMON),
     "parallel": dict(name="parallel", wiring=["parallel"], merge=["sum"], depth={"low": 1, "high": 3}, **COMMON),
