@@ -204,14 +204,15 @@ def _block(name: str) -> tuple[str, list[Row], str]:
             continue
         for param, domain in ((data.get("block_params") or {}).get(name) or {}).items():
             in_spaces.setdefault(param, []).append(f"{space}: {domain_text(domain)}")
+    uses_activation = BLOCKS.info(name).uses_activation
     rows: list[Row] = []
     for param, default in _parameters(cls).items():
-        if param == "activation" and not getattr(cls, "uses_activation", True):
+        if param == "activation" and not uses_activation:
             continue
         choices = "; ".join(in_spaces.get(param, []))
         rows.append((param, choices, _shown(default), documented.get(param, "")))
     note = BLOCKS.describe()[name]
-    if getattr(cls, "uses_activation", True):
+    if uses_activation:
         note += "; its activation is a gene of its own (space.activation)"
     note += "; choices: the domains the built-in spaces give it (space.block_params." + name + ".PARAM)"
     return f"block {name} ({cls.__module__}.{cls.__name__})", rows, note

@@ -77,6 +77,12 @@ def test_list_one_option_prints_every_setting(what, expected):
         assert text in out
 
 
+def test_list_block_without_activation_does_not_offer_one():
+    out = cli("list", "blocks", "attention").stdout
+    assert "position" in out and "relative" in out and "token offset" in out
+    assert "activation" not in out and "gene of its own" not in out
+
+
 def test_list_unknown_name_is_a_one_line_error():
     proc = cli("list", "spaces", "nope", check=False)
     assert proc.returncode == 2 and "valid spaces: hybrid, kan, mlp" in proc.stderr

@@ -37,6 +37,12 @@ class AttentionBlock(nn.Module):
 
     ``position="relative"`` learns ``heads x (2 * n_tokens - 1)`` logit biases, one per head and offset
     ``j - i``; it starts at zero, so the block starts as plain attention.
+
+    Args:
+        heads: attention heads; the width must divide by it.
+        dropout: dropout on the attention weights while training.
+        position: none (order comes only from the stem's position embedding) or relative (a learned
+            logit bias per head and token offset).
     """
 
     def __init__(self, dim: int, heads: int = 4, dropout: float = 0.0, position: str = "none",
