@@ -77,5 +77,8 @@ def test_mnist1d_hour(tmp_path):
     assert search["best"]["n_params"] <= 50_000 and 0 < search["best"]["test_accuracy"] <= 1
     assert search["minutes"] == sorted(search["minutes"]) and len(search["val"]) == len(search["minutes"])
     assert "pruned" in search["statuses"]  # successive halving stopped some
+    references = summary["reference"]
+    assert set(references) == {"relative", "none"}  # the hand-written network, with and without the bias
+    assert references["relative"]["n_params"] == references["none"]["n_params"] + 3 * 4 * 79  # heads x offsets
     png(tmp_path / "out" / "best_vs_minutes.png")
     png(tmp_path / "out" / "trials.png")
