@@ -223,8 +223,9 @@ def test_relative_position_bias_adds_a_learned_logit_per_head_and_offset():
                        dim=-1) @ v[..., :3, :]).transpose(1, 2).flatten(-2)), atol=1e-5)
     with pytest.raises(ValueError, match="built for 5 tokens"):
         block(torch.randn(1, 6, DIM))
-    with pytest.raises(ValueError, match="needs n_tokens"):
-        create_block("attention", DIM, heads=2, position="relative")
+    for make in (create_block, block_param_count):
+        with pytest.raises(ValueError, match="needs n_tokens"):
+            make("attention", DIM, heads=2, position="relative")
     with pytest.raises(ValueError, match="is not one of none, relative"):
         create_block("attention", DIM, n_tokens=n, position="rotary")
 

@@ -163,8 +163,11 @@ def _selectable_count(dim: int, basis: int = 4, families: str = "+".join(SKAN_FA
     return kan_count(dim, sum(family_size(f, basis) for f in names), activation, out_dim) + dim * len(names)
 
 
-def _attention_count(dim: int, n_tokens: int = 1, heads: int = 4, position: str = "none", **_: object) -> int:
-    bias = heads * (2 * n_tokens - 1) if position == "relative" else 0
+def _attention_count(dim: int, n_tokens: int | None = None, heads: int = 4, position: str = "none",
+                     **_: object) -> int:
+    if position == "relative" and not n_tokens:
+        raise ValueError("position='relative' needs n_tokens, the sequence length the block will see")
+    bias = heads * (2 * n_tokens - 1) if position == "relative" and n_tokens else 0
     return 4 * dim * dim + 4 * dim + bias
 
 
