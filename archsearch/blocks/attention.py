@@ -22,9 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from archsearch.blocks.activations import create_activation
-from archsearch.blocks.catalog import hidden_width
-
-POSITIONS = ("none", "relative")
+from archsearch.blocks.catalog import check_attention_position, hidden_width
 
 
 def _check_heads(dim: int, heads: int) -> None:
@@ -49,10 +47,7 @@ class AttentionBlock(nn.Module):
                  activation: str | None = None, n_tokens: int | None = None) -> None:
         super().__init__()
         _check_heads(dim, heads)
-        if position not in POSITIONS:
-            raise ValueError(f"position {position!r} is not one of {', '.join(POSITIONS)}")
-        if position == "relative" and not n_tokens:
-            raise ValueError("position='relative' needs n_tokens, the sequence length the block will see")
+        check_attention_position(position, n_tokens)
         self.heads = heads
         self.dropout = dropout
         self.qkv = nn.Linear(dim, 3 * dim)

@@ -163,10 +163,20 @@ def _selectable_count(dim: int, basis: int = 4, families: str = "+".join(SKAN_FA
     return kan_count(dim, sum(family_size(f, basis) for f in names), activation, out_dim) + dim * len(names)
 
 
-def _attention_count(dim: int, n_tokens: int | None = None, heads: int = 4, position: str = "none",
-                     **_: object) -> int:
+ATTENTION_POSITIONS = ("none", "relative")
+
+
+def check_attention_position(position: str, n_tokens: int | None) -> None:
+    """The one check of ``attention``'s ``position``, for its constructor and its size formula alike."""
+    if position not in ATTENTION_POSITIONS:
+        raise ValueError(f"position {position!r} is not one of {', '.join(ATTENTION_POSITIONS)}")
     if position == "relative" and not n_tokens:
         raise ValueError("position='relative' needs n_tokens, the sequence length the block will see")
+
+
+def _attention_count(dim: int, n_tokens: int | None = None, heads: int = 4, position: str = "none",
+                     **_: object) -> int:
+    check_attention_position(position, n_tokens)
     bias = heads * (2 * n_tokens - 1) if position == "relative" and n_tokens else 0
     return 4 * dim * dim + 4 * dim + bias
 
