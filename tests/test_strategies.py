@@ -37,6 +37,22 @@ class TestModelBasedContract(StrategyContract):
         return ModelBased(space, objectives, seed=seed, n_initial=4, pool_random=8, pool_mutations=8, n_trees=4)
 
 
+class TestModelBasedForestContract(StrategyContract):
+    """The forest surrogate the GP replaced as the default, kept as an option."""
+
+    def make_strategy(self, space, objectives, seed):
+        return ModelBased(space, objectives, seed=seed, n_initial=4, pool_random=8, pool_mutations=8, n_trees=4,
+                          surrogate="forest")
+
+
+class TestModelBasedGPContract(StrategyContract):
+    """The GP alone (``auto`` may pick the forest on the toy problems)."""
+
+    def make_strategy(self, space, objectives, seed):
+        return ModelBased(space, objectives, seed=seed, n_initial=4, pool_random=8, pool_mutations=8, n_trees=4,
+                          surrogate="gp")
+
+
 class TestModelBasedWithMeasureContract(StrategyContract):
     """With ``measure`` giving one objective exactly (a cost that grows with the width)."""
 
