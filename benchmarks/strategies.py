@@ -47,17 +47,10 @@ VARIANTS = {  # ablations, by name: --runners evolution-plain local-plain mcts-p
     "model-m96": ("model", {"pool_random": 16, "pool_mutations": 96}),
     "model-o2": ("model", {"optimism": 2.0}),
     "model-o0": ("model", {"optimism": 0.0}),
-    "model-gp": ("model", {"surrogate": "gp"}),
-    "model-auto": ("model", {"surrogate": "auto"}),
+    "model-gp": ("model", {"surrogate": "gp"}),  # one surrogate, not chosen by held-out rank
     "model-forest": ("model", {"surrogate": "forest"}),
-    "model-ei": ("model", {"acquisition": "ei"}),
-    "model-mei": ("model", {"acquisition": "mean-ei"}),
-    "model-gp-blind": ("model", {"surrogate": "gp"}),
-    "model-both": ("model", {"surrogate": "both"}),
-    "model-gpm": ("model", {"surrogate": "gp+m"}),
-    "model-forestm": ("model", {"surrogate": "forest+m"}),
 }
-BLIND = {"model-blind", "model-gp-blind"}
+BLIND = {"model-blind"}
 STEP = 5  # evaluations between hypervolume readings
 
 
