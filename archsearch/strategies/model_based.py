@@ -47,6 +47,9 @@ from archsearch.strategies._gp import GaussianProcess
 from archsearch.trial import COMPLETE, FAILED, PRUNED, REJECTED, Candidate, EvalResult
 
 REFERENCE = 1.1  # reference point in scaled objectives (the results span [0, 1])
+MAX_GP_INPUTS = 48  # encoded columns above which `auto` keeps to the forest: a fit's cost grows with
+#                     one length scale per column (the benchmark tables have 7-23; the hybrid space has
+#                     hundreds, where 200 proposals took minutes of GP fits)
 
 
 class ModelBased(Strategy):
@@ -67,8 +70,9 @@ class ModelBased(Strategy):
             epochs they reached); off, only complete trials are learned from.
         surrogate: ``gp`` (a Gaussian process), ``forest`` (extra trees) or ``auto`` (the default:
             whenever the GP fits its hyperparameters, the one whose held-out predictions rank the
-            results better serves until the next fit). The GP wins by far on ordered decisions, the
-            forest on some conditional NAS tables (``benchmarks/RESULTS.md``).
+            results better serves until the next fit; the forest alone above ``MAX_GP_INPUTS``
+            encoded columns). The GP wins by far on ordered decisions, the forest on some conditional
+            NAS tables (``benchmarks/RESULTS.md``).
     """
 
     name = "model"
@@ -253,6 +257,8 @@ class ModelBased(Strategy):
         the forest is fit too, and the one whose held-out predictions (the GP's leave-one-out, the
         forest's out-of-bag) rank the results better serves until the next fit."""
         use = self.surrogate
+        if use == "auto" and x_told.shape[1] > MAX_GP_INPUTS:
+            use = "forest"
         if use == "auto":
             if self._gp.refit_due(x_told, y_told):
                 gp_prediction = self._gp.predict(x_told, y_told, x_asked)
