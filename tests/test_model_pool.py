@@ -1,0 +1,73 @@
+"""The ``model`` strategy's pool: grown around its best-ranked members, and spared front members whose
+neighbourhoods are spent."""
+
+import pytest
+
+from archsearch.errors import ConfigError
+from archsearch.space import as_space
+from archsearch.strategies import ModelBased
+from archsearch.strategies.model_based import BARREN_AFTER, REFINED
+from archsearch.trial import COMPLETE, EvalResult
+
+
+def grid(levels: int):
+    def space(chooser):
+        return {k: chooser.suggest_int(k, 0, levels - 1) for k in ("a", "b", "c")}
+
+    return as_space(space)
+
+
+def loss(arch) -> float:
+    return float((arch["a"] - 3) ** 2 + (arch["b"] - 1) ** 2 + 0.1 * arch["c"])
+
+
+def run(strategy: ModelBased, n: int) -> None:
+    for _ in range(n):
+        candidate = strategy.ask()
+        strategy.tell(candidate, EvalResult(COMPLETE, {"loss": loss(candidate.architecture)}))
+
+
+def test_the_pool_grows_by_unevaluated_one_decision_mutations_of_its_best_members():
+    strategy = ModelBased(grid(10), {"loss": "minimize"}, seed=0, n_initial=4, refine=8)
+    run(strategy, 10)
+    pool = strategy._pool()
+    order = strategy._best_predicted(pool, strategy._completes(pool))
+    best = [pool[int(i)] for i in order[-REFINED:]]
+    around = strategy._around(pool, order[-REFINED:])
+    assert around, "a 1,000-point grid has unevaluated neighbours"
+    drawn = {c.arch_id for c in pool}
+    for child in around:
+        assert child.arch_id not in strategy._seen and child.arch_id not in drawn
+        changed = [sum(child.decisions[k] != parent.decisions[k] for k in "abc") for parent in best]
+        assert 1 in changed, f"{child.decisions} is not one decision away from a best-ranked member"
+
+
+def test_refine_zero_keeps_the_pool_as_drawn():
+    strategy = ModelBased(grid(10), {"loss": "minimize"}, seed=0, n_initial=4, refine=0)
+    run(strategy, 10)
+    pool = strategy._pool()
+    order = strategy._best_predicted(pool, strategy._completes(pool))
+    assert strategy._around(pool, order[-REFINED:]) == []
+
+
+def test_refine_must_be_a_count():
+    with pytest.raises(ConfigError, match="refine"):
+        ModelBased(grid(3), {"loss": "minimize"}, refine=-1).check()
+
+
+def test_a_front_member_with_every_neighbour_evaluated_is_left_out_of_mutations_and_this_survives_a_resume():
+    """3 x 3 x 3 = 27 points: after 26 evaluations the front's neighbours are all evaluated, so every
+    mutation drawn from it is a duplicate; after BARREN_AFTER of them in a row the member is skipped."""
+    strategy = ModelBased(grid(3), {"loss": "minimize"}, seed=0, n_initial=4, refine=0)
+    run(strategy, 26)
+    front = strategy._archive.front().tolist()
+    for _ in range(3):
+        strategy._pool()
+    assert all(strategy._barren.get(m, 0) >= BARREN_AFTER for m in front)
+    counts = dict(strategy._barren)
+    strategy._pool()
+    assert strategy._barren == counts, "a spent member is not drawn from again"
+
+    resumed = ModelBased(grid(3), {"loss": "minimize"}, seed=0, n_initial=4, refine=0)
+    resumed.load_state_dict(strategy.state_dict())
+    assert resumed._barren == strategy._barren
