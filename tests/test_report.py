@@ -247,8 +247,9 @@ def test_explore_run_example(mlp_run):
         assert text in proc.stdout
 
 
-def load_in_chromium(page: Path, tmp_path: Path) -> tuple[str, str, Path | None]:
-    """Load a page in headless Chromium: the DOM after scripts ran, the browser's log and a screenshot.
+def load_in_chromium(page: Path, tmp_path: Path, screenshot: bool = True) -> tuple[str, str, Path | None]:
+    """Load a page in headless Chromium: the DOM after scripts ran, the browser's log and a screenshot
+    (``None`` when not asked for).
 
     A render takes seconds, but in two CI runs on a loaded machine Chromium never exited on the
     200-trial report (three tries of four minutes each; the same page, copied out, renders in 12 s on
@@ -258,13 +259,14 @@ def load_in_chromium(page: Path, tmp_path: Path) -> tuple[str, str, Path | None]
     page whose scripts never finish hangs both tries and fails. No verdict on speed either way."""
     shot = tmp_path / f"{page.stem}.png"
     log = ""
-    for attempt, screenshot in enumerate([[f"--screenshot={shot}"], []]):
+    tries = [[f"--screenshot={shot}"], []] if screenshot else [[]]
+    for attempt, flags in enumerate(tries):
         browser = subprocess.Popen(
             [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--enable-unsafe-swiftshader",
              "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update",
              "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / f'profile-{attempt}'}",
              "--enable-logging=stderr", "--v=0", "--hide-scrollbars", "--window-size=1400,3000",
-             "--virtual-time-budget=10000", *screenshot, "--dump-dom", page.resolve().as_uri()],
+             "--virtual-time-budget=10000", *flags, "--dump-dom", page.resolve().as_uri()],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             start_new_session=True)
         try:
@@ -274,13 +276,15 @@ def load_in_chromium(page: Path, tmp_path: Path) -> tuple[str, str, Path | None]
             log += browser.communicate()[1][-2000:]
             continue
         assert browser.returncode == 0, stderr[-3000:]
-        if not screenshot:
+        if not flags:
+            if not screenshot:
+                return stdout, stderr, None
             warnings.warn(f"Chromium hung while taking a screenshot of {page.name}; checked its DOM only", stacklevel=2)
             return stdout, stderr, None
         if os.environ.get("ARCHSEARCH_SCREENSHOT_DIR"):  # keep it to look at
             shutil.copy(shot, Path(os.environ["ARCHSEARCH_SCREENSHOT_DIR"]) / shot.name)
         return stdout, stderr, shot
-    raise AssertionError(f"headless Chromium did not finish loading {page.name} in two tries; its log: {log}")
+    raise AssertionError(f"headless Chromium did not finish loading {page.name} in {len(tries)} tries; its log: {log}")
 
 
 def assert_rendered(dom: str, log: str, plot_ids) -> None:
