@@ -9,6 +9,7 @@ genomes cheaply; :mod:`archsearch.builder` turns one into a module.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
@@ -155,8 +156,8 @@ class Genome:
         meta: Mapping[str, Any] | None = None,
         decisions: Mapping[str, Any] | None = None,
     ) -> None:
-        graph = nx.DiGraph(graph)
-        _validate(graph)
+        graph = graph.copy() if type(graph) is nx.DiGraph else nx.DiGraph(graph)  # copy(): the cheaper path
+        self._order = _validate(graph)
         _require_json_mapping("genome 'meta'", meta or {})
         _require_json_mapping("genome 'decisions'", decisions or {})
         self._graph = nx.freeze(graph)
@@ -202,8 +203,7 @@ class Genome:
 
     def blocks(self) -> list[tuple[str, BlockSpec]]:
         """Block nodes with their specs in a deterministic topological order."""
-        order = nx.lexicographical_topological_sort(self._graph)
-        return [(n, self._graph.nodes[n]["spec"]) for n in order if n not in (INPUT, OUTPUT)]
+        return [(n, self._graph.nodes[n]["spec"]) for n in self._order if n not in (INPUT, OUTPUT)]
 
     def architecture_dict(self, identity: bool = False) -> dict[str, Any]:
         """Graph and meta as JSON; with ``identity``, block specs as :meth:`BlockSpec.identity` (what
@@ -279,21 +279,42 @@ class Genome:
         return f"Genome({self._arch_id}: {kinds or 'no blocks'})"
 
 
-def _validate(graph: nx.DiGraph) -> None:
-    """Refuse graphs the builder could not turn into a network."""
+def _validate(graph: nx.DiGraph) -> list[Any]:
+    """Refuse graphs the builder could not turn into a network; the nodes in lexicographic topological order."""
     for required in (INPUT, OUTPUT):
         if required not in graph:
             raise GenomeError(f"genome graph has no {required!r} node")
-    if not nx.is_directed_acyclic_graph(graph):
+    order = _lexicographic_topological_order(graph)
+    if order is None:
         raise GenomeError("genome graph has a cycle; it must be a DAG")
     if graph.in_degree(INPUT) or graph.out_degree(OUTPUT):
         raise GenomeError("'input' must have no incoming and 'output' no outgoing edges")
+    reached, reaching = nx.descendants(graph, INPUT), nx.ancestors(graph, OUTPUT)  # one pass each, not one per node
     for node in graph.nodes:
         if node in (INPUT, OUTPUT):
             continue
         if not isinstance(graph.nodes[node].get("spec"), BlockSpec):
             raise GenomeError(f"block node {node!r} has no BlockSpec under 'spec'")
-        if not nx.has_path(graph, INPUT, node) or not nx.has_path(graph, node, OUTPUT):
+        if node not in reached or node not in reaching:
             raise GenomeError(f"block node {node!r} is not on a path from 'input' to 'output'")
-    if not nx.has_path(graph, INPUT, OUTPUT):
+    if OUTPUT not in reached:
         raise GenomeError("genome graph has no path from 'input' to 'output'")
+    return order
+
+
+def _lexicographic_topological_order(graph: nx.DiGraph) -> list[Any] | None:
+    """Kahn's algorithm taking the smallest ready node first: the order networkx's
+    ``lexicographical_topological_sort`` gives (it is unique), at a third of its cost, which was half of
+    building a genome (a search builds hundreds per proposal). ``None`` when the graph has a cycle."""
+    waiting = {node: degree for node, degree in graph.in_degree()}
+    ready = [node for node, degree in waiting.items() if degree == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        node = heapq.heappop(ready)
+        order.append(node)
+        for child in graph.successors(node):
+            waiting[child] -= 1
+            if not waiting[child]:
+                heapq.heappush(ready, child)
+    return order if len(order) == len(waiting) else None

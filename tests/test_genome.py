@@ -108,3 +108,20 @@ def test_a_block_spec_field_added_with_a_default_changes_no_id():
     plain = Genome.sequential([BlockSpec("mlp", {"expansion": 2})])
     assert Genome.sequential([SpecWithDropout("mlp", {"expansion": 2})]).arch_id == plain.arch_id
     assert Genome.sequential([SpecWithDropout("mlp", {"expansion": 2}, dropout=0.1)]).arch_id != plain.arch_id
+
+
+def test_block_order_is_networkx_lexicographic_topological_order():
+    """``blocks()`` orders nodes with its own sort (cheaper); ids hash that order, so it must be networkx's."""
+    import random
+
+    from archsearch.genome import _lexicographic_topological_order
+
+    rng = random.Random(0)
+    for _ in range(200):
+        names = [f"b{i}" for i in range(rng.randint(1, 9))]
+        rng.shuffle(names)  # a topological order unrelated to the names' order
+        graph = nx.DiGraph()
+        graph.add_nodes_from(names)
+        graph.add_edges_from((a, b) for i, a in enumerate(names) for b in names[i + 1:] if rng.random() < 0.3)
+        assert _lexicographic_topological_order(graph) == list(nx.lexicographical_topological_sort(graph))
+    assert _lexicographic_topological_order(nx.DiGraph([("a", "b"), ("b", "a")])) is None
