@@ -115,7 +115,7 @@ class ModelBased(Strategy):
         self._incomplete: list[dict[str, Any]] = []  # decisions of rejected or failed results
         self._pruned: list[dict[str, Any]] = []  # {"decisions", "values" (minimized), "fidelity"} of pruned trials
         self._fidelity: list[float] = []  # epochs behind each archive row (nan: not reported)
-        self._last_forest: tuple[Any, Any] | None = None  # (its inputs, the forest): fit once per proposal
+        self._last_forest: tuple[Any, Any, bool] | None = None  # (inputs, forest, out-of-bag): one fit per proposal
         self._barren: dict[int, int] = {}  # archive row -> its consecutive mutations that were evaluated already
 
     def options(self) -> dict[str, tuple[Any, str]]:
@@ -361,13 +361,14 @@ class ModelBased(Strategy):
         number of results so that proposals depend on the history alone."""
         from sklearn.ensemble import ExtraTreesRegressor
 
-        key = (x.shape, x.tobytes(), y.tobytes(), out_of_bag, len(self._archive))
-        if self._last_forest is not None and self._last_forest[0] == key:  # the pool's second ranking
+        key = (x.shape, x.tobytes(), y.tobytes(), len(self._archive))
+        if self._last_forest is not None and self._last_forest[0] == key and (  # the pool's second ranking
+                self._last_forest[2] or not out_of_bag):  # out-of-bag scores change no tree
             return self._last_forest[1]
         forest = ExtraTreesRegressor(n_estimators=self.n_trees, bootstrap=True, max_features=0.5, oob_score=out_of_bag,
                                      random_state=self._derived_seed(len(self._archive)) % 2**31)
         forest.fit(x, y if y.shape[1] > 1 else y[:, 0])
-        self._last_forest = (key, forest)
+        self._last_forest = (key, forest, out_of_bag)
         return forest
 
     # -- measured (cheap) objectives ------------------------------------------------------------------
