@@ -105,6 +105,15 @@ class RandomChooser(RecordingChooser):
         return self._record(name, float(value))
 
 
+def same_choice(a: Any, b: Any) -> bool:
+    """Whether two categorical values are the same choice, as their JSON says (1, 1.0, True and "1"
+    differ). Strings and integers, the common case, are compared directly: JSON for every option of
+    every replayed decision was a tenth of a model-based proposal."""
+    if type(a) is type(b) and type(a) in (str, int, bool):
+        return bool(a == b)
+    return canonical_json(a) == canonical_json(b)
+
+
 class ReplayChooser(RecordingChooser):
     """Replays recorded decisions; a label it has no (valid) value for goes to ``fallback``.
 
@@ -132,7 +141,7 @@ class ReplayChooser(RecordingChooser):
         options = _check_choices(name, choices)
         return self._replay(
             name,
-            lambda v: any(canonical_json(v) == canonical_json(c) for c in options),
+            lambda v: any(same_choice(v, c) for c in options),
             lambda: self.fallback.suggest_categorical(name, options),  # type: ignore[union-attr]
         )
 

@@ -207,3 +207,20 @@ def test_token_mixers_on_vector_inputs_always_see_one_token_per_feature(name):
     assert all(tokens == "features" for mixes, tokens in kinds_and_tokens if mixes)
     if name == "hybrid":  # without a token mixer the choice is still the search's
         assert {tokens for mixes, tokens in kinds_and_tokens if not mixes} == {"none", "features"}
+
+
+def test_same_decisions_give_the_same_genome_object_until_the_space_changes():
+    """A space keeps the genomes it built by decisions (a search draws the same ones again and again);
+    what it hands back must equal a fresh build, even after one of its fixed settings was changed."""
+    import pickle
+
+    from archsearch.space import ReplayChooser
+
+    space = BlockGraphSpace(name="memo", blocks=["mlp"], depth=2, width=[8, 16], activation="relu")
+    first = space.sample(np.random.default_rng(0))
+    again = space.build(ReplayChooser(first.decisions))
+    assert again is first
+    space.activation = "gelu"  # asks nothing, so the decisions are the same; the graph is not
+    changed = space.build(ReplayChooser(first.decisions))
+    assert changed.arch_id != first.arch_id and changed == Genome(changed.graph, changed.meta, changed.decisions)
+    assert "_memo" not in pickle.loads(pickle.dumps(space)).__dict__  # a space sent to a worker travels light

@@ -45,11 +45,13 @@ from archsearch.genome import (
     WIRINGS,
     BlockSpec,
     Genome,
+    canonical_json,
 )
 from archsearch.space import Chooser, RandomChooser, ReplayChooser, SearchSpace, SpaceError
 
 FORMS = ("blocks", "layers")
 PLACEMENT_SCOPES = ("block", "network")
+GENOME_MEMO = 2048  # genomes a space keeps by their decisions (``BlockGraphSpace._genome``)
 
 Domain = Any  # list (categorical) | {"low", "high", "step"?, "log"?} (range) | scalar (fixed)
 
@@ -257,6 +259,29 @@ class BlockGraphSpace(SearchSpace):
                 check_domain(f"block_params.{kind}.{param}", domain)
                 _check_block_param(kind, param, domain)
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_memo"}  # a space sent to a worker travels light
+
+    def _genome(self, graph: nx.DiGraph, meta: Mapping[str, Any], decisions: Mapping[str, Any]) -> Genome:
+        """``Genome(graph, meta, decisions)``, the same object for the same graph, meta and decisions.
+
+        A search draws the same decisions again and again (late in a run, most mutations of the front
+        are ones drawn before), and a genome's checks and hash were half of building it; comparing the
+        graph with the kept genome's is a tenth of that. Oldest first out past ``GENOME_MEMO``."""
+        memo: dict[str, Genome] = self.__dict__.setdefault("_memo", {})
+        try:
+            key = canonical_json([meta, decisions])
+        except (TypeError, ValueError):  # not JSON: Genome says what is wrong
+            return Genome(graph, meta, decisions)
+        known = memo.get(key)
+        if known is not None and nx.utils.graphs_equal(known.graph, graph):
+            return known
+        genome = Genome(graph, meta, decisions)
+        if len(memo) >= GENOME_MEMO:
+            del memo[next(iter(memo))]
+        memo[key] = genome
+        return genome
+
     def build(self, chooser: Chooser) -> Genome:
         from archsearch.spaces.recipe import choose_recipe
 
@@ -265,7 +290,7 @@ class BlockGraphSpace(SearchSpace):
         recipe = choose_recipe(chooser, self.recipe)
         if not recipe:
             return genome
-        return Genome(genome.graph, {**genome.meta, "recipe": recipe}, decisions_of(chooser))
+        return self._genome(genome.graph, {**genome.meta, "recipe": recipe}, decisions_of(chooser))
 
     def _layer_kinds(self) -> list[str]:
         from archsearch.blocks import BLOCKS
@@ -318,7 +343,7 @@ class BlockGraphSpace(SearchSpace):
         meta: dict[str, Any] = {"width": width, "final_norm": self.final_norm}
         if tokenize != "none":
             meta["tokenize"] = tokenize
-        return Genome(graph, meta, decisions_of(chooser))
+        return self._genome(graph, meta, decisions_of(chooser))
 
     def _forces_feature_tokens(self, graph: nx.DiGraph) -> bool:
         """Whether the graph has a token mixer and the space allows feature tokens to give it some."""

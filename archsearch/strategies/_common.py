@@ -13,14 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from archsearch.genome import canonical_json
 from archsearch.pareto import (
     crowding_distance,
     non_dominated_mask,
     non_dominated_sort,
     to_minimization,
 )
-from archsearch.space import RandomChooser, ReplayChooser, SearchSpace
+from archsearch.space import RandomChooser, ReplayChooser, SearchSpace, same_choice
 from archsearch.trial import COMPLETE, Candidate, EvalResult, metric_values
 
 
@@ -126,9 +125,8 @@ class MutationChooser(RandomChooser):
     def _other(self, name: str, draw: Callable[[], Any]) -> Any:
         value = draw()
         if name in self.previous:
-            old = canonical_json(self.previous[name])
             for _ in range(8):
-                if canonical_json(value) != old:
+                if not same_choice(value, self.previous[name]):
                     break
                 value = draw()
         return value
