@@ -51,7 +51,7 @@ from archsearch.space import Chooser, RandomChooser, ReplayChooser, SearchSpace,
 
 FORMS = ("blocks", "layers")
 PLACEMENT_SCOPES = ("block", "network")
-GENOME_MEMO = 2048  # genomes a space keeps by their decisions (``BlockGraphSpace._genome``)
+GENOME_MEMO = 2048  # genomes a space keeps by their decisions (``BlockGraphSpace._genome``): ~25 MB
 
 Domain = Any  # list (categorical) | {"low", "high", "step"?, "log"?} (range) | scalar (fixed)
 
@@ -267,14 +267,15 @@ class BlockGraphSpace(SearchSpace):
 
         A search draws the same decisions again and again (late in a run, most mutations of the front
         are ones drawn before), and a genome's checks and hash were half of building it; comparing the
-        graph with the kept genome's is a tenth of that. Oldest first out past ``GENOME_MEMO``."""
+        graph with the kept genome's is a tenth of that. The least recently used go first past ``GENOME_MEMO``."""
         memo: dict[str, Genome] = self.__dict__.setdefault("_memo", {})
         try:
             key = canonical_json([meta, decisions])
         except (TypeError, ValueError):  # not JSON: Genome says what is wrong
             return Genome(graph, meta, decisions)
-        known = memo.get(key)
+        known = memo.pop(key, None)
         if known is not None and nx.utils.graphs_equal(known.graph, graph):
+            memo[key] = known  # now the newest
             return known
         genome = Genome(graph, meta, decisions)
         if len(memo) >= GENOME_MEMO:

@@ -461,36 +461,32 @@ class OneHot:
 
     def __init__(self, rows: Sequence[Mapping[str, Any]]) -> None:
         self.numeric: dict[str, int] = {}
-        self.levels: dict[str, dict[str, int]] = {}
-        labels: dict[str, list[Any]] = {}
-        for decisions in rows:
-            for label, value in decisions.items():
-                labels.setdefault(label, []).append(value)
+        self.levels: dict[str, dict[Any, int]] = {}
+        self.floor: dict[str, float] = {}
         width = 0
-        for label, values in labels.items():
+        for label in dict.fromkeys(label for decisions in rows for label in decisions):  # first seen, first
+            values = [decisions[label] for decisions in rows if label in decisions]
             if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
                 self.numeric[label] = width
+                self.floor[label] = min(map(float, values)) - 1.0
                 width += 1
             else:
-                self.levels[label] = {}
-                for v in values:
-                    self.levels[label].setdefault(_level_key(v), width + len(self.levels[label]))
-                width += len(self.levels[label])
-        self.floor = {label: min(map(float, labels[label])) - 1.0 for label in self.numeric}
+                levels = dict.fromkeys(map(_level_key, values))
+                self.levels[label] = {level: width + i for i, level in enumerate(levels)}
+                width += len(levels)
         self.width = max(1, width)
 
     def encode(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """One label at a time, over all rows: the results are encoded at every proposal."""
         out = np.zeros((len(rows), self.width))
         for label, column in self.numeric.items():
-            out[:, column] = self.floor[label]
-        for i, decisions in enumerate(rows):
-            for label, value in decisions.items():
-                if label in self.numeric:
-                    out[i, self.numeric[label]] = float(value)
-                elif label in self.levels:
-                    level = self.levels[label].get(_level_key(value))
-                    if level is not None:
-                        out[i, level] = 1.0
+            floor = self.floor[label]
+            out[:, column] = [float(decisions[label]) if label in decisions else floor for decisions in rows]
+        for label, levels in self.levels.items():
+            hits = [(i, levels.get(_level_key(decisions[label]))) for i, decisions in enumerate(rows) if label in decisions]
+            cells = [(i, level) for i, level in hits if level is not None]
+            if cells:
+                out[tuple(np.array(cells).T)] = 1.0
         return out
 
 
