@@ -105,13 +105,20 @@ class RandomChooser(RecordingChooser):
         return self._record(name, float(value))
 
 
+def choice_key(value: Any) -> Any:
+    """A categorical value as a key equal for the same choice, as its JSON says (1, 1.0, True and "1"
+    differ; so do 0.0 and -0.0). Scalars skip the JSON: it was a tenth of a model-based proposal,
+    which replays and encodes decisions hundreds of times."""
+    if type(value) in (str, int, bool):
+        return type(value), value
+    if type(value) is float:
+        return float, repr(value)  # what JSON writes for a float
+    return canonical_json(value)
+
+
 def same_choice(a: Any, b: Any) -> bool:
-    """Whether two categorical values are the same choice, as their JSON says (1, 1.0, True and "1"
-    differ). Strings and integers, the common case, are compared directly: JSON for every option of
-    every replayed decision was a tenth of a model-based proposal."""
-    if type(a) is type(b) and type(a) in (str, int, bool):
-        return bool(a == b)
-    return canonical_json(a) == canonical_json(b)
+    """Whether two categorical values are the same choice (see :func:`choice_key`)."""
+    return bool(choice_key(a) == choice_key(b))
 
 
 class ReplayChooser(RecordingChooser):

@@ -41,7 +41,7 @@ import numpy as np
 
 from archsearch.genome import canonical_json
 from archsearch.pareto import LOG_SCALE_PREFIXES, hypervolume_improvement, non_dominated_mask
-from archsearch.space import SearchSpace
+from archsearch.space import SearchSpace, choice_key
 from archsearch.strategies._base import Strategy
 from archsearch.strategies._common import Archive, mutate, random_candidate
 from archsearch.strategies._gp import GaussianProcess
@@ -471,7 +471,7 @@ class OneHot:
                 self.floor[label] = min(map(float, values)) - 1.0
                 width += 1
             else:
-                levels = dict.fromkeys(map(_level_key, values))
+                levels = dict.fromkeys(map(choice_key, values))
                 self.levels[label] = {level: width + i for i, level in enumerate(levels)}
                 width += len(levels)
         self.width = max(1, width)
@@ -483,17 +483,11 @@ class OneHot:
             floor = self.floor[label]
             out[:, column] = [float(decisions[label]) if label in decisions else floor for decisions in rows]
         for label, levels in self.levels.items():
-            hits = [(i, levels.get(_level_key(decisions[label]))) for i, decisions in enumerate(rows) if label in decisions]
+            hits = [(i, levels.get(choice_key(decisions[label]))) for i, decisions in enumerate(rows) if label in decisions]
             cells = [(i, level) for i, level in hits if level is not None]
             if cells:
                 out[tuple(np.array(cells).T)] = 1.0
         return out
-
-
-def _level_key(value: Any) -> Any:
-    """A categorical value as a dict key that tells 1, 1.0, True and "1" apart (as their JSON does,
-    at a fraction of its cost: encoding is done for every result at every proposal)."""
-    return (type(value), value) if isinstance(value, str | int | float) else canonical_json(value)
 
 
 class _Scale:
