@@ -256,7 +256,7 @@ def load_in_chromium(page: Path, tmp_path: Path, screenshot: bool = True) -> tup
     the same machine). So a try that outlasts four minutes is killed with its renderer processes, and
     the page is loaded once more without the screenshot, the part that draws through the software GPU:
     the DOM still says whether every figure drew. The screenshot is then ``None``, with a warning. A
-    page whose scripts never finish hangs both tries and fails. No verdict on speed either way."""
+    page whose scripts never finish hangs every try and fails. No verdict on speed either way."""
     shot = tmp_path / f"{page.stem}.png"
     log = ""
     tries = [[f"--screenshot={shot}"], []] if screenshot else [[]]
@@ -277,9 +277,9 @@ def load_in_chromium(page: Path, tmp_path: Path, screenshot: bool = True) -> tup
             continue
         assert browser.returncode == 0, stderr[-3000:]
         if not flags:
-            if not screenshot:
-                return stdout, stderr, None
-            warnings.warn(f"Chromium hung while taking a screenshot of {page.name}; checked its DOM only", stacklevel=2)
+            if screenshot:
+                warnings.warn(f"Chromium hung while taking a screenshot of {page.name}; checked its DOM only",
+                              stacklevel=2)
             return stdout, stderr, None
         if os.environ.get("ARCHSEARCH_SCREENSHOT_DIR"):  # keep it to look at
             shutil.copy(shot, Path(os.environ["ARCHSEARCH_SCREENSHOT_DIR"]) / shot.name)
