@@ -1,7 +1,8 @@
 """The built-in evaluator: build the genome's network, measure it, check constraints, train it, score it.
 
-Cheap metrics (parameters, FLOPs, latency, memory) come first, so a candidate that breaks a constraint
-is rejected before it costs training time. Initialization and shuffling are seeded from the run seed
+Cheap metrics come first, so a candidate that breaks a constraint is rejected before it costs training
+time: the counted ones (parameters, FLOPs), then the measured ones (memory, latency), which are skipped
+when the counts alone break a constraint. Initialization and shuffling are seeded from the run seed
 and the architecture id, so the same architecture trains identically whichever worker gets it.
 """
 
@@ -222,6 +223,9 @@ class TrainingEvaluator(Evaluator):
             fit_grids(model, x_train)  # a restored model's grids come back with its state dict
             metrics["n_params"] = count_parameters(model)
             metrics["flops"] = count_flops(model, x_train[:1])
+            violations = self.constraints.violations(metrics)
+            if violations:  # counted, not measured: latency and memory would take longer than the verdict
+                return EvalResult(REJECTED, metrics, "violates " + "; ".join(violations), info)
             batch = slice(0, len(x_train) if self.recipe.full_batch else min(self.recipe.batch_size, len(x_train)))
             metrics["memory_mb"] = training_memory_mb(model, x_train[batch],
                                                       lambda out: task_loss(out, y_train[batch], task))
