@@ -141,7 +141,7 @@ def plan_from_config(
     if hasattr(strategy, "check"):
         strategy.check()
     if hasattr(strategy, "use_measure"):  # metrics known before training, for model-based strategies
-        strategy.use_measure(measure if measure is not None else evaluator.measure)
+        strategy.use_measure(measure if measure is not None else _measure_of(evaluator, objs))
     if hasattr(strategy, "use_constraints") and getattr(evaluator, "constraints", None):
         strategy.use_constraints(evaluator.constraints.violations)
     executor_cfg = {k: v for k, v in config.to_container(cfg.executor).items() if k not in PLAIN_KEYS}
@@ -181,6 +181,16 @@ def plan_from_config(
     }
     return RunPlan(space_obj, strategy, evaluator, executor, objs, budget, run_dir, run_info,
                    config.to_yaml(cfg), keep_weights, scheduler)
+
+
+def _measure_of(evaluator: Any, objectives: dict[str, str]) -> Callable[[Any], dict[str, float]]:
+    """The evaluator's ``measure``, asked only for the metrics the run's objectives and constraints use
+    (where it can be: the training evaluator counts FLOPs only when they matter)."""
+    measure_for = getattr(evaluator, "measure_for", None)
+    if measure_for is None:
+        return evaluator.measure  # type: ignore[no-any-return]
+    constraints = getattr(evaluator, "constraints", None)
+    return measure_for({*objectives, *(constraints.bounds if constraints else ())})  # type: ignore[no-any-return]
 
 
 def _is_callable_space(space: Any) -> bool:

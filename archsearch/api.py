@@ -57,7 +57,8 @@ def search(
         measure: ``fn(architecture) -> {metric: value}`` for metrics known without training (parameters,
             FLOPs). The ``model`` strategy uses them exactly for many proposals and trains only
             the one whose predicted gain is largest; results hold them unless ``evaluate`` returns the
-            same metric. The built-in training evaluator measures ``n_params`` and ``flops`` itself.
+            same metric. The built-in training evaluator measures ``n_params`` itself, and ``flops`` when
+            an objective or a constraint names them.
         overrides: further ``key=value`` config overrides, e.g. ``["space.depth.high=6"]``; one for a key
             that a keyword above also sets (``"task=mnist1d"``) takes its place.
         progress: ``None`` (default): a progress bar where stderr is a terminal, none in a Jupyter

@@ -57,7 +57,17 @@ def test_the_training_evaluator_measures_what_training_reports():
     measured = plan.evaluator.measure(genome)
     trained = plan.evaluator.evaluate(genome)
     assert measured == {"n_params": trained.metrics["n_params"], "flops": trained.metrics["flops"]}
-    assert plan.strategy.measure is not None
+    assert plan.strategy.measure(genome) == {"n_params": trained.metrics["n_params"]}  # FLOPs unused: not counted
+
+
+@pytest.mark.parametrize("override", ["objectives=[val_accuracy:max,flops:min]", "constraints.max_flops=1e9"])
+def test_the_strategy_is_given_flops_when_an_objective_or_constraint_needs_them(override):
+    from archsearch._plan import plan_run
+
+    plan = plan_run(["space=mlp", "task=digits", "budget=1", "executor=inline", override])
+    genome = plan.space.sample(0)
+    assert plan.strategy.measure(genome) == plan.evaluator.measure(genome)
+    assert set(plan.strategy.measure(genome)) == {"n_params", "flops"}
 
 
 def test_a_failing_measure_leaves_the_strategy_predicting():

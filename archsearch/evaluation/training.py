@@ -9,6 +9,8 @@ and the architecture id, so the same architecture trains identically whichever w
 from __future__ import annotations
 
 import copy
+import functools
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -41,6 +43,8 @@ from archsearch.genome import Genome
 from archsearch.tasks import Task, load_task
 from archsearch.trial import COMPLETE, REJECTED, EvalResult
 from archsearch.versions import RUN_SCHEMA_VERSION
+
+COUNTED = ("n_params", "flops")  # metrics counted on the built model, before training
 
 __all__ = ["Diverged", "TaskRef", "TrainingEvaluator", "TrainingRecipe", "stable_seed"]
 
@@ -138,15 +142,26 @@ class TrainingEvaluator(Evaluator):
             make_optimizer(model.parameters(), self.recipe)
             count_flops(model, torch.zeros(1, 2))
 
-    def measure(self, architecture: Any) -> dict[str, float]:
-        """``n_params`` and ``flops`` of the built model, on the CPU with no training: what ``evaluate``
-        reports for them (latency and memory are left out: they are measured, not counted)."""
+    def measure(self, architecture: Any, metrics: Collection[str] = COUNTED) -> dict[str, float]:
+        """Of ``n_params`` and ``flops``, those in ``metrics``, of the built model on the CPU with no
+        training: what ``evaluate`` reports for them (latency and memory are left out: they are measured,
+        not counted). A run's strategy asks only for those its objectives and constraints name
+        (:meth:`measure_for`): counting FLOPs runs the model under torch's dispatch-level counter, which
+        cost more than building it, and the ``model`` strategy measures dozens of candidates a proposal."""
         genome = architecture
         task = self.load_task()
         with torch_threads(self.threads), torch.random.fork_rng(devices=[]):
             model = build_model(genome, task.data_spec, dropout=self.recipe.dropout)
-            example, _ = tensors(task, task.x_train[:1], task.y_train[:1])
-            return {"n_params": float(count_parameters(model)), "flops": count_flops(model, example)}
+            out = {"n_params": float(count_parameters(model))} if "n_params" in metrics else {}
+            if "flops" in metrics:
+                example, _ = tensors(task, task.x_train[:1], task.y_train[:1])
+                out["flops"] = count_flops(model, example)
+            return out
+
+    def measure_for(self, needed: Collection[str]) -> Callable[[Any], dict[str, float]]:
+        """:meth:`measure` of the counted metrics in ``needed`` (objectives, constrained metrics), and
+        always ``n_params``, the cheapest: what a strategy is given as ``measure``."""
+        return functools.partial(self.measure, metrics=tuple(m for m in COUNTED if m in needed or m == "n_params"))
 
     def use_loaded(self, task: Task) -> None:
         """Reuse a task the caller already loaded (the driver validates data before a run starts)."""
