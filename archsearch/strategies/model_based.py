@@ -49,6 +49,8 @@ from archsearch.trial import COMPLETE, FAILED, PRUNED, REJECTED, Candidate, Eval
 
 REFERENCE = 1.1  # reference point in scaled objectives (the results span [0, 1])
 BARREN_AFTER = 30  # consecutive mutations of a front member, all evaluated already, that leave it out of the pool
+DRAWS_PER_MEMBER = 2  # draws per wanted pool member once the pool has any: late in a run most draws are
+#                      candidates evaluated already, and each costs a build (was 4, with `max_retries` more)
 REFINED = 3  # best-ranked pool members that ``refine`` draws mutations around
 MAX_GP_INPUTS = 48  # encoded columns above which `auto` keeps to the forest: a fit's cost grows with
 #                     one length scale per column (the benchmark tables have 7-23; the hybrid space has
@@ -68,7 +70,9 @@ class ModelBased(Strategy):
         optimism: on every other proposal, predicted objectives are improved by this many standard
             deviations of the surrogate (the GP's, or the trees' disagreement: an upper confidence
             bound); the others use its mean. 0 turns it off.
-        max_retries: draws per pool member before the space counts as exhausted (``ask`` returns ``None``).
+        max_retries: draws, beyond four per wanted pool member, before the space counts as exhausted
+            (``ask`` returns ``None``); once the pool has a member, drawing stops at ``DRAWS_PER_MEMBER``
+            per wanted member and 20 more.
         use_pruned: learn from trials a fidelity scheduler stopped early (their partial results, with the
             epochs they reached); off, only complete trials are learned from.
         surrogate: ``gp`` (a Gaussian process), ``forest`` (extra trees) or ``auto`` (the default:
@@ -158,8 +162,8 @@ class ModelBased(Strategy):
 
         def add(make: Callable[[], Candidate], wanted: int, note: Callable[[bool], None] | None = None) -> None:
             target = len(found) + wanted
-            for _ in range(wanted * 4 + self.max_retries):
-                if len(found) >= target:
+            for draw in range(wanted * 4 + self.max_retries):
+                if len(found) >= target or (draw >= DRAWS_PER_MEMBER * wanted + 20 and found):
                     return
                 candidate = make()
                 if note is not None:
@@ -428,8 +432,10 @@ class ModelBased(Strategy):
 
 
 def _tree_spread(forest: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The forest's mean and its trees' disagreement at ``x``, one column per target."""
-    trees = np.stack([t.predict(x).reshape(len(x), -1) for t in forest.estimators_])
+    """The forest's mean and its trees' disagreement at ``x``, one column per target (``x`` converted
+    once, as each tree would: checking it per tree was most of the prediction's cost)."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    trees = np.stack([t.predict(x, check_input=False).reshape(len(x), -1) for t in forest.estimators_])
     return trees.mean(axis=0), trees.std(axis=0)
 
 
