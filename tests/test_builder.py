@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from archsearch.blocks import ACTIVATIONS, NORMS, block_param_count, create_block
-from archsearch.builder import build_model, count_parameters
+from archsearch.builder import build_model, count_parameters, param_count
 from archsearch.genome import INPUT, NORM_PLACEMENTS, OUTPUT, BlockSpec, Genome
 from archsearch.tasks import DataSpec
 
@@ -90,3 +90,29 @@ def test_token_ids_are_embedded():
 def test_unknown_block_names_list_valid_ones():
     with pytest.raises(Exception, match="unknown block 'nope'; valid: attention, glu"):
         build_model(Genome.sequential([BlockSpec("nope")], {"width": 8}), VECTOR)
+
+
+@pytest.mark.parametrize("space_name", ["mlp", "hybrid", "kan", "moe", "transformer"])
+def test_closed_form_parameter_count_equals_the_built_model(space_name):
+    """``param_count`` is what the strategy ranks by in a run: it must be the built model's count, for
+    every input kind, wiring (concat merges, Peri-LN, Mix-LN, feature tokens) and the layers form."""
+    from archsearch.config import compose, instantiate
+
+    space = instantiate(compose([f"space={space_name}"]).space, "space")
+    tokens = DataSpec("tokens", seq_len=7, vocab_size=30, n_outputs=3)
+    checked = 0
+    for seed in range(25):
+        genome = space.sample(seed)
+        for data in (VECTOR, SEQUENCE, tokens):
+            try:
+                built = count_parameters(build_model(genome, data))
+            except Exception:  # noqa: BLE001 - a genome this input kind cannot take (layers of token ids)
+                continue
+            assert param_count(genome, data) == built, (space_name, data.input_kind, genome.to_json())
+            checked += 1
+    assert checked >= 50
+
+
+def test_closed_form_parameter_count_is_none_for_a_part_without_a_formula():
+    genome = Genome.sequential([BlockSpec("mlp", {"expansion": 1}, "relu", norm="my_norm")], {"width": 8})
+    assert param_count(genome, VECTOR) is None

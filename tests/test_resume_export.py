@@ -130,7 +130,7 @@ def test_resume_of_a_callable_space_run_needs_the_callables(tmp_path):
 def test_ctrl_c_then_resume_matches_an_uninterrupted_run(tmp_path):
     # 16 trials, so that the resumed part has the default strategy learning from results. No timing
     # objective: it learns from what it is given, and a measured latency differs between two runs of a seed.
-    args = ["run", "space=mlp", "budget=16", "seed=5", "executor=inline", "training.epochs=2", "latency.repeats=5",
+    args = ["run", "space=mlp", "budget=16", "seed=5", "executor=inline", "training.epochs=1", "latency.repeats=5",
             "objectives=[val_accuracy:max,n_params:min]"]
     # SIGINT back to its default in the child: a test run started in the background of a shell without job
     # control inherits SIGINT ignored, and Python then leaves it ignored (the run would finish, exit 0).

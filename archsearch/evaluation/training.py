@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from archsearch.builder import build_model, count_parameters, fit_grids
+from archsearch.builder import build_model, count_parameters, fit_grids, param_count
 from archsearch.devices import describe_device, resolve_device
 from archsearch.evaluation.base import Evaluator
 from archsearch.evaluation.checkpoint import Checkpoint
@@ -146,10 +146,13 @@ class TrainingEvaluator(Evaluator):
         """Of ``n_params`` and ``flops``, those in ``metrics``, of the built model on the CPU with no
         training: what ``evaluate`` reports for them (latency and memory are left out: they are measured,
         not counted). A run's strategy asks only for those its objectives and constraints name
-        (:meth:`measure_for`): counting FLOPs runs the model under torch's dispatch-level counter, which
-        cost more than building it, and the ``model`` strategy measures dozens of candidates a proposal."""
+        (:meth:`measure_for`): the ``model`` strategy measures dozens of candidates a proposal, counting
+        FLOPs runs the model under torch's dispatch-level counter, and ``n_params`` alone comes from its
+        closed form (:func:`~archsearch.builder.param_count`) without building the model."""
         genome = architecture
         task = self.load_task()
+        if "flops" not in metrics and (closed := param_count(genome, task.data_spec)) is not None:
+            return {"n_params": float(closed)} if "n_params" in metrics else {}  # the count, without building
         with torch_threads(self.threads), torch.random.fork_rng(devices=[]):
             model = build_model(genome, task.data_spec, dropout=self.recipe.dropout)
             out = {"n_params": float(count_parameters(model))} if "n_params" in metrics else {}
