@@ -188,9 +188,9 @@ def _measure_of(evaluator: Any, objectives: dict[str, str]) -> Callable[[Any], d
     (where it can be: the training evaluator counts FLOPs only when they matter)."""
     measure_for = getattr(evaluator, "measure_for", None)
     if measure_for is None:
-        return evaluator.measure  # type: ignore[no-any-return]
+        return evaluator.measure
     constraints = getattr(evaluator, "constraints", None)
-    return measure_for({*objectives, *(constraints.bounds if constraints else ())})  # type: ignore[no-any-return]
+    return measure_for({*objectives, *(constraints.bounds if constraints else ())})
 
 
 def _is_callable_space(space: Any) -> bool:
