@@ -250,18 +250,15 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-NORM_PARAMS_PER_FEATURE = {"layernorm": 2, "rmsnorm": 1, "batchnorm": 2, "none": 0}
-
-
 def param_count(genome: Genome, data: DataSpec) -> int | None:
     """:func:`count_parameters` of ``build_model(genome, data)`` in closed form, without building it; ``None``
-    where a part (a norm or block registered without a formula) has none.
+    where a part (a norm or block registered without its count) has none.
 
     A model-based strategy measures dozens of candidates a proposal, and building each took 4-10 ms on a
     CPU core; this takes a few microseconds per block. ``tests/test_builder.py`` checks it against built
     models of every built-in space and input kind.
     """
-    from archsearch.blocks.catalog import block_param_count
+    from archsearch.blocks.catalog import block_param_count, norm_param_count
 
     try:
         if genome.meta.get("form") == "layers":
@@ -272,11 +269,11 @@ def param_count(genome: Genome, data: DataSpec) -> int | None:
         for position, (node, spec) in enumerate(blocks):
             placement = resolve_placement(spec.norm_placement, position, len(blocks))
             total += block_param_count(spec.kind, dim, n_tokens, activation=spec.activation, **spec.params)
-            total += NORM_PARAMS_PER_FEATURE[spec.norm if placement != "none" else "none"] * dim
-            total += NORM_PARAMS_PER_FEATURE[spec.norm] * dim if placement == "peri" else 0
+            total += norm_param_count(spec.norm, dim) if placement != "none" else 0
+            total += norm_param_count(spec.norm, dim) if placement == "peri" else 0
             inputs = genome.graph.in_degree(node)
             total += inputs * dim * dim + dim if spec.merge == "concat" and inputs > 1 else 0
-        total += NORM_PARAMS_PER_FEATURE[str(genome.meta.get("final_norm", "layernorm"))] * dim
+        total += norm_param_count(str(genome.meta.get("final_norm", "layernorm")), dim)
         return total + dim * data.n_outputs + data.n_outputs
     except (KeyError, ValueError, TypeError):
         return None

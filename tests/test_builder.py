@@ -113,6 +113,13 @@ def test_closed_form_parameter_count_equals_the_built_model(space_name):
     assert checked >= 50
 
 
+@pytest.mark.parametrize("norm", NORMS.names())
+def test_every_norm_declares_its_parameter_count(norm):
+    from archsearch.blocks.catalog import create_norm, norm_param_count
+
+    assert norm_param_count(norm, 7) == count_parameters(create_norm(norm, 7))
+
+
 def test_closed_form_parameter_count_is_none_for_a_part_without_a_formula():
     genome = Genome.sequential([BlockSpec("mlp", {"expansion": 1}, "relu", norm="my_norm")], {"width": 8})
     assert param_count(genome, VECTOR) is None
