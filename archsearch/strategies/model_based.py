@@ -239,7 +239,7 @@ class ModelBased(Strategy):
             scaled_pool, scaled_taken = _scale_together(values, taken, names)
         else:
             rows = [*(c.decisions for c in pool), *taken_decisions]
-            encoded = OneHot(rows).encode(rows)  # numbers in their own units: measured better than scaled
+            encoded = one_hot(rows)  # numbers in their own units: measured better than scaled
             scaled_pool, scaled_taken = encoded[:len(pool)], encoded[len(pool):]
         distance = np.nan_to_num(np.abs(scaled_pool[:, None, :] - scaled_taken[None, :, :]), nan=0.0).sum(axis=2)
         nearest = distance.min(axis=1)
@@ -255,7 +255,7 @@ class ModelBased(Strategy):
 
         told = [*self._archive.decisions, *self._incomplete]
         rows = [*told, *(c.decisions for c in pool)]
-        x = np.hstack([OneHot(rows).encode(rows), self._measured_features(rows)])
+        x = np.hstack([one_hot(rows), self._measured_features(rows)])
         labels = np.r_[np.ones(n_complete), np.zeros(n_incomplete)]
         classifier = ExtraTreesClassifier(n_estimators=self.n_trees, max_features=0.5,
                                           random_state=self._derived_seed(n_complete + n_incomplete) % 2**31)
@@ -327,7 +327,7 @@ class ModelBased(Strategy):
         learning curves without mistaking them for final results."""
         told = [*self._archive.decisions, *(p["decisions"] for p in self._pruned)]
         rows = [*told, *asked]
-        x = OneHot(rows).encode(rows)
+        x = one_hot(rows)
         if not self._pruned:
             return x[:len(y)], y, x[len(y):]
         complete_fidelity = np.array(self._fidelity, dtype=float)
@@ -461,39 +461,26 @@ def _fidelity_of(result: EvalResult) -> float:
     return math.nan
 
 
-class OneHot:
-    """Decisions -> rows: a number as itself, any other value one-hot. A decision absent from some rows
-    (a conditional one) reads as a sentinel below every value, which trees separate cleanly."""
-
-    def __init__(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        self.numeric: dict[str, int] = {}
-        self.levels: dict[str, dict[Any, int]] = {}
-        self.floor: dict[str, float] = {}
-        width = 0
-        for label in dict.fromkeys(label for decisions in rows for label in decisions):  # first seen, first
-            values = [decisions[label] for decisions in rows if label in decisions]
-            if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-                self.numeric[label] = width
-                self.floor[label] = min(map(float, values)) - 1.0
-                width += 1
-            else:
-                levels = dict.fromkeys(map(choice_key, values))
-                self.levels[label] = {level: width + i for i, level in enumerate(levels)}
-                width += len(levels)
-        self.width = max(1, width)
-
-    def encode(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """One label at a time, over all rows: the results are encoded at every proposal."""
-        out = np.zeros((len(rows), self.width))
-        for label, column in self.numeric.items():
-            floor = self.floor[label]
-            out[:, column] = [float(decisions[label]) if label in decisions else floor for decisions in rows]
-        for label, levels in self.levels.items():
-            hits = [(i, levels.get(choice_key(decisions[label]))) for i, decisions in enumerate(rows) if label in decisions]
-            cells = [(i, level) for i, level in hits if level is not None]
-            if cells:
-                out[tuple(np.array(cells).T)] = 1.0
-        return out
+def one_hot(rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """Decisions -> rows: a number as itself, any other value one-hot (levels in the order first seen).
+    A decision absent from some rows (a conditional one) reads as a sentinel below every value, which
+    trees separate cleanly. One pass per label: the results are encoded at every proposal."""
+    blocks = []
+    for label in dict.fromkeys(label for decisions in rows for label in decisions):  # first seen, first
+        present = [i for i, decisions in enumerate(rows) if label in decisions]
+        values = [rows[i][label] for i in present]
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            numbers = [float(v) for v in values]
+            column = np.full(len(rows), min(numbers) - 1.0)
+            column[present] = numbers
+            blocks.append(column[:, None])
+        else:
+            keys = [choice_key(v) for v in values]
+            levels = {key: j for j, key in enumerate(dict.fromkeys(keys))}
+            block = np.zeros((len(rows), len(levels)))
+            block[present, [levels[key] for key in keys]] = 1.0
+            blocks.append(block)
+    return np.hstack(blocks) if blocks else np.zeros((len(rows), 1))
 
 
 class _Scale:
