@@ -76,13 +76,13 @@ def activation_param_count(name: str, dim: int | None = None) -> int:
 
 
 NORMS: Registry = Registry("norm")
-for _name, _target, _doc, _per_feature in [  # learnable parameters per feature: the registry's meta
+for _name, _target, _doc, _norm_params in [  # learnable parameters per feature: the registry's meta
     ("layernorm", "archsearch.blocks.norm:layernorm", "LayerNorm over features (Ba et al. 2016)", 2),
     ("rmsnorm", "archsearch.blocks.norm:rmsnorm", "RMSNorm: scale by the root mean square, no centering (Zhang & Sennrich 2019)", 1),
     ("batchnorm", "archsearch.blocks.norm:TokenBatchNorm", "BatchNorm over batch and tokens (Ioffe & Szegedy 2015)", 2),
     ("none", "archsearch.blocks.norm:no_norm", "no normalization", 0),
 ]:
-    NORMS.declare(_name, _target, _doc, _per_feature)
+    NORMS.declare(_name, _target, _doc, _norm_params)
 
 
 def norm_param_count(name: str, dim: int) -> int:
