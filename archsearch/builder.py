@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from archsearch.blocks import BLOCKS, create_block, create_norm
+from archsearch.blocks import BLOCKS, block_param_count, create_block, create_norm, norm_param_count
 from archsearch.genome import INPUT, OUTPUT, TOKENIZATIONS, BlockSpec, Genome, GenomeError
 from archsearch.tasks._base import DataSpec
 
@@ -258,8 +258,6 @@ def param_count(genome: Genome, data: DataSpec) -> int | None:
     CPU core; this takes a few microseconds per block. ``tests/test_builder.py`` checks it against built
     models of every built-in space and input kind.
     """
-    from archsearch.blocks.catalog import block_param_count, norm_param_count
-
     try:
         if genome.meta.get("form") == "layers":
             return _layers_param_count(genome, data)
@@ -290,8 +288,6 @@ def _stem_param_count(data: DataSpec, dim: int, tokenize: str) -> tuple[int, int
 
 
 def _layers_param_count(genome: Genome, data: DataSpec) -> int | None:
-    from archsearch.blocks.catalog import block_param_count
-
     blocks = genome.blocks()
     widths = [int(w) for w in genome.meta.get("widths", [])]
     if data.input_kind == "tokens" or len(widths) != len(blocks) - 1:

@@ -2,7 +2,14 @@ import networkx as nx
 import pytest
 import torch
 
-from archsearch.blocks import ACTIVATIONS, NORMS, block_param_count, create_block
+from archsearch.blocks import (
+    ACTIVATIONS,
+    NORMS,
+    block_param_count,
+    create_block,
+    create_norm,
+    norm_param_count,
+)
 from archsearch.builder import build_model, count_parameters, param_count
 from archsearch.genome import INPUT, NORM_PLACEMENTS, OUTPUT, BlockSpec, Genome
 from archsearch.tasks import DataSpec
@@ -115,8 +122,6 @@ def test_closed_form_parameter_count_equals_the_built_model(space_name):
 
 @pytest.mark.parametrize("norm", NORMS.names())
 def test_every_norm_declares_its_parameter_count(norm):
-    from archsearch.blocks.catalog import create_norm, norm_param_count
-
     assert norm_param_count(norm, 7) == count_parameters(create_norm(norm, 7))
 
 

@@ -23,6 +23,7 @@ from archsearch.blocks.catalog import (
     expert_kinds,
     mixes_tokens,
     needs_tokens,
+    norm_param_count,
     uses_activation,
 )
 from archsearch.blocks.registry import BlockInfo, Implementation
@@ -43,5 +44,6 @@ __all__ = [
     "expert_kinds",
     "mixes_tokens",
     "needs_tokens",
+    "norm_param_count",
     "uses_activation",
 ]
