@@ -271,14 +271,14 @@ for _info, _target, _doc in [
     BLOCKS.declare_block(_info, _target, _doc)
 
 # Fused implementations (archsearch.kernels): same parameters and function as the eager block. On CPU a
-# C++ kernel compiled at first use; on CUDA, Triton for the B-spline KAN.
+# C++ kernel compiled at first use; on CUDA, Triton for the KAN bases.
 _KERNELS = "archsearch.kernels.basis:unavailable_reason"
 for _name, _target, _devices in [
     ("kan_bspline", "archsearch.kernels.kan:FusedBSplineKAN", ("cpu", "cuda")),
-    ("kan_rbf", "archsearch.kernels.kan:FusedRBFKAN", ("cpu",)),
-    ("kan_chebyshev", "archsearch.kernels.kan:FusedChebyshevKAN", ("cpu",)),
-    ("kan_fourier", "archsearch.kernels.kan:FusedFourierKAN", ("cpu",)),
-    ("kan_rational", "archsearch.kernels.rational:FusedGroupRationalKAN", ("cpu",)),
+    ("kan_rbf", "archsearch.kernels.kan:FusedRBFKAN", ("cpu", "cuda")),
+    ("kan_chebyshev", "archsearch.kernels.kan:FusedChebyshevKAN", ("cpu", "cuda")),
+    ("kan_fourier", "archsearch.kernels.kan:FusedFourierKAN", ("cpu", "cuda")),
+    ("kan_rational", "archsearch.kernels.rational:FusedGroupRationalKAN", ("cpu", "cuda")),
 ]:
     BLOCKS.add_implementation(_name, Implementation("fused", _target, devices=_devices, available=_KERNELS))
 BLOCKS.add_implementation("moe_topk", Implementation("fused", "archsearch.kernels.moe:FusedTopKMoE"))  # plain torch

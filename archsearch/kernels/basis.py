@@ -46,14 +46,16 @@ def unavailable_reason(device_kind: str = "cpu") -> str | None:
 
 
 def runs_fused(x: torch.Tensor, family: str, order: int) -> bool:
-    """Whether a fused kernel computes this call: CPU (every family), CUDA (B-splines up to order 3, float32)."""
+    """Whether a fused kernel computes this call: CPU (every family), CUDA (float32; B-splines up to order 3)."""
     if x.device.type == "cpu":
         return cpu_unavailable_reason() is None
     if x.device.type == "cuda":
+        if x.dtype != torch.float32 or unavailable_reason("cuda") is not None:
+            return False
+        from archsearch.kernels.triton_kan import FAMILIES as TRITON_FAMILIES
         from archsearch.kernels.triton_kan import MAX_ORDER
 
-        return (family == "bspline" and order <= MAX_ORDER and x.dtype == torch.float32
-                and unavailable_reason("cuda") is None)
+        return family in TRITON_FAMILIES and (family != "bspline" or order <= MAX_ORDER)
     return False
 
 
@@ -66,15 +68,16 @@ def basis_contraction(x: torch.Tensor, coef: torch.Tensor, family: str, params: 
         coef: (in, n_basis, out) coefficients.
         family: ``bspline`` (``params`` = knots, ``order`` = spline order), ``rbf`` (``params`` = uniform
             centers), ``chebyshev`` of tanh(x) (``order`` = degree), ``fourier`` (``params`` = frequencies;
-            bases are all cosines then all sines). Knots and centers are (n,), shared by every input, or,
-            on CPU, (in, n): a grid per input feature.
+            bases are all cosines then all sines). Knots and centers are (n,), shared by every input, or
+            (in, n): a grid per input feature.
     """
     flat = x.reshape(-1, x.shape[-1]).contiguous()
-    p = (params if params is not None else torch.zeros(0)).to(dtype=x.dtype, device=x.device).contiguous()
     if x.device.type == "cuda":
-        from archsearch.kernels.triton_kan import TritonBSplineContraction
+        from archsearch.kernels.triton_kan import TritonBasisContraction
 
-        y = TritonBSplineContraction.apply(flat, coef.contiguous(), p, order)
+        p = (params if params is not None else torch.zeros(1)).to(dtype=x.dtype, device=x.device).contiguous()
+        y = TritonBasisContraction.apply(flat, coef.contiguous(), family, p, order)
     else:
+        p = (params if params is not None else torch.zeros(0)).to(dtype=x.dtype, device=x.device).contiguous()
         y = _BasisContraction.apply(flat, coef.contiguous(), FAMILIES[family], p, order)
     return y.reshape(*x.shape[:-1], coef.shape[-1])

@@ -80,7 +80,7 @@ def fused_classes(device: torch.device, blocks: Collection[str] | None = None) -
                 blocks is not None and name not in blocks):
             continue
         mapping[BLOCKS.get(name)] = impl.load()
-    if device.type == "cpu" and BLOCKS.unavailable_reason("kan_rational", "fused") is None and (
+    if BLOCKS.unavailable_reason("kan_rational", "fused", device.type) is None and (
             blocks is None or "kan_rational" in blocks):
         from archsearch.kernels.rational import FUSED_RATIONAL
 

@@ -4,7 +4,7 @@ Each fused class subclasses its eager block and overrides only ``forward``, so p
 state dicts are the same: a model switches implementation by building the other class, or in place by
 swapping ``__class__`` (what :func:`archsearch.kernels.make_hot` does), without copying a weight. The base
 branch stays one ``addmm``; the basis evaluation and its contraction run in the fused kernel (C++ on CPU,
-Triton on CUDA for B-splines), and in the eager code where no kernel covers the call.
+Triton on CUDA), and in the eager code where no kernel covers the call.
 """
 
 from __future__ import annotations
@@ -33,9 +33,8 @@ class _FusedBasisKAN(BasisKAN):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         params, order = self.basis_parameters()
-        per_feature = params is not None and params.dim() == 2  # only the CPU kernels take those
-        if not runs_fused(x, self.family, order) or (per_feature and x.device.type != "cpu"):
-            return super().forward(x)  # no kernel for this device, dtype, order or per-feature grid: eager
+        if not runs_fused(x, self.family, order):
+            return super().forward(x)  # no kernel for this device, dtype or order: eager
         flat = x.reshape(-1, x.shape[-1])
         coef = self.edge_weights()
         out = torch.addmm(self.bias, self.base_act(flat), self.base_weight)

@@ -1,4 +1,5 @@
-"""Fused safe rational functions: ``kan_rational``'s group rationals and the PAU activation.
+"""Fused safe rational functions: ``kan_rational``'s group rationals and the PAU activation (C++ on CPU,
+Triton on CUDA: :mod:`archsearch.kernels.triton_rational`).
 
 One pass per element computes P, Q and their derivatives by Horner's rule; the backward returns the
 input gradient and the coefficient gradients (reduced per group inside the kernel) in closed form, so
@@ -11,6 +12,7 @@ import torch
 
 from archsearch.blocks.activations import PAU
 from archsearch.blocks.kan_rational import GroupRational, GroupRationalKAN
+from archsearch.blocks.rational import rational_safe_abs, rational_safe_sum
 from archsearch.kernels.cpu import extension
 
 
@@ -39,10 +41,18 @@ def fused_rational(x: torch.Tensor, numerator: torch.Tensor, denominator: torch.
     """``P(x) / (1 + |Q(x)|)`` (``safe_abs``, KAT) or ``P(x) / (1 + sum |b_k| |x|^k)`` (PAU).
 
     ``x`` is (..., groups, group_size); ``numerator`` (groups, m + 1), ``denominator`` (groups, n) with
-    b_1..b_n. PAU's shared coefficients are one group.
+    b_1..b_n. PAU's shared coefficients are one group. On CUDA, Triton's kernel (float32; other dtypes
+    run the eager functions).
     """
     shape = x.shape
     grouped = x.reshape(-1, numerator.shape[0], shape[-1]).contiguous()
+    if x.device.type == "cuda":
+        if x.dtype != torch.float32:
+            return (rational_safe_abs(x, numerator, denominator) if safe_abs
+                    else rational_safe_sum(x, numerator[0], denominator[0]))
+        from archsearch.kernels.triton_rational import TritonRational
+
+        return TritonRational.apply(grouped, numerator, denominator, safe_abs).reshape(shape)
     return _Rational.apply(grouped, numerator, denominator, safe_abs).reshape(shape)
 
 
