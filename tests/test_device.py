@@ -62,6 +62,15 @@ def test_hot_training_records_its_decision_and_keeps_the_eager_metrics(digits):
     assert abs(hot.metrics["val_accuracy"] - plain.metrics["val_accuracy"]) < 0.05  # same function, float rounding
 
 
+@pytest.mark.gpu
+def test_hot_training_on_the_gpu_runs_the_triton_kernels(digits):
+    plain = TrainingEvaluator(digits, TrainingRecipe(epochs=1, device="cuda")).evaluate(GENOME)
+    hot = TrainingEvaluator(digits, TrainingRecipe(epochs=1, device="cuda", hot=True)).evaluate(GENOME)
+    assert plain.status == hot.status == "complete", hot.error
+    assert hot.info["device_kind"] == "cuda" and hot.info["hot"].startswith("fused 1 kept")
+    assert abs(hot.metrics["val_accuracy"] - plain.metrics["val_accuracy"]) < 0.05  # same function, float rounding
+
+
 @pytest.mark.parametrize("executor, message", [("ray", "executor.gpus_per_worker=1"), ("inline", "no CUDA device")])
 def test_a_cuda_run_no_worker_can_see_is_refused_before_it_starts(tmp_path, executor, message):
     import archsearch

@@ -181,6 +181,17 @@ def test_grouped_moe_equals_the_expert_loop(params, dtype, dense):
         torch.testing.assert_close(fused.aux_loss, eager.aux_loss, **TOL[dtype])
 
 
+@pytest.mark.gpu
+@pytest.mark.parametrize("dense", [True, False], ids=["every-expert", "routed"])
+def test_grouped_moe_equals_the_expert_loop_on_the_gpu(dense):
+    for params in [{}, {"experts": 6, "k": 3, "expert": "glu"}]:
+        eager, fused = eager_and_fused("moe_topk", 32, torch.float64, **params)
+        eager, fused = eager.cuda(), fused.cuda()
+        fused.dense = dense
+        assert_same_function(eager, fused, torch.randn(33, 9, 32, dtype=torch.float64, device="cuda"), torch.float64)
+        assert torch.equal(eager.last_routing, fused.last_routing)
+
+
 def test_grouped_moe_runs_the_loop_for_experts_it_cannot_group():
     eager, fused = eager_and_fused("moe_topk", 8, torch.float64, expert="kan_rbf", activation="prelu")
     assert_same_function(eager, fused, torch.randn(3, 4, 8, dtype=torch.float64), torch.float64)
