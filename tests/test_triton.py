@@ -124,6 +124,52 @@ def test_triton_rational_kernels_equal_the_eager_rationals_in_the_interpreter():
     assert max(max(e) for e in errors.values()) < 2e-5, errors
 
 
+F32 = "*fp32"
+COMPILED = [  # kernel, its pointer arguments, constexprs (a size of 1 as Triton specializes it at launch)
+    ("triton_kan", "_forward_kernel", "x_ptr c_ptr knots_ptr y_ptr", {"ORDER": 3, "BLOCK_N": 32, "BLOCK_O": 64}),
+    ("triton_kan", "_forward_kernel", "x_ptr c_ptr knots_ptr y_ptr",
+     {"N": 1, "IN": 1, "OUT": 1, "ORDER": 0, "BLOCK_N": 32, "BLOCK_O": 16}),
+    ("triton_kan", "_backward_kernel", "x_ptr c_ptr knots_ptr gy_ptr gx_ptr gc_ptr",
+     {"ORDER": 3, "BLOCK_N": 32, "BLOCK_O": 64, "NB_PAD": 16}),
+    ("triton_kan", "_backward_kernel", "x_ptr c_ptr knots_ptr gy_ptr gx_ptr gc_ptr",
+     {"N": 1, "IN": 1, "OUT": 1, "rows_per_slice": 1, "ORDER": 1, "BLOCK_N": 32, "BLOCK_O": 16, "NB_PAD": 16}),
+    *[(module, kernel, pointers, {"NB": nb, "FAMILY": family, "DEGREE": degree, "BLOCK_N": 32, "BLOCK_O": 64,
+                                  "NB_PAD": 16, **ones})
+      for family, degree, nb, ones in [(1, 0, 8, {}), (1, 0, 1, {"IN": 1, "OUT": 1}), (2, 4, 5, {}),
+                                       (3, 0, 8, {"N": 1, "p_stride": 1})]
+      for module, kernel, pointers in [("triton_kan", "_dense_forward_kernel", "x_ptr c_ptr p_ptr y_ptr"),
+                                       ("triton_kan", "_dense_grad_coef_kernel", "x_ptr p_ptr gy_ptr gc_ptr"),
+                                       ("triton_kan", "_dense_grad_input_kernel", "x_ptr c_ptr p_ptr gy_ptr gx_ptr")]],
+    *[("triton_rational", kernel, pointers, {"M1": 6, "N": 4, "SAFE_ABS": safe, "BLOCK_R": 128, "S_PAD": 16, **ones})
+      for safe, ones in [(True, {}), (False, {"G": 1, "S": 1})]
+      for kernel, pointers in [("_forward_kernel", "x_ptr num_ptr den_ptr y_ptr"),
+                               ("_backward_kernel", "x_ptr gy_ptr num_ptr den_ptr gx_ptr part_ptr")]],
+]
+
+
+@needs_triton
+def test_triton_kernels_compile_for_gpus_without_one():
+    """Triton compiles for a target without the device (its own ptxas): what the interpreter cannot
+    check (types, layouts, dots, sizes specialized to 1) is checked here, for Hopper and Ampere."""
+    import importlib
+    import inspect
+
+    try:
+        from triton import compile as triton_compile
+        from triton.backends.compiler import GPUTarget
+        from triton.compiler import ASTSource
+    except ImportError as exc:  # another Triton's layout
+        pytest.skip(f"this Triton compiles ahead of time differently: {exc}")
+    for capability in (90, 80):
+        for module, kernel, pointers, constants in COMPILED:
+            fn = getattr(importlib.import_module(f"archsearch.kernels.{module}"), kernel)
+            names = list(inspect.signature(fn.fn).parameters)
+            signature = {n: "constexpr" if n in constants else F32 if n in pointers.split() else "i32" for n in names}
+            source = ASTSource(fn=fn, signature=signature,
+                               constexprs={(names.index(k),): v for k, v in constants.items()})
+            triton_compile(source, target=GPUTarget("cuda", capability, 32))
+
+
 GPU_CASES = [("kan_bspline", {}, 1024, 64), ("kan_bspline", {"spline_order": 2, "grid_size": 8}, 300, 48),
              ("kan_bspline", {"grid_range": "data"}, 4096, 64), ("kan_rbf", {"grid_size": 8}, 1024, 64),
              ("kan_rbf", {"grid_range": "data"}, 777, 32), ("kan_chebyshev", {"degree": 4}, 1024, 64),

@@ -163,13 +163,13 @@ def _backward_kernel(x_ptr, c_ptr, knots_ptr, gy_ptr, gx_ptr, gc_ptr, N, IN, OUT
 
 
 @triton.jit
-def _dense_basis(x, ids, p_ptr, NB, FAMILY: tl.constexpr, DEGREE: tl.constexpr):
+def _dense_basis(x, ids, p_ptr, NB: tl.constexpr, FAMILY: tl.constexpr, DEGREE: tl.constexpr):
     """(values, slopes): the (rows, NB_PAD) tile of basis values of ``x`` and their d/dx, zero past NB."""
     xb = x[:, None]
     inside = (ids < NB)[None, :]
     if FAMILY == 1:  # RBF: exp(-((x - c_m) / h)^2) on the stored centers, h = c_1 - c_0 (1 for one center)
         centers = tl.load(p_ptr + ids, mask=ids < NB, other=0.0)
-        h = tl.where(NB > 1, tl.load(p_ptr + 1, mask=NB > 1, other=1.0) - tl.load(p_ptr), 1.0)
+        h = tl.load(p_ptr + 1) - tl.load(p_ptr) if NB > 1 else 1.0
         d = (xb - centers[None, :]) / h
         values = tl.exp(-d * d)
         slopes = values * (-2.0 * d / h)
@@ -201,7 +201,7 @@ def _dense_basis(x, ids, p_ptr, NB, FAMILY: tl.constexpr, DEGREE: tl.constexpr):
 
 
 @triton.jit
-def _dense_forward_kernel(x_ptr, c_ptr, p_ptr, y_ptr, N, IN, OUT, NB, p_stride,
+def _dense_forward_kernel(x_ptr, c_ptr, p_ptr, y_ptr, N, IN, OUT, NB: tl.constexpr, p_stride,
                           FAMILY: tl.constexpr, DEGREE: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_O: tl.constexpr,
                           NB_PAD: tl.constexpr):
     rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -219,7 +219,7 @@ def _dense_forward_kernel(x_ptr, c_ptr, p_ptr, y_ptr, N, IN, OUT, NB, p_stride,
 
 
 @triton.jit
-def _dense_grad_coef_kernel(x_ptr, p_ptr, gy_ptr, gc_ptr, N, IN, OUT, NB, p_stride, rows_per_slice,
+def _dense_grad_coef_kernel(x_ptr, p_ptr, gy_ptr, gc_ptr, N, IN, OUT, NB: tl.constexpr, p_stride, rows_per_slice,
                             FAMILY: tl.constexpr, DEGREE: tl.constexpr, BLOCK_N: tl.constexpr,
                             BLOCK_O: tl.constexpr, NB_PAD: tl.constexpr):
     i = tl.program_id(0)
@@ -242,7 +242,7 @@ def _dense_grad_coef_kernel(x_ptr, p_ptr, gy_ptr, gc_ptr, N, IN, OUT, NB, p_stri
 
 
 @triton.jit
-def _dense_grad_input_kernel(x_ptr, c_ptr, p_ptr, gy_ptr, gx_ptr, N, IN, OUT, NB, p_stride,
+def _dense_grad_input_kernel(x_ptr, c_ptr, p_ptr, gy_ptr, gx_ptr, N, IN, OUT, NB: tl.constexpr, p_stride,
                              FAMILY: tl.constexpr, DEGREE: tl.constexpr, BLOCK_N: tl.constexpr,
                              BLOCK_O: tl.constexpr, NB_PAD: tl.constexpr):
     rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
