@@ -71,6 +71,16 @@ def test_hot_training_on_the_gpu_runs_the_triton_kernels(digits):
     assert abs(hot.metrics["val_accuracy"] - plain.metrics["val_accuracy"]) < 0.05  # same function, float rounding
 
 
+@pytest.mark.gpu
+def test_a_search_on_the_gpu_records_the_device_of_every_trial(tmp_path):
+    import archsearch
+
+    run = archsearch.search(space="mlp", task="digits", budget=2, executor="inline", run_dir=tmp_path / "run",
+                            overrides=["training.device=cuda", "training.epochs=1"])
+    assert set(run.trials["device_kind"].to_pylist()) == {"cuda"}
+    assert set(run.trials["status"].to_pylist()) == {"complete"}
+
+
 @pytest.mark.parametrize("executor, message", [("ray", "executor.gpus_per_worker=1"), ("inline", "no CUDA device")])
 def test_a_cuda_run_no_worker_can_see_is_refused_before_it_starts(tmp_path, executor, message):
     import archsearch
