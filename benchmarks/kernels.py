@@ -83,28 +83,31 @@ def count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def train_step(m: torch.nn.Module, xg: torch.Tensor) -> Callable[[], None]:
+    """One forward + backward of ``m`` on ``xg`` (a leaf that wants its gradient), the MoE's loss included."""
+    def call() -> None:
+        out = m(xg)
+        aux = getattr(m, "aux_loss", None)
+        (out.square().mean() + (aux if aux is not None else 0)).backward()
+        m.zero_grad(set_to_none=True)
+        xg.grad = None
+    return call
+
+
+def forward(m: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    """One inference forward of ``m`` on ``x``."""
+    def call() -> None:
+        with torch.no_grad():
+            m(x)
+    return call
+
+
 def compare_blocks(title: str, modules: dict[str, torch.nn.Module], x: torch.Tensor, rounds: int,
                    baseline: str = "mlp") -> None:
     """Forward and forward+backward of each module against ``baseline`` (and against eager)."""
     xg = x.clone().requires_grad_()
-
-    def train_step(m: torch.nn.Module) -> Callable[[], None]:
-        def call() -> None:
-            out = m(xg)
-            aux = getattr(m, "aux_loss", None)
-            (out.square().mean() + (aux if aux is not None else 0)).backward()
-            m.zero_grad(set_to_none=True)
-            xg.grad = None
-        return call
-
-    def forward(m: torch.nn.Module) -> Callable[[], None]:
-        def call() -> None:
-            with torch.no_grad():
-                m(x)
-        return call
-
-    calls = {f"{k}|fwd": forward(m) for k, m in modules.items()}
-    calls.update({f"{k}|train": train_step(m) for k, m in modules.items()})
+    calls = {f"{k}|fwd": forward(m, x) for k, m in modules.items()}
+    calls.update({f"{k}|train": train_step(m, xg) for k, m in modules.items()})
     t = interleaved(calls, rounds)
     print(f"\n#### {title}\n")
     print("| module | params | fwd CPU ms | fwd wall ms | fwd / mlp | fwd+bwd CPU ms | fwd+bwd wall ms "

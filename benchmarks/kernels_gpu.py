@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
-from kernels import count, matched_mlp, saved_mb  # noqa: E402  (benchmarks/kernels.py, the CPU edition)
+from kernels import count, forward, matched_mlp, saved_mb, train_step  # noqa: E402  (benchmarks/kernels.py, the CPU edition)
 
 from archsearch.blocks import create_block  # noqa: E402
 from archsearch.evaluation.measure import count_flops  # noqa: E402
@@ -206,30 +206,15 @@ def compare_blocks(title: str, modules: dict[str, torch.nn.Module], x: torch.Ten
     xg = x.clone().requires_grad_()
     note = fused_note(modules, x) if "fused" in modules and "eager" in modules else ""
 
-    def train_step(m: torch.nn.Module) -> Callable[[], None]:
-        def call() -> None:
-            out = m(xg)
-            aux = getattr(m, "aux_loss", None)
-            (out.square().mean() + (aux if aux is not None else 0)).backward()
-            m.zero_grad(set_to_none=True)
-            xg.grad = None
-        return call
-
-    def forward(m: torch.nn.Module) -> Callable[[], None]:
-        def call() -> None:
-            with torch.no_grad():
-                m(x)
-        return call
-
     # Forward FLOPs: the evaluator's counter (torch's FlopCounterMode on one example) times the batch. It
     # counts aten ops only, so a Triton or C++ kernel is invisible to it: fused takes eager's count.
     flops = {k: count_flops(m, x) * x.shape[0] for k, m in modules.items() if k != "fused"}
     if "fused" in modules:
         flops["fused"] = flops["eager"]
-    calls: dict[str, Callable[[], object]] = {f"{k}|fwd": forward(m) for k, m in modules.items()}
-    calls.update({f"{k}|train": train_step(m) for k, m in modules.items()})
+    calls: dict[str, Callable[[], object]] = {f"{k}|fwd": forward(m, x) for k, m in modules.items()}
+    calls.update({f"{k}|train": train_step(m, xg) for k, m in modules.items()})
     t = interleaved(calls, rounds, clock)
-    peaks = {k: peak_mb(train_step(m), device) for k, m in modules.items()}
+    peaks = {k: peak_mb(train_step(m, xg), device) for k, m in modules.items()}
     saved = {k: saved_mb(m, xg) for k, m in modules.items()}
 
     say(f"\n#### {title}\n")

@@ -126,6 +126,16 @@ def _forward_kernel(x_ptr, c_ptr, knots_ptr, y_ptr, N, IN, OUT, NB, n_knots, k_s
 
 
 @triton.jit
+def _slice_block(x_ptr, gy_ptr, n0, stop, i, IN, OUT, cols, cmask, BLOCK_N: tl.constexpr):
+    """A block of the rows before ``stop``: their indices, mask, input feature ``i`` and output-gradient tile."""
+    rows = n0 + tl.arange(0, BLOCK_N)
+    rmask = rows < stop
+    x = tl.load(x_ptr + rows * IN + i, mask=rmask, other=0.0)
+    gy = tl.load(gy_ptr + rows[:, None] * OUT + cols[None, :], mask=rmask[:, None] & cmask[None, :], other=0.0)
+    return rows, rmask, x, gy
+
+
+@triton.jit
 def _backward_kernel(x_ptr, c_ptr, knots_ptr, gy_ptr, gx_ptr, gc_ptr, N, IN, OUT, NB, n_knots, k_stride, rows_per_slice,
                      ORDER: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_O: tl.constexpr, NB_PAD: tl.constexpr):
     i = tl.program_id(0)
@@ -139,11 +149,8 @@ def _backward_kernel(x_ptr, c_ptr, knots_ptr, gy_ptr, gx_ptr, gc_ptr, N, IN, OUT
         cmask = cols < OUT
         grad_c = tl.zeros((NB_PAD, BLOCK_O), dtype=tl.float32)
         for n0 in range(start, stop, BLOCK_N):
-            rows = n0 + tl.arange(0, BLOCK_N)
-            rmask = rows < stop
-            x = tl.load(x_ptr + rows * IN + i, mask=rmask, other=0.0)
+            rows, rmask, x, gy = _slice_block(x_ptr, gy_ptr, n0, stop, i, IN, OUT, cols, cmask, BLOCK_N)
             s, u, inside, h = _span(x, knots_i, n_knots)
-            gy = tl.load(gy_ptr + rows[:, None] * OUT + cols[None, :], mask=rmask[:, None] & cmask[None, :], other=0.0)
             values = tl.zeros((NB_PAD, BLOCK_N), dtype=tl.float32)
             grad_x = tl.zeros((BLOCK_N,), dtype=tl.float32)
             for r in tl.static_range(ORDER + 1):
@@ -230,12 +237,9 @@ def _dense_grad_coef_kernel(x_ptr, p_ptr, gy_ptr, gc_ptr, N, IN, OUT, NB: tl.con
     cmask = cols < OUT
     acc = tl.zeros((NB_PAD, BLOCK_O), dtype=tl.float32)
     for n0 in range(start, stop, BLOCK_N):
-        rows = n0 + tl.arange(0, BLOCK_N)
-        rmask = rows < stop
-        x = tl.load(x_ptr + rows * IN + i, mask=rmask, other=0.0)
+        _, rmask, x, gy = _slice_block(x_ptr, gy_ptr, n0, stop, i, IN, OUT, cols, cmask, BLOCK_N)
         values, _ = _dense_basis(x, ids, p_ptr + i * p_stride, NB, FAMILY, DEGREE)
         values = tl.where(rmask[:, None], values, 0.0)
-        gy = tl.load(gy_ptr + rows[:, None] * OUT + cols[None, :], mask=rmask[:, None] & cmask[None, :], other=0.0)
         acc += tl.dot(tl.trans(values), gy, input_precision="ieee")
     gc_slice = gc_ptr + tl.program_id(2) * IN * NB * OUT
     tl.store(gc_slice + (i * NB + ids)[:, None] * OUT + cols[None, :], acc, mask=(ids < NB)[:, None] & cmask[None, :])

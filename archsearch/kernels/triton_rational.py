@@ -54,14 +54,20 @@ def _parts(x, num_ptr, den_ptr, g, M1: tl.constexpr, N: tl.constexpr, SAFE_ABS: 
 
 
 @triton.jit
-def _forward_kernel(x_ptr, num_ptr, den_ptr, y_ptr, ROWS, G, S, M1: tl.constexpr, N: tl.constexpr,
-                    SAFE_ABS: tl.constexpr, BLOCK_R: tl.constexpr, S_PAD: tl.constexpr):
+def _tile(x_ptr, ROWS, G, S, BLOCK_R: tl.constexpr, S_PAD: tl.constexpr):
+    """The program's group, the offsets and mask of its (rows block, group) tile, and x there."""
     g = tl.program_id(1)
     rows = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
     cols = tl.arange(0, S_PAD)
     mask = (rows < ROWS)[:, None] & (cols < S)[None, :]
     offsets = rows[:, None] * G * S + g * S + cols[None, :]
-    x = tl.load(x_ptr + offsets, mask=mask, other=0.0)
+    return g, offsets, mask, tl.load(x_ptr + offsets, mask=mask, other=0.0)
+
+
+@triton.jit
+def _forward_kernel(x_ptr, num_ptr, den_ptr, y_ptr, ROWS, G, S, M1: tl.constexpr, N: tl.constexpr,
+                    SAFE_ABS: tl.constexpr, BLOCK_R: tl.constexpr, S_PAD: tl.constexpr):
+    g, offsets, mask, x = _tile(x_ptr, ROWS, G, S, BLOCK_R, S_PAD)
     p, _, r, _, _ = _parts(x, num_ptr, den_ptr, g, M1, N, SAFE_ABS)
     tl.store(y_ptr + offsets, p / (1.0 + r), mask=mask)
 
@@ -69,12 +75,7 @@ def _forward_kernel(x_ptr, num_ptr, den_ptr, y_ptr, ROWS, G, S, M1: tl.constexpr
 @triton.jit
 def _backward_kernel(x_ptr, gy_ptr, num_ptr, den_ptr, gx_ptr, part_ptr, ROWS, G, S, M1: tl.constexpr,
                      N: tl.constexpr, SAFE_ABS: tl.constexpr, BLOCK_R: tl.constexpr, S_PAD: tl.constexpr):
-    g = tl.program_id(1)
-    rows = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
-    cols = tl.arange(0, S_PAD)
-    mask = (rows < ROWS)[:, None] & (cols < S)[None, :]
-    offsets = rows[:, None] * G * S + g * S + cols[None, :]
-    x = tl.load(x_ptr + offsets, mask=mask, other=0.0)
+    g, offsets, mask, x = _tile(x_ptr, ROWS, G, S, BLOCK_R, S_PAD)
     gy = tl.load(gy_ptr + offsets, mask=mask, other=0.0)
     p, dp, r, dr, sign = _parts(x, num_ptr, den_ptr, g, M1, N, SAFE_ABS)
     w = gy / (1.0 + r)  # dF/da_j = x^j / D
