@@ -355,6 +355,8 @@ class TritonBasisContraction(torch.autograd.Function):
                 order: int) -> torch.Tensor:
         ctx.save_for_backward(x, coef, params)
         ctx.family, ctx.order = family, order
+        if not x.shape[0] or not x.shape[1]:  # no rows or no inputs: no program to launch
+            return x.new_zeros(x.shape[0], coef.shape[-1])
         if family == "bspline":
             return bspline_forward(x, coef, params, order)
         return dense_forward(x, coef, family, params, order)
@@ -363,6 +365,8 @@ class TritonBasisContraction(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor):
         x, coef, params = ctx.saved_tensors
+        if not x.shape[0] or not x.shape[1]:
+            return torch.zeros_like(x), torch.zeros_like(coef), None, None, None
         if ctx.family == "bspline":
             grad_x, grad_c = bspline_backward(grad, x, coef, params, ctx.order)
         else:

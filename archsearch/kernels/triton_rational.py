@@ -119,6 +119,8 @@ class TritonRational(torch.autograd.Function):
         ctx.save_for_backward(x, numerator, denominator)
         ctx.safe_abs = safe_abs
         y = torch.empty_like(x)
+        if not x.numel():
+            return y
         grid, block_r, s_pad = _launch(x)
         _forward_kernel[grid](x, numerator, denominator, y, *x.shape, M1=numerator.shape[1],
                               N=denominator.shape[1], SAFE_ABS=safe_abs, BLOCK_R=block_r, S_PAD=s_pad)
@@ -129,6 +131,8 @@ class TritonRational(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         x, numerator, denominator = ctx.saved_tensors
         m1, n = numerator.shape[1], denominator.shape[1]
+        if not x.numel():
+            return torch.zeros_like(x), torch.zeros_like(numerator), torch.zeros_like(denominator), None
         grid, block_r, s_pad = _launch(x)
         grad_x = torch.empty_like(x)
         parts = torch.empty((grid[0], grid[1], m1 + n), dtype=x.dtype, device=x.device)
