@@ -59,6 +59,7 @@ def test_stacked_training_equals_one_by_one(optimizer, weight_decay, mode):
 @pytest.mark.gpu
 @pytest.mark.parametrize("mode", ["grouped", "vmap"])
 def test_stacked_training_equals_one_by_one_on_the_gpu(mode):
+    """cuBLAS sums a batched product in another order than a single one: a looser tolerance than on CPU."""
     torch.manual_seed(0)
     x, y = torch.randn(50, 10, device="cuda"), torch.randint(0, 3, (50,), device="cuda")
     lrs = [1e-3, 1e-2, 3e-2]
@@ -67,7 +68,7 @@ def test_stacked_training_equals_one_by_one_on_the_gpu(mode):
     for k, (model, lr) in enumerate(zip(models(3), lrs, strict=True)):
         reference = alone(model.cuda(), x, y, lr, 12, 16, torch.Generator().manual_seed(10 + k), "adam", 0.0)
         for (name, a), b in zip(reference.state_dict().items(), stacked[k].state_dict().values(), strict=True):
-            torch.testing.assert_close(b, a, atol=2e-5, rtol=1e-4, msg=lambda m, n=name, k=k: f"model {k} {n}: {m}")
+            torch.testing.assert_close(b, a, atol=1e-4, rtol=1e-3, msg=lambda m, n=name, k=k: f"model {k} {n}: {m}")
 
 
 def test_models_of_different_shapes_are_refused():
