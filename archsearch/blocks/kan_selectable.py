@@ -3,9 +3,10 @@ Networks", S-KAN).
 
 Each input node carries several activation families at once (here any of B-spline, Chebyshev, Fourier,
 Gaussian RBF) and learns a softmax mixture over them, so the layer picks the function space that suits
-the data instead of the designer fixing one. The mixture weights scale each family's basis before the
-single contraction that :class:`archsearch.blocks.kan.BasisKAN` performs, so the cost is one KAN layer
-whose basis is the concatenation of the families' bases.
+the data instead of the designer fixing one. The mixture weights scale each family's coefficients
+(the same function as scaling its basis) before the single contraction that
+:class:`archsearch.blocks.kan.BasisKAN` performs, so the cost is one KAN layer whose basis is the
+concatenation of the families' bases.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class SelectableKAN(BasisKAN):
     knots: torch.Tensor
     centers: torch.Tensor
     frequencies: torch.Tensor
+    family_of_basis: torch.Tensor
 
     def __init__(self, dim: int, basis: int = 4, families: str = "+".join(FAMILIES),
                  activation: str = "silu", out_dim: int | None = None) -> None:
@@ -53,6 +55,8 @@ class SelectableKAN(BasisKAN):
                              persistent=False)
         self.chebyshev_degree = basis - 1
         self.mixture_logits = nn.Parameter(torch.zeros(dim, len(self.families)))
+        self.register_buffer("family_of_basis", torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes)),
+                             persistent=False)
 
     def _family_basis(self, family: str, x: torch.Tensor) -> torch.Tensor:
         if family == "bspline":
@@ -64,6 +68,10 @@ class SelectableKAN(BasisKAN):
         return rbf_basis(x, self.centers)
 
     def basis(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self._family_basis(f, x) for f in self.families], dim=-1)
+
+    def edge_weights(self) -> torch.Tensor:
+        """The coefficients scaled by each input node's family mixture: the same function as scaling
+        each family's basis, on a (in, n_basis, out) tensor instead of a batch-sized one."""
         mixture = torch.softmax(self.mixture_logits, dim=-1)  # (in, families)
-        parts = [self._family_basis(f, x) * mixture[:, k: k + 1] for k, f in enumerate(self.families)]
-        return torch.cat(parts, dim=-1)
+        return self.coef * mixture[:, self.family_of_basis].unsqueeze(-1)
