@@ -160,30 +160,36 @@ def moe_section(rounds: int) -> None:
                        rounds)
 
 
-def stack_section(rounds: int, n_models: int = 16, steps: int = 40) -> None:
+def stacking_contest(n_models: int, steps: int, n: int = 1024,
+                     device: torch.device | None = None) -> tuple[dict[str, Callable[[], None]], int]:
+    """``n_models`` small MLP candidates of one architecture, a learning rate each, trained ``steps`` Adam
+    steps of batch 64 on ``n`` random rows: one after another and stacked (``train_stacked``), as the two
+    calls to time; and one candidate's parameter count. Shuffles come from CPU generators, as in the
+    evaluator's loop, wherever the data lie."""
     from archsearch.builder import build_model
     from archsearch.genome import BlockSpec, Genome
     from archsearch.kernels.stacking import train_stacked
     from archsearch.tasks import DataSpec
 
+    device = device or torch.device("cpu")
     genome = Genome.sequential([BlockSpec("mlp", {"expansion": 2}, "relu", residual=True)] * 2, {"width": 32})
     data = DataSpec("vector", n_features=64, n_outputs=10)
-    x, y = torch.randn(1024, 64), torch.randint(0, 10, (1024,))
+    x, y = torch.randn(n, 64).to(device), torch.randint(0, 10, (n,)).to(device)
     lrs = [10 ** (-3 + 2 * k / n_models) for k in range(n_models)]  # a learning-rate sweep
 
     def models() -> list[torch.nn.Module]:
         torch.manual_seed(0)
-        return [build_model(genome, data) for _ in range(n_models)]
+        return [build_model(genome, data).to(device) for _ in range(n_models)]
 
     def one_by_one() -> None:
         for k, model in enumerate(models()):
             opt = torch.optim.Adam(model.parameters(), lr=lrs[k], fused=True)
             generator = torch.Generator().manual_seed(k)
-            order, begin = torch.randperm(1024, generator=generator), 0
+            order, begin = torch.randperm(n, generator=generator), 0
             for _ in range(steps):
-                if begin >= 1024:
-                    order, begin = torch.randperm(1024, generator=generator), 0
-                idx = order[begin:begin + 64]
+                if begin >= n:
+                    order, begin = torch.randperm(n, generator=generator), 0
+                idx = order[begin:begin + 64].to(device)
                 loss = F.cross_entropy(model(x[idx]), y[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -194,9 +200,14 @@ def stack_section(rounds: int, n_models: int = 16, steps: int = 40) -> None:
         train_stacked(models(), x, y, F.cross_entropy, lrs, steps, 64,
                       [torch.Generator().manual_seed(k) for k in range(n_models)])
 
-    t = interleaved({"one after another": one_by_one, "stacked": stacked}, rounds, warmup=1)
+    return {"one after another": one_by_one, "stacked": stacked}, count(models()[0])
+
+
+def stack_section(rounds: int, n_models: int = 16, steps: int = 40) -> None:
+    calls, params = stacking_contest(n_models, steps)
+    t = interleaved(calls, rounds, warmup=1)
     base = t["one after another"]
-    print(f"\n#### {n_models} MLP candidates ({count(models()[0]):,} parameters each), {steps} Adam steps of "
+    print(f"\n#### {n_models} MLP candidates ({params:,} parameters each), {steps} Adam steps of "
           "batch 64, a learning rate each\n")
     print("| training | CPU ms | wall ms | candidate-steps / CPU s | throughput vs one after another |")
     print("|---|---:|---:|---:|---:|")

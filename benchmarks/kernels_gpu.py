@@ -27,10 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
-from kernels import count, forward, matched_mlp, saved_mb, train_step  # noqa: E402  (benchmarks/kernels.py, the CPU edition)
+from kernels import count, forward, matched_mlp, saved_mb, stacking_contest, train_step  # noqa: E402  (benchmarks/kernels.py, the CPU edition)
 
 from archsearch.blocks import create_block  # noqa: E402
 from archsearch.evaluation.measure import count_flops  # noqa: E402
@@ -289,45 +288,11 @@ def moe_section(device: torch.device, rounds: int, quick: bool) -> None:
 
 
 def stack_section(device: torch.device, rounds: int, quick: bool) -> None:
-    from archsearch.builder import build_model
-    from archsearch.genome import BlockSpec, Genome
-    from archsearch.kernels.stacking import train_stacked
-    from archsearch.tasks import DataSpec
-
     n_models, steps, n = (4, 5, 256) if quick else (16, 40, 1024)
-    genome = Genome.sequential([BlockSpec("mlp", {"expansion": 2}, "relu", residual=True)] * 2, {"width": 32})
-    data = DataSpec("vector", n_features=64, n_outputs=10)
-    torch.manual_seed(0)
-    x, y = torch.randn(n, 64).to(device), torch.randint(0, 10, (n,)).to(device)
-    lrs = [10 ** (-3 + 2 * k / n_models) for k in range(n_models)]  # a learning-rate sweep
-
-    def models() -> list[torch.nn.Module]:
-        torch.manual_seed(0)
-        return [build_model(genome, data).to(device) for _ in range(n_models)]
-
-    def one_by_one() -> None:
-        for k, model in enumerate(models()):
-            opt = torch.optim.Adam(model.parameters(), lr=lrs[k], fused=True)
-            generator = torch.Generator().manual_seed(k)  # CPU generators, as the evaluator's loop uses
-            order, begin = torch.randperm(n, generator=generator), 0
-            for _ in range(steps):
-                if begin >= n:
-                    order, begin = torch.randperm(n, generator=generator), 0
-                idx = order[begin:begin + 64].to(device)
-                loss = F.cross_entropy(model(x[idx]), y[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                begin += 64
-
-    def stacked() -> None:  # indexes the device's x, y with the CPU generators' permutations
-        train_stacked(models(), x, y, F.cross_entropy, lrs, steps, 64,
-                      [torch.Generator().manual_seed(k) for k in range(n_models)])
-
-    t = interleaved({"one after another": one_by_one, "stacked": stacked}, rounds, Clock(device, events=False),
-                    warmup=1)
+    calls, params = stacking_contest(n_models, steps, n, device)
+    t = interleaved(calls, rounds, Clock(device, events=False), warmup=1)
     base = t["one after another"]
-    say(f"\n#### {n_models} MLP candidates ({count(models()[0]):,} parameters each) on {device.type}, {steps} Adam "
+    say(f"\n#### {n_models} MLP candidates ({params:,} parameters each) on {device.type}, {steps} Adam "
         f"steps of batch 64, a learning rate each; wall time of the whole training (synchronized), median of "
         f"{rounds}\n")
     say("| training | wall ms | candidate-steps / s | throughput vs one after another |")

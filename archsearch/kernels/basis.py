@@ -72,12 +72,13 @@ def basis_contraction(x: torch.Tensor, coef: torch.Tensor, family: str, params: 
             (in, n): a grid per input feature.
     """
     flat = x.reshape(-1, x.shape[-1]).contiguous()
-    if x.device.type == "cuda":
+    cuda = x.device.type == "cuda"
+    unused = torch.zeros(1 if cuda else 0)  # Chebyshev's absent params: Triton takes no empty tensor
+    p = (params if params is not None else unused).to(dtype=x.dtype, device=x.device).contiguous()
+    if cuda:
         from archsearch.kernels.triton_kan import TritonBasisContraction
 
-        p = (params if params is not None else torch.zeros(1)).to(dtype=x.dtype, device=x.device).contiguous()
         y = TritonBasisContraction.apply(flat, coef.contiguous(), family, p, order)
     else:
-        p = (params if params is not None else torch.zeros(0)).to(dtype=x.dtype, device=x.device).contiguous()
         y = _BasisContraction.apply(flat, coef.contiguous(), FAMILIES[family], p, order)
     return y.reshape(*x.shape[:-1], coef.shape[-1])

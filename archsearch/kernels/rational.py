@@ -44,12 +44,12 @@ def fused_rational(x: torch.Tensor, numerator: torch.Tensor, denominator: torch.
     b_1..b_n. PAU's shared coefficients are one group. On CUDA, Triton's kernel (float32; other dtypes
     run the eager functions).
     """
+    if x.device.type == "cuda" and x.dtype != torch.float32:
+        return (rational_safe_abs(x, numerator, denominator) if safe_abs
+                else rational_safe_sum(x, numerator[0], denominator[0]))
     shape = x.shape
     grouped = x.reshape(-1, numerator.shape[0], shape[-1]).contiguous()
     if x.device.type == "cuda":
-        if x.dtype != torch.float32:
-            return (rational_safe_abs(x, numerator, denominator) if safe_abs
-                    else rational_safe_sum(x, numerator[0], denominator[0]))
         from archsearch.kernels.triton_rational import TritonRational
 
         return TritonRational.apply(grouped, numerator, denominator, safe_abs).reshape(shape)

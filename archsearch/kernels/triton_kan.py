@@ -271,6 +271,11 @@ def _blocks(out: int) -> tuple[int, int]:
     return 32, max(16, min(64, triton.next_power_of_2(out)))
 
 
+def _basis_pad(n_basis: int) -> int:
+    """Basis functions padded to a power of two of at least 16: ``tl.dot``'s smallest operand side."""
+    return max(16, triton.next_power_of_2(n_basis))
+
+
 def _slices(n: int, programs_per_slice: int, block_n: int) -> tuple[int, int]:
     """(slices, rows per slice) splitting ``n`` rows so the backward launch has about PROGRAMS programs."""
     row_blocks = triton.cdiv(n, block_n)
@@ -306,14 +311,14 @@ def bspline_backward(grad: torch.Tensor, x: torch.Tensor, coef: torch.Tensor, kn
     _backward_kernel[(inputs, slices)](x, coef, knots, grad.contiguous(), grad_x, grad_c, n, inputs, out, n_basis,
                                        knots.shape[-1], _param_stride(knots), rows_per_slice, ORDER=order,
                                        BLOCK_N=block_n, BLOCK_O=block_o,
-                                       NB_PAD=max(16, triton.next_power_of_2(n_basis)))
+                                       NB_PAD=_basis_pad(n_basis))
     return grad_x, grad_c.sum(0)
 
 
 def _dense_launch(family: str, coef: torch.Tensor, order: int, block_o: int) -> dict:
     n_basis = coef.shape[1]
     return {"FAMILY": DENSE_FAMILIES[family], "DEGREE": order, "BLOCK_O": block_o,
-            "NB_PAD": max(16, triton.next_power_of_2(n_basis))}
+            "NB_PAD": _basis_pad(n_basis)}
 
 
 def dense_forward(x: torch.Tensor, coef: torch.Tensor, family: str, params: torch.Tensor, order: int) -> torch.Tensor:

@@ -9,7 +9,8 @@ its coefficients are scalars held in registers.
 - backward: P', R' and the powers of x in the same pass; the input gradient in closed form,
   ``(P' - F R') / D`` times the output gradient, and the coefficient gradients ``x^j / D`` and ``-F / D
   dR/db_k`` reduced over the program's tile into one partial row per program, summed after in a fixed
-  order (no atomics: the same inputs give the same bits). Nothing but x is kept for the backward pass.
+  order (no atomics: the same inputs give the same bits). Only x and the coefficients are kept for the
+  backward pass.
 
 Tested on CPU through Triton's interpreter (``tests/test_triton.py``) and compiled by the ``gpu`` tests.
 """
