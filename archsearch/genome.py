@@ -129,6 +129,9 @@ class BlockSpec:
             "merge": self.merge,
         }
 
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
+        return BlockSpec.from_dict, (self.to_dict(),)  # read-only params do not pickle
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BlockSpec:
         unknown = set(data) - {f for f in cls.__dataclass_fields__}
@@ -267,6 +270,11 @@ class Genome:
         except json.JSONDecodeError as exc:
             raise GenomeError(f"genome is not valid JSON: {exc}") from None
         return cls.from_dict(data)
+
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
+        """Pickles as its dict (read-only mappings do not pickle): a genome crosses to
+        ``multiprocessing`` workers as it does to Ray's."""
+        return Genome.from_dict, (self.to_dict(),)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Genome) and self.to_dict() == other.to_dict()

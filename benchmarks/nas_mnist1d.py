@@ -71,6 +71,74 @@ def evaluate_row(evaluator: Any, genome: Any) -> dict[str, Any]:
             "seconds": seconds}
 
 
+_EVALUATOR: Any = None  # one per process that trains rows
+
+
+def _start_evaluator(epochs: float) -> None:
+    global _EVALUATOR
+    import torch
+
+    from archsearch.evaluation.latency import LatencyProtocol
+    from archsearch.evaluation.training import TaskRef, TrainingEvaluator, TrainingRecipe
+
+    torch.set_num_threads(1)
+    _EVALUATOR = TrainingEvaluator(TaskRef("mnist1d", 0, dict(TASK_OPTIONS)), TrainingRecipe(epochs=epochs),
+                                   LatencyProtocol(warmup=3, repeats=10), seed=0)
+    _EVALUATOR.warm_up()
+
+
+def _train(genome: Any) -> dict[str, Any]:
+    return evaluate_row(_EVALUATOR, genome)
+
+
+def build_table(space: SearchSpace, out: Path, epochs: float, limit: int = 0, checkpoint: int = 100,
+                fresh: bool = False, workers: int = 1) -> None:
+    """Trains every architecture of ``space`` on MNIST-1D into the Parquet table ``out``, resuming after
+    the rows already there (``nas_cell.py`` builds its table the same way). With ``workers`` > 1 the rows
+    train in that many processes of one thread each; every row is the same as in one process (seed 0,
+    one thread), only latencies feel the neighbour."""
+    import multiprocessing
+
+    import pandas as pd
+
+    rows: list[dict[Any, Any]] = []
+    if out.exists() and not fresh:
+        rows = pd.read_parquet(out).to_dict("records")
+        if any(row["status"] == "complete" and row["epochs_trained"] != epochs for row in rows):
+            raise SystemExit(f"{out} was trained for other than --epochs {epochs:g}; pass --fresh or another --out")
+        print(f"resuming after {len(rows)} rows in {out}", flush=True)
+    done = {row["arch_id"] for row in rows}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    todo = []
+    for i, genome in enumerate(enumerate_space(space)):
+        if limit and i >= limit:
+            break
+        if genome.arch_id not in done:
+            done.add(genome.arch_id)
+            todo.append(genome)
+
+    def write() -> None:
+        partial = out.with_suffix(".partial")
+        pd.DataFrame(rows).to_parquet(partial, index=False)
+        partial.replace(out)
+
+    start, cpu_start = time.perf_counter(), time.process_time()
+    if workers > 1:
+        pool = multiprocessing.get_context("spawn").Pool(workers, _start_evaluator, (epochs,))
+        trained_rows = pool.imap(_train, todo)
+    else:
+        _start_evaluator(epochs)
+        trained_rows = map(_train, todo)
+    for trained, row in enumerate(trained_rows, 1):
+        rows.append(row)
+        if trained % checkpoint == 0:
+            write()
+            print(f"{trained} of {len(todo)} trained, {time.perf_counter() - start:.0f} s", flush=True)
+    write()
+    print(f"wrote {len(rows)} rows to {out}; trained {len(todo)} in {time.perf_counter() - start:.0f} s wall, "
+          f"{time.process_time() - cpu_start:.0f} s CPU in this process")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--epochs", type=float, default=6.0)
@@ -78,46 +146,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="train only the first N (a quick check)")
     parser.add_argument("--checkpoint", type=int, default=100, help="write the table every N architectures")
     parser.add_argument("--fresh", action="store_true", help="ignore rows already in --out")
+    parser.add_argument("--workers", type=int, default=1, help="processes training rows, one thread each")
     args = parser.parse_args()
-
-    import pandas as pd
-
-    from archsearch.evaluation.latency import LatencyProtocol
-    from archsearch.evaluation.training import TaskRef, TrainingEvaluator, TrainingRecipe
-
-    evaluator = TrainingEvaluator(TaskRef("mnist1d", 0, dict(TASK_OPTIONS)), TrainingRecipe(epochs=args.epochs),
-                                  LatencyProtocol(warmup=3, repeats=10), seed=0)
-    evaluator.warm_up()
-    rows: list[dict[Any, Any]] = []
-    if args.out.exists() and not args.fresh:
-        rows = pd.read_parquet(args.out).to_dict("records")
-        if any(row["status"] == "complete" and row["epochs_trained"] != args.epochs for row in rows):
-            raise SystemExit(f"{args.out} was trained for other than --epochs {args.epochs:g}; pass --fresh "
-                             "or another --out")
-        print(f"resuming after {len(rows)} rows in {args.out}", flush=True)
-    done = {row["arch_id"] for row in rows}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-
-    def write() -> None:
-        partial = args.out.with_suffix(".partial")
-        pd.DataFrame(rows).to_parquet(partial, index=False)
-        partial.replace(args.out)
-
-    start, cpu_start, trained = time.perf_counter(), time.process_time(), 0
-    for i, genome in enumerate(enumerate_space(nas_space())):
-        if args.limit and i >= args.limit:
-            break
-        if genome.arch_id in done:
-            continue
-        rows.append(evaluate_row(evaluator, genome))
-        trained += 1
-        if trained % args.checkpoint == 0:
-            write()
-            print(f"{i + 1} architectures, {trained} trained here, {time.perf_counter() - start:.0f} s",
-                  flush=True)
-    write()
-    print(f"wrote {len(rows)} rows to {args.out}; trained {trained} in {time.perf_counter() - start:.0f} s wall, "
-          f"{time.process_time() - cpu_start:.0f} s CPU")
+    build_table(nas_space(), args.out, args.epochs, args.limit, args.checkpoint, args.fresh, args.workers)
 
 
 if __name__ == "__main__":

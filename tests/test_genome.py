@@ -1,4 +1,5 @@
 import json
+import pickle
 
 import networkx as nx
 import pytest
@@ -18,6 +19,14 @@ def test_json_round_trip_is_exact():
     assert again.arch_id == genome.arch_id
     assert again.decisions == {"depth": 2}
     assert json.loads(again.to_json()) == genome.to_dict()
+
+
+def test_genomes_and_specs_pickle_for_process_pools():
+    genome = chain()
+    again = pickle.loads(pickle.dumps(genome))
+    assert again == genome and again.arch_id == genome.arch_id and again.decisions == {"depth": 2}
+    spec = genome.blocks()[0][1]
+    assert pickle.loads(pickle.dumps(spec)) == spec
 
 
 def test_arch_id_depends_on_architecture_not_decisions():
