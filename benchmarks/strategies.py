@@ -12,7 +12,8 @@ architecture twice (each repeat counts as an evaluation).
 Problems: discretized ZDT1/ZDT2 (10 variables, 11 levels, 2 objectives), ZDT3 (12 levels: on 11 it
 equals ZDT1) and DTLZ2 (7 variables, 3 objectives), as integer or categorical decisions of a callable
 space; and the tabular benchmarks ``nas_digits`` (:mod:`nas_table`, 5,652 MLP stacks trained on
-digits) and ``nas_mnist1d`` / ``nas_mnist1d_3obj`` (:mod:`nas_mnist1d`, 3,768 block stacks).
+digits), ``nas_mnist1d`` / ``nas_mnist1d_3obj`` (:mod:`nas_mnist1d`, 3,768 block stacks) and ``nas_cell``
+(:mod:`nas_cell`, 2,688 three-node cells: per node an operation and the earlier nodes it reads).
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/strategies.py --seeds 30 --workers 2
 """
@@ -166,6 +167,12 @@ def nas_mnist1d(three: bool = False) -> Problem:
     return tabular("nas_mnist1d_3obj" if three else "nas_mnist1d", m1d.load_table(), m1d.nas_space(), objectives)
 
 
+def nas_cell() -> Problem:
+    import nas_cell as cell  # beside this script
+
+    return tabular("nas_cell", cell.load_cell_table(), cell.nas_space(), {"val_accuracy": "maximize", "n_params": "minimize"})
+
+
 PROBLEMS: dict[str, Callable[[], Problem]] = {
     "zdt1": lambda: synthetic("zdt1"),
     "zdt2_cat": lambda: synthetic("zdt2_cat"),
@@ -174,6 +181,7 @@ PROBLEMS: dict[str, Callable[[], Problem]] = {
     "nas_digits": nas_digits,
     "nas_mnist1d": nas_mnist1d,
     "nas_mnist1d_3obj": lambda: nas_mnist1d(three=True),
+    "nas_cell": nas_cell,
 }
 
 
