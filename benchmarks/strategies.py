@@ -51,6 +51,7 @@ VARIANTS = {  # ablations, by name: --runners evolution-plain local-plain mcts-p
     "model-o0": ("model", {"optimism": 0.0}),
     "model-gp": ("model", {"surrogate": "gp"}),  # one surrogate, not chosen by held-out rank
     "model-forest": ("model", {"surrogate": "forest"}),
+    "model-i5": ("model", {"n_initial": 5}),
 }
 BLIND = {"model-blind"}
 STEP = 5  # evaluations between hypervolume readings
