@@ -52,6 +52,9 @@ VARIANTS = {  # ablations, by name: --runners evolution-plain local-plain mcts-p
     "model-gp": ("model", {"surrogate": "gp"}),  # one surrogate, not chosen by held-out rank
     "model-forest": ("model", {"surrogate": "forest"}),
     "model-i5": ("model", {"n_initial": 5}),
+    "model-finish0": ("model", {"finish_levels": 0}),  # the default before 2026-12-04, night
+    "model-finish2": ("model", {"finish_levels": 2}),
+    "model-finish3": ("model", {"finish_levels": 3}),
 }
 BLIND = {"model-blind"}
 STEP = 5  # evaluations between hypervolume readings
@@ -282,13 +285,15 @@ def main() -> None:
     parser.add_argument("--runners", nargs="+", default=[*ARCHSEARCH, *OPTUNA],
                         choices=[*ARCHSEARCH, *OPTUNA, *VARIANTS])
     parser.add_argument("--seeds", type=int, default=30)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument("--budgets", type=int, nargs="+", default=[50, 100, 200])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also append every run's readings here, one JSON line a run")
     args = parser.parse_args()
 
     n = max(args.budgets)
-    jobs = [(p, r, s, n) for p in args.problems for r in args.runners for s in range(args.seeds)]
+    jobs = [(p, r, s, n) for p in args.problems for r in args.runners
+            for s in range(args.first_seed, args.first_seed + args.seeds)]
     start = time.perf_counter()
     results = []
     with Pool(args.workers) as pool:

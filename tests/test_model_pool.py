@@ -71,3 +71,42 @@ def test_a_front_member_with_every_neighbour_evaluated_is_left_out_of_mutations_
     resumed = ModelBased(grid(3), {"loss": "minimize"}, seed=0, n_initial=4, refine=0)
     resumed.load_state_dict(strategy.state_dict())
     assert resumed._barren == strategy._barren
+
+
+def levels_space(chooser):
+    """Four small architectures (one size) and a hundred large ones (another)."""
+    if chooser.suggest_categorical("size", ["small", "large"]) == "small":
+        return {"size": "small", "x": chooser.suggest_int("x", 0, 3)}
+    return {"size": "large", "y": chooser.suggest_int("y", 0, 9), "z": chooser.suggest_int("z", 0, 9)}
+
+
+def levels_accuracy(arch) -> float:
+    """Among the small ones the best is not where a model of the others would look (a noisy table's lucky draw)."""
+    if arch["size"] == "small":
+        return [0.50, 0.52, 0.51, 0.60][arch["x"]]
+    return 0.7 + 0.01 * arch["y"] - 0.002 * arch["z"]
+
+
+def levels_params(arch) -> dict[str, float]:
+    return {"n_params": 10.0 if arch["size"] == "small" else 100.0}
+
+
+def test_finish_levels_evaluates_every_member_of_a_small_level_on_the_front_and_resumes_its_counts():
+    objectives = {"accuracy": "maximize", "n_params": "minimize"}
+    strategy = ModelBased(as_space(levels_space), objectives, seed=0, n_initial=4, finish_levels=3)
+    strategy.use_measure(levels_params)
+    asked = []
+    for _ in range(16):
+        candidate = strategy.ask()
+        asked.append(candidate.architecture)
+        strategy.tell(candidate, EvalResult(COMPLETE, {"accuracy": levels_accuracy(candidate.architecture),
+                                                       **levels_params(candidate.architecture)}))
+    assert sorted(a["x"] for a in asked if a["size"] == "small") == [0, 1, 2, 3]
+    resumed = ModelBased(as_space(levels_space), objectives, seed=0, n_initial=4, finish_levels=3)
+    resumed.load_state_dict(strategy.state_dict())
+    assert resumed._levels == strategy._levels and resumed.state_dict() == strategy.state_dict()
+
+
+def test_finish_levels_must_be_a_count():
+    with pytest.raises(ConfigError, match="finish_levels"):
+        ModelBased(grid(3), {"loss": "minimize"}, finish_levels=-1).check()

@@ -19,6 +19,10 @@ conditional spaces and several objectives:
   out-of-bag predictions): neither was best on every benchmark problem;
 - objectives known before training (parameters, FLOPs: ``measure``) are used exactly, and only the
   rest is predicted, so training is spent where accuracy is uncertain at a size the front lacks;
+- a small level on the front (architectures of one measured size, a handful of them) is finished once
+  nearly all of it is evaluated: on a noisy table its front member is the luckiest of a few, which
+  evaluating them all finds and a model of the mean does not (Monte Carlo tree search exhausts such
+  subtrees, which is why it led on ``nas_digits``);
 - candidates in flight count as the surrogate predicts them (the "kriging believer"), so several
   workers get different proposals;
 - the run's constraints are checked on the measured metrics before a candidate is proposed, and
@@ -51,6 +55,7 @@ REFERENCE = 1.1  # reference point in scaled objectives (the results span [0, 1]
 BARREN_AFTER = 30  # consecutive mutations of a front member, all evaluated already, that leave it out of the pool
 DRAWS_PER_MEMBER = 2  # draws per wanted pool member once the pool has any: late in a run most draws are
 #                      candidates evaluated already, and each costs a build (was 4, with `max_retries` more)
+LEVEL_CAP = 32  # distinct members past which a level is not small enough to finish (and is no longer tracked)
 REFINED = 3  # best-ranked pool members that ``refine`` draws mutations around
 MAX_GP_INPUTS = 48  # encoded columns above which `auto` keeps to the forest: a fit's cost grows with
 #                     one length scale per column (the benchmark tables have 7-23; the hybrid space has
@@ -82,6 +87,10 @@ class ModelBased(Strategy):
             NAS tables (``benchmarks/RESULTS.md``).
         refine: one-decision mutations drawn around each of the ``REFINED`` best-ranked pool members,
             after which the grown pool is ranked again (0: the pool as drawn).
+        finish_levels: on the proposals ranked by the mean, a pool member is proposed first if its level
+            (the architectures whose measured objectives equal its own) is on the front and has at most
+            this many members left unevaluated, once the pool's draws show the level's members (three
+            draws per distinct member). 0 turns it off; it needs ``measure``.
     """
 
     name = "model"
@@ -100,6 +109,7 @@ class ModelBased(Strategy):
         use_pruned: bool = True,
         surrogate: str = "auto",
         refine: int = 8,
+        finish_levels: int = 3,
     ) -> None:
         super().__init__(space, objectives, seed)
         self.n_initial = n_initial
@@ -111,6 +121,8 @@ class ModelBased(Strategy):
         self.use_pruned = use_pruned
         self.surrogate = surrogate
         self.refine = refine
+        self.finish_levels = finish_levels
+        self._levels: dict[str, dict[str, Any]] = {}  # cheap objectives -> {"members", "draws", "large"}: see _note_level
         self._gp = GaussianProcess()
         self._chosen = "gp"  # with surrogate=auto: the surrogate that predicted better at the last fit
         self._archive = Archive(self.objectives)
@@ -127,7 +139,8 @@ class ModelBased(Strategy):
                 "pool_random": (self.pool_random, "int>=1"), "pool_mutations": (self.pool_mutations, "int>=0"),
                 "n_trees": (self.n_trees, "int>=2"), "optimism": (self.optimism, "float>=0"),
                 "max_retries": (self.max_retries, "int>=1"), "use_pruned": (self.use_pruned, "bool"),
-                "surrogate": (self.surrogate, "one of auto|gp|forest"), "refine": (self.refine, "int>=0")}
+                "surrogate": (self.surrogate, "one of auto|gp|forest"), "refine": (self.refine, "int>=0"),
+                "finish_levels": (self.finish_levels, "int>=0")}
 
     # -- proposals -----------------------------------------------------------------------------------
 
@@ -146,6 +159,9 @@ class ModelBased(Strategy):
                 completes = self._completes(pool)
                 order = self._best_predicted(pool, completes)
             choice = int(order[-1])
+            finishing = self._finishing(pool) if self.finish_levels and not self._n_asked % 2 else set()
+            if finishing:
+                choice = next(int(i) for i in order[::-1] if int(i) in finishing)
         candidate = pool[choice]
         candidate.origin = f"{candidate.origin} (model-based, pool of {len(pool)})"
         proposed = self._propose(candidate)
@@ -166,6 +182,7 @@ class ModelBased(Strategy):
                 if len(found) >= target or (draw >= DRAWS_PER_MEMBER * wanted + 20 and found):
                     return
                 candidate = make()
+                self._note_level(candidate)
                 if note is not None:
                     note(candidate.arch_id in self._seen)
                 if candidate.arch_id in self._seen or candidate.arch_id in found:
@@ -207,6 +224,50 @@ class ModelBased(Strategy):
                 if not self._violates(child):
                     around[child.arch_id] = child
         return list(around.values())
+
+    def _level_key(self, measured: Mapping[str, float]) -> str:
+        """The objectives ``measure`` gives, as a key: architectures with equal keys form a level."""
+        return canonical_json([measured.get(k) for k in self._cheap_objectives()])
+
+    def _tracks_levels(self) -> bool:
+        return bool(self.finish_levels and self.measure is not None and self._cheap_objectives())
+
+    def _note_level(self, candidate: Candidate, evaluated: bool = False) -> None:
+        """Counts a draw of ``candidate`` towards its level (architectures of equal cheap objectives). Only
+        levels with an evaluated member are counted (only they can be on the front), and a level past
+        ``LEVEL_CAP`` members is no longer small: its members are dropped, which bounds the state."""
+        if not self._tracks_levels():
+            return
+        key = self._level_key(self._measure_candidate(candidate))
+        if evaluated:
+            self._levels.setdefault(key, {"members": set(), "draws": 0, "large": False})
+        level = self._levels.get(key)
+        if level is None or level["large"]:
+            return
+        level["members"].add(candidate.arch_id)
+        level["draws"] += 0 if evaluated else 1
+        if len(level["members"]) > LEVEL_CAP:
+            level.update(members=set(), large=True)
+
+    def _finishing(self, pool: list[Candidate]) -> set[int]:
+        """Pool members of a small level on the front that is nearly all evaluated: its distinct members
+        stopped growing (three draws per member) and at most ``finish_levels`` are left. On noisy tables
+        the front member of a six-architecture level is the best of six, which exhausting the level finds
+        and a model of the mean does not (``benchmarks/front_levels.py``)."""
+        if self.measure is None or not self._levels:
+            return set()
+        front_levels = {self._level_key(self._measure(self._archive.decisions[m]))
+                        for m in self._archive.front().tolist()}
+        out = set()
+        for i, candidate in enumerate(pool):
+            key = self._level_key(self._measure_candidate(candidate))
+            level = self._levels.get(key)
+            if key not in front_levels or level is None or level["large"]:
+                continue
+            left = sum(1 for member in level["members"] if member not in self._seen)
+            if 1 <= left <= self.finish_levels and level["draws"] >= 3 * len(level["members"]):
+                out.add(i)
+        return out
 
     def _model_phase(self) -> bool:
         """Enough results to model: ``n_initial`` of them, pruned ones included, and one complete."""
@@ -407,6 +468,7 @@ class ModelBased(Strategy):
         if result.status == COMPLETE:
             if self._archive.add(candidate, result) is not None:
                 self._fidelity.append(fidelity)
+                self._note_level(candidate, evaluated=True)
         elif result.status == PRUNED and self.use_pruned:
             values = self._archive.minimized_metrics(result.metrics)  # its values at the rung
             if values is not None and math.isfinite(fidelity):
@@ -418,7 +480,8 @@ class ModelBased(Strategy):
         return {"archive": self._archive.state_dict(), "pending": self._pending, "incomplete": self._incomplete,
                 "pruned": self._pruned, "fidelity": [f if math.isfinite(f) else None for f in self._fidelity],
                 "gp": self._gp.state_dict(), "chosen": self._chosen,
-                "barren": {str(k): v for k, v in self._barren.items()}}
+                "barren": {str(k): v for k, v in self._barren.items()},
+                "levels": {k: {**v, "members": sorted(v["members"])} for k, v in self._levels.items()}}
 
     def _load_own_state(self, state: Mapping[str, Any]) -> None:
         self._archive.load_state_dict(state["archive"])
@@ -429,6 +492,8 @@ class ModelBased(Strategy):
         self._gp.load_state_dict(state.get("gp", {}))
         self._chosen = str(state.get("chosen", "gp"))
         self._barren = {int(k): int(v) for k, v in state.get("barren", {}).items()}
+        self._levels = {k: {"members": set(v["members"]), "draws": int(v["draws"]), "large": bool(v["large"])}
+                        for k, v in state.get("levels", {}).items()}
 
 
 def _tree_spread(forest: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
