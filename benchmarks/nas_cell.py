@@ -15,12 +15,11 @@ Regenerate with
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
-from nas_mnist1d import build_table, load_table  # beside this script
+from nas_mnist1d import load_table, table_main  # beside this script
 
 from archsearch.genome import INPUT, OUTPUT, BlockSpec, Genome
 from archsearch.space import Chooser, SearchSpace
@@ -73,15 +72,7 @@ def load_cell_table() -> Any:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--epochs", type=float, default=6.0)
-    parser.add_argument("--out", type=Path, default=TABLE)
-    parser.add_argument("--limit", type=int, default=0, help="train only the first N (a quick check)")
-    parser.add_argument("--checkpoint", type=int, default=100, help="write the table every N architectures")
-    parser.add_argument("--fresh", action="store_true", help="ignore rows already in --out")
-    parser.add_argument("--workers", type=int, default=1, help="processes training rows, one thread each")
-    args = parser.parse_args()
-    build_table(nas_space(), args.out, args.epochs, args.limit, args.checkpoint, args.fresh, args.workers)
+    table_main(nas_space(), TABLE, __doc__)
 
 
 if __name__ == "__main__":

@@ -139,16 +139,21 @@ def build_table(space: SearchSpace, out: Path, epochs: float, limit: int = 0, ch
           f"{time.process_time() - cpu_start:.0f} s CPU in this process")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+def table_main(space: SearchSpace, table: Path, doc: str | None) -> None:
+    """The command line of a table script: this one's and ``nas_cell.py``'s."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
     parser.add_argument("--epochs", type=float, default=6.0)
-    parser.add_argument("--out", type=Path, default=TABLE)
+    parser.add_argument("--out", type=Path, default=table)
     parser.add_argument("--limit", type=int, default=0, help="train only the first N (a quick check)")
     parser.add_argument("--checkpoint", type=int, default=100, help="write the table every N architectures")
     parser.add_argument("--fresh", action="store_true", help="ignore rows already in --out")
     parser.add_argument("--workers", type=int, default=1, help="processes training rows, one thread each")
     args = parser.parse_args()
-    build_table(nas_space(), args.out, args.epochs, args.limit, args.checkpoint, args.fresh, args.workers)
+    build_table(space, args.out, args.epochs, args.limit, args.checkpoint, args.fresh, args.workers)
+
+
+def main() -> None:
+    table_main(nas_space(), TABLE, __doc__)
 
 
 if __name__ == "__main__":

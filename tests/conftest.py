@@ -12,6 +12,25 @@ def digits():
     return load_task("digits", seed=0)
 
 
+@pytest.fixture(scope="session")
+def import_benchmark():
+    """Imports a script of ``benchmarks/`` by name (they import each other as neighbours)."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    folder = str(Path(__file__).resolve().parent.parent / "benchmarks")
+
+    def load(name: str):
+        sys.path.insert(0, folder)
+        try:
+            return importlib.import_module(name)
+        finally:
+            sys.path.remove(folder)
+
+    return load
+
+
 @pytest.fixture(autouse=True)
 def _one_torch_thread():
     """Tests share two cores with whatever else runs; one intra-op thread keeps timings sane."""

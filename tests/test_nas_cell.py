@@ -4,32 +4,21 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
 pd = pytest.importorskip("pandas")
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 EXPECTED_COUNT = 2 * 4**3 * (1 * 3 * 7)  # widths x operations per node x input subsets of nodes 1, 2, 3
 
 
 @pytest.fixture(scope="module")
-def nas() -> object:
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import nas_cell
-        import nas_table  # noqa: F401  (its enumeration, for the fixture below)
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    return nas_cell
+def nas(import_benchmark) -> object:
+    return import_benchmark("nas_cell")
 
 
 @pytest.fixture(scope="module")
-def architectures(nas) -> dict:
-    from nas_table import enumerate_space
-
-    return {genome.arch_id: genome for genome in enumerate_space(nas.nas_space())}
+def architectures(nas, import_benchmark) -> dict:
+    return {genome.arch_id: genome for genome in import_benchmark("nas_table").enumerate_space(nas.nas_space())}
 
 
 def test_every_cell_is_a_distinct_architecture(architectures) -> None:

@@ -3,31 +3,21 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
 pd = pytest.importorskip("pandas")
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 EXPECTED_COUNT = 2 * (12 + 12**2 + 12**3)  # widths x (options per stage, for depth 1, 2, 3)
 
 
 @pytest.fixture(scope="module")
-def nas() -> object:
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import nas_mnist1d
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    return nas_mnist1d
+def nas(import_benchmark) -> object:
+    return import_benchmark("nas_mnist1d")
 
 
 @pytest.fixture(scope="module")
-def architectures(nas) -> dict:
-    from nas_table import enumerate_space  # imported by nas_mnist1d, so already loaded
-
-    return {genome.arch_id: genome for genome in enumerate_space(nas.nas_space())}
+def architectures(nas, import_benchmark) -> dict:
+    return {genome.arch_id: genome for genome in import_benchmark("nas_table").enumerate_space(nas.nas_space())}
 
 
 def test_space_enumerates_every_architecture_once(architectures) -> None:
