@@ -23,6 +23,7 @@ from nas_mnist1d import load_table, table_main  # beside this script
 
 from archsearch.genome import INPUT, OUTPUT, BlockSpec, Genome
 from archsearch.space import Chooser, SearchSpace
+from archsearch.spaces.block_graph import decisions_of
 
 TABLE = Path(__file__).parent / "data" / "nas_cell.parquet"
 OPERATIONS = ("mlp", "glu", "kan_chebyshev", "identity")
@@ -59,7 +60,7 @@ class CellSpace(SearchSpace):
         for k in range(1, NODES + 1):
             if f"n{k}" not in read:
                 graph.add_edge(f"n{k}", OUTPUT)
-        return Genome(graph, {"width": width}, dict(chooser.decisions) if hasattr(chooser, "decisions") else {})
+        return Genome(graph, {"width": width}, decisions_of(chooser))
 
 
 def nas_space() -> CellSpace:

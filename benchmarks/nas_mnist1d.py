@@ -123,17 +123,17 @@ def build_table(space: SearchSpace, out: Path, epochs: float, limit: int = 0, ch
         partial.replace(out)
 
     start, cpu_start = time.perf_counter(), time.process_time()
-    if workers > 1:
-        pool = multiprocessing.get_context("spawn").Pool(workers, _start_evaluator, (epochs,))
-        trained_rows = pool.imap(_train, todo)
-    else:
+    pool = multiprocessing.get_context("spawn").Pool(workers, _start_evaluator, (epochs,)) if workers > 1 else None
+    if pool is None:
         _start_evaluator(epochs)
-        trained_rows = map(_train, todo)
-    for trained, row in enumerate(trained_rows, 1):
+    for trained, row in enumerate(pool.imap(_train, todo) if pool else map(_train, todo), 1):
         rows.append(row)
         if trained % checkpoint == 0:
             write()
             print(f"{trained} of {len(todo)} trained, {time.perf_counter() - start:.0f} s", flush=True)
+    if pool is not None:
+        pool.close()
+        pool.join()
     write()
     print(f"wrote {len(rows)} rows to {out}; trained {len(todo)} in {time.perf_counter() - start:.0f} s wall, "
           f"{time.process_time() - cpu_start:.0f} s CPU in this process")

@@ -29,7 +29,7 @@ def test_a_cell_wires_its_nodes_as_its_decisions_say(nas) -> None:
     from archsearch.builder import build_model, param_count
     from archsearch.genome import INPUT, OUTPUT
     from archsearch.space import ReplayChooser
-    from archsearch.tasks._base import DataSpec
+    from archsearch.tasks import DataSpec
 
     decisions = {"width": 32, "n1.op": "glu", "n1.inputs": "input", "n2.op": "identity", "n2.inputs": "input+n1",
                  "n3.op": "mlp", "n3.inputs": "n1"}
