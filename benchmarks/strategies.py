@@ -52,6 +52,10 @@ VARIANTS = {  # ablations, by name: --runners evolution-plain local-plain mcts-p
     "model-gp": ("model", {"surrogate": "gp"}),  # one surrogate, not chosen by held-out rank
     "model-forest": ("model", {"surrogate": "forest"}),
     "model-i5": ("model", {"n_initial": 5}),
+    "model-refine0": ("model", {"refine": 0}),
+    "model-sweep1": ("model", {"sweep": 1}),
+    "model-sweep3": ("model", {"sweep": 3}),
+    "model-nograph": ("model", {"graph_features": False}),  # the default before 2026-12-05
     "model-finish0": ("model", {"finish_levels": 0}),  # the default before 2026-12-04, night
     "model-finish2": ("model", {"finish_levels": 2}),
     "model-finish3": ("model", {"finish_levels": 3}),

@@ -181,6 +181,48 @@ def crossover(
     return Candidate(space.build(chooser), dict(chooser.decisions), origin="crossover")
 
 
+class _DomainRecorder(ReplayChooser):
+    """Replays decisions and notes the values each one could have taken (None for a continuous one)."""
+
+    def __init__(self, decisions: Mapping[str, Any]) -> None:
+        super().__init__(decisions)
+        self.domains: dict[str, list[Any] | None] = {}
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        self.domains[name] = list(choices)
+        return super().suggest_categorical(name, choices)
+
+    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
+        self.domains[name] = list(range(low, high + 1, step)) if (high - low) // step < 4096 else None
+        return super().suggest_int(name, low, high, step, log)
+
+    def suggest_float(self, name: str, low: float, high: float, step: float | None = None,
+                      log: bool = False) -> float:
+        self.domains[name] = None
+        return super().suggest_float(name, low, high, step, log)
+
+
+def neighbourhood(space: SearchSpace, decisions: Mapping[str, Any], rng: np.random.Generator,
+                  max_values: int = 16) -> list[Candidate]:
+    """Every architecture one decision away from ``decisions`` (a decision with more than ``max_values``
+    values, or a continuous one, contributes ``max_values`` of them, spread evenly); decisions that a
+    changed one brings in are sampled."""
+    recorder = _DomainRecorder(decisions)
+    space.build(recorder)
+    out = []
+    for label, domain in recorder.domains.items():
+        if domain is None:
+            continue
+        if len(domain) > max_values:
+            domain = [domain[int(i)] for i in np.linspace(0, len(domain) - 1, max_values)]
+        for value in domain:
+            if same_choice(value, decisions[label]):
+                continue
+            chooser = ReplayChooser({**decisions, label: value}, fallback=RandomChooser(rng))
+            out.append(Candidate(space.build(chooser), dict(chooser.decisions), origin=f"neighbour on {label}"))
+    return out
+
+
 def random_candidate(space: SearchSpace, rng: np.random.Generator) -> Candidate:
     chooser = RandomChooser(rng)
     return Candidate(space.build(chooser), dict(chooser.decisions), origin="random")

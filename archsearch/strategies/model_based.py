@@ -17,6 +17,10 @@ conditional spaces and several objectives:
   scale per input (``_gp``) or an extra-trees forest (bootstrapped trees as in SMAC's and BANANAS's
   ensembles), whichever ranks the results better held out (the GP's leave-one-out, the forest's
   out-of-bag predictions): neither was best on every benchmark problem;
+- the surrogate sees, beside the decisions, how many blocks of each kind the architecture has and how
+  many edges join each pair of kinds (the first step of a Weisfeiler-Lehman graph kernel, as in
+  NAS-BOWL, Ru et al. 2021): what the decisions of a cell space say only indirectly (that a KAN reads
+  the input), and what two spaces' decisions share (measured: lower regret on every tabular problem);
 - objectives known before training (parameters, FLOPs: ``measure``) are used exactly, and only the
   rest is predicted, so training is spent where accuracy is uncertain at a size the front lacks;
 - a small level on the front (architectures of one measured size, a handful of them) is finished once
@@ -43,11 +47,11 @@ from typing import Any
 
 import numpy as np
 
-from archsearch.genome import canonical_json
+from archsearch.genome import Genome, canonical_json
 from archsearch.pareto import LOG_SCALE_PREFIXES, hypervolume_improvement, non_dominated_mask
 from archsearch.space import SearchSpace, choice_key
 from archsearch.strategies._base import Strategy
-from archsearch.strategies._common import Archive, mutate, random_candidate
+from archsearch.strategies._common import Archive, mutate, neighbourhood, random_candidate
 from archsearch.strategies._gp import GaussianProcess
 from archsearch.trial import COMPLETE, FAILED, PRUNED, REJECTED, Candidate, EvalResult
 
@@ -91,6 +95,13 @@ class ModelBased(Strategy):
             (the architectures whose measured objectives equal its own) is on the front and has at most
             this many members left unevaluated, once the pool's draws show the level's members (three
             draws per distinct member). 0 turns it off; it needs ``measure``.
+        graph_features: the surrogate also sees ``graph_counts`` of each architecture (when the space
+            builds genomes): block kinds and edges between kinds, counted.
+        sweep: rounds of hill-climbing on the ranking after ``refine``: the best-ranked member's whole
+            one-decision neighbourhood joins the pool and it is ranked again, until the best stays. Off
+            by default: measured, it halves the regret at 50 evaluations on ordered decisions (ZDT3)
+            but raises it on three predicted objectives (DTLZ2) and gains nothing on the NAS tables;
+            each round builds the neighbourhood (the sum over decisions of their values).
     """
 
     name = "model"
@@ -110,6 +121,8 @@ class ModelBased(Strategy):
         surrogate: str = "auto",
         refine: int = 8,
         finish_levels: int = 3,
+        graph_features: bool = True,
+        sweep: int = 0,
     ) -> None:
         super().__init__(space, objectives, seed)
         self.n_initial = n_initial
@@ -122,6 +135,10 @@ class ModelBased(Strategy):
         self.surrogate = surrogate
         self.refine = refine
         self.finish_levels = finish_levels
+        self.graph_features = graph_features
+        self.sweep = sweep
+        self._graphs: dict[str, dict[str, float]] = {}  # canonical decisions -> graph_counts, of told and pending
+        self._pool_graphs: dict[str, dict[str, float]] = {}  # the same, of the pool being ranked
         self._levels: dict[str, dict[str, Any]] = {}  # cheap objectives -> {"members", "draws", "large"}: see _note_level
         self._gp = GaussianProcess()
         self._chosen = "gp"  # with surrogate=auto: the surrogate that predicted better at the last fit
@@ -140,7 +157,8 @@ class ModelBased(Strategy):
                 "n_trees": (self.n_trees, "int>=2"), "optimism": (self.optimism, "float>=0"),
                 "max_retries": (self.max_retries, "int>=1"), "use_pruned": (self.use_pruned, "bool"),
                 "surrogate": (self.surrogate, "one of auto|gp|forest"), "refine": (self.refine, "int>=0"),
-                "finish_levels": (self.finish_levels, "int>=0")}
+                "finish_levels": (self.finish_levels, "int>=0"), "graph_features": (self.graph_features, "bool"),
+                "sweep": (self.sweep, "int>=0")}
 
     # -- proposals -----------------------------------------------------------------------------------
 
@@ -158,6 +176,11 @@ class ModelBased(Strategy):
                 pool = [*pool, *around]
                 completes = self._completes(pool)
                 order = self._best_predicted(pool, completes)
+            for _ in range(self.sweep):
+                grown = self._climb(pool, int(order[-1]))
+                if grown is None:
+                    break
+                pool, completes, order = grown
             choice = int(order[-1])
             finishing = self._finishing(pool) if self.finish_levels and not self._n_asked % 2 else set()
             if finishing:
@@ -167,7 +190,23 @@ class ModelBased(Strategy):
         proposed = self._propose(candidate)
         assert proposed is not None
         self._pending[self._trial_key(proposed)] = dict(proposed.decisions)
+        self._remember_graph(proposed)
         return proposed
+
+    def _climb(self, pool: list[Candidate], best: int) -> tuple[list[Candidate], np.ndarray, np.ndarray] | None:
+        """One round of ``sweep``: the pool grown by the unevaluated one-decision neighbourhood of its
+        best-ranked member, with completion chances and ranking; None once no neighbour ranks higher."""
+        known = {c.arch_id for c in pool}
+        near: dict[str, Candidate] = {}
+        for c in neighbourhood(self.space, pool[best].decisions, self.rng):
+            if c.arch_id not in self._seen and c.arch_id not in known and not self._violates(c):
+                near.setdefault(c.arch_id, c)
+        if not near:
+            return None
+        pool = [*pool, *near.values()]
+        completes = self._completes(pool)
+        order = self._best_predicted(pool, completes)
+        return None if int(order[-1]) == best else (pool, completes, order)
 
     def _pool(self) -> list[Candidate]:
         """Distinct unevaluated candidates the constraints allow: random samples, then mutations of front
@@ -344,6 +383,8 @@ class ModelBased(Strategy):
         predicted = np.zeros((len(pool), len(names)))
         pending_values = np.zeros((len(pending), len(names)))
         if learned:
+            if self.graph_features:
+                self._pool_graphs = {canonical_json(c.decisions): graph_counts(c.architecture) for c in pool}
             x_told, y_told, x_asked = self._training_rows([*(c.decisions for c in pool), *pending], y)
             everything, spread = self._predict(x_told, y_told[:, learned], x_asked)
             if self.optimism and self._n_asked % 2:  # every other proposal: an optimistic bound
@@ -355,6 +396,29 @@ class ModelBased(Strategy):
                 predicted[:, i] = [sign * self._measure_candidate(c).get(k, math.nan) for c in pool]
                 pending_values[:, i] = [sign * self._measure(d).get(k, math.nan) for d in pending]
         return self._rank(predicted, y, pending_values, names, completes)
+
+    def _graph_columns(self, rows: Sequence[Mapping[str, Any]], n_told: int) -> np.ndarray:
+        """Counts of block kinds and of edges between kinds of each row's architecture (``graph_counts``):
+        the columns that vary across the first ``n_told`` rows (the results). Others teach the surrogate
+        nothing, and columns that came and went with the pool would change the GP's inputs, and refit
+        it, at every proposal."""
+        counts = [self._graph_of(d) for d in rows]
+        names = sorted({k for c in counts[:n_told] for k in c})
+        out = np.array([[c.get(k, 0.0) for k in names] for c in counts]).reshape(len(rows), len(names))
+        return out[:, np.ptp(out[:n_told], axis=0) > 0] if n_told else out[:, :0]
+
+    def _graph_of(self, decisions: Mapping[str, Any]) -> dict[str, float]:
+        """``graph_counts`` of a told, pending or pool member's architecture (rebuilt only on a miss: after
+        a resume)."""
+        key = canonical_json(decisions)
+        found = self._graphs.get(key, self._pool_graphs.get(key))
+        if found is None:
+            found = self._graphs[key] = graph_counts(self.space.replay(decisions))
+        return found
+
+    def _remember_graph(self, candidate: Candidate) -> None:
+        if self.graph_features:
+            self._graphs.setdefault(canonical_json(candidate.decisions), graph_counts(candidate.architecture))
 
     def _predict(self, x_told: np.ndarray, y_told: np.ndarray, x_asked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The surrogate's mean and spread (the GP's standard deviation, or the trees' disagreement) of
@@ -389,6 +453,8 @@ class ModelBased(Strategy):
         told = [*self._archive.decisions, *(p["decisions"] for p in self._pruned)]
         rows = [*told, *asked]
         x = one_hot(rows)
+        if self.graph_features:
+            x = np.hstack([x, self._graph_columns(rows, len(told))])
         if not self._pruned:
             return x[:len(y)], y, x[len(y):]
         complete_fidelity = np.array(self._fidelity, dtype=float)
@@ -465,6 +531,7 @@ class ModelBased(Strategy):
         self._seen.add(candidate.arch_id)
         self._pending.pop(self._trial_key(candidate), None)
         fidelity = _fidelity_of(result)
+        self._remember_graph(candidate)
         if result.status == COMPLETE:
             if self._archive.add(candidate, result) is not None:
                 self._fidelity.append(fidelity)
@@ -524,6 +591,27 @@ def _fidelity_of(result: EvalResult) -> float:
         if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)
     return math.nan
+
+
+def graph_counts(architecture: Any) -> dict[str, float]:
+    """How many blocks of each kind a genome has and how many edges join each pair of kinds (the first
+    step of a Weisfeiler-Lehman graph kernel, as in NAS-BOWL): what decisions of a cell space do not say
+    directly, e.g. that a KAN reads the input. Anything but a genome has none."""
+    graph = getattr(architecture, "graph", None)
+    if not isinstance(architecture, Genome) or graph is None:
+        return {}
+
+    def label(node: Any) -> str:
+        spec = graph.nodes[node].get("spec")
+        return str(node) if spec is None else spec.kind
+
+    counts: dict[str, float] = {}
+    for node in graph.nodes:
+        counts[label(node)] = counts.get(label(node), 0.0) + 1.0
+    for source, target in graph.edges:
+        key = f"{label(source)}>{label(target)}"
+        counts[key] = counts.get(key, 0.0) + 1.0
+    return counts
 
 
 def one_hot(rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
