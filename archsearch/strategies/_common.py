@@ -186,14 +186,14 @@ class _DomainRecorder(ReplayChooser):
 
     def __init__(self, decisions: Mapping[str, Any]) -> None:
         super().__init__(decisions)
-        self.domains: dict[str, list[Any] | None] = {}
+        self.domains: dict[str, Sequence[Any] | None] = {}
 
     def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
         self.domains[name] = list(choices)
         return super().suggest_categorical(name, choices)
 
     def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
-        self.domains[name] = list(range(low, high + 1, step)) if (high - low) // step < 4096 else None
+        self.domains[name] = range(low, high + 1, step)
         return super().suggest_int(name, low, high, step, log)
 
     def suggest_float(self, name: str, low: float, high: float, step: float | None = None,
@@ -204,9 +204,9 @@ class _DomainRecorder(ReplayChooser):
 
 def neighbourhood(space: SearchSpace, decisions: Mapping[str, Any], rng: np.random.Generator,
                   max_values: int = 16) -> list[Candidate]:
-    """Every architecture one decision away from ``decisions`` (a decision with more than ``max_values``
-    values, or a continuous one, contributes ``max_values`` of them, spread evenly); decisions that a
-    changed one brings in are sampled."""
+    """Every architecture one decision away from ``decisions``: a decision with more than ``max_values``
+    values contributes ``max_values`` of them, spread evenly, and a continuous one none; decisions that
+    a changed one brings in are sampled."""
     recorder = _DomainRecorder(decisions)
     space.build(recorder)
     out = []
