@@ -23,10 +23,11 @@ from archsearch.trial import COMPLETE, EvalResult
 
 
 def cost(problem_name: str, name: str, trials: int, window: int) -> tuple[float, float, int]:
-    from strategies import PROBLEMS  # beside this script
+    from strategies import PROBLEMS, VARIANTS  # beside this script
 
     problem = PROBLEMS[problem_name]()
-    strategy = make_strategy(name, problem.space, problem.objectives, 0)
+    base, options = VARIANTS.get(name, (name, {}))  # a variant: a strategy with other options
+    strategy = make_strategy(base, problem.space, problem.objectives, 0, **options)
     strategy.use_measure(problem.measure)
     cpu = wall = 0.0
     done = 0
@@ -60,11 +61,11 @@ def reference() -> float:
 
 
 def main() -> None:
-    from strategies import ARCHSEARCH, PROBLEMS  # beside this script
+    from strategies import ARCHSEARCH, PROBLEMS, VARIANTS  # beside this script
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problem", default="nas_digits", choices=list(PROBLEMS))
-    parser.add_argument("--runners", nargs="+", default=list(ARCHSEARCH))
+    parser.add_argument("--runners", nargs="+", default=list(ARCHSEARCH), choices=[*ARCHSEARCH, *VARIANTS])
     parser.add_argument("--trials", type=int, default=500)
     parser.add_argument("--window", type=int, default=20)
     args = parser.parse_args()
