@@ -233,7 +233,7 @@ class Genome:
         version = data.get("schema_version", GENOME_SCHEMA_VERSION)
         if version != GENOME_SCHEMA_VERSION:
             raise GenomeError(
-                f"genome schema_version {version} is not supported (this archsearch reads "
+                f"genome schema_version {version!r} is not supported (this archsearch reads "
                 f"{GENOME_SCHEMA_VERSION}); upgrade archsearch to read it"
             )
         for key in ("nodes", "edges"):

@@ -75,6 +75,7 @@ def test_parallel_graph_round_trips():
         (lambda d: d["nodes"][0]["spec"].update(norm_placement="sideways"), "norm_placement"),
         (lambda d: d["nodes"][0]["spec"].update(colour="red"), "unknown fields"),
         (lambda d: d.update(schema_version=99), "schema_version 99"),
+        (lambda d: d.update(schema_version="2\n"), r"schema_version '2\\n' is not"),  # one line, as written
         (lambda d: d.pop("nodes"), "'nodes'"),
     ],
 )
