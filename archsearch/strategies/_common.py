@@ -19,7 +19,7 @@ from archsearch.pareto import (
     non_dominated_sort,
     to_minimization,
 )
-from archsearch.space import RandomChooser, ReplayChooser, SearchSpace, same_choice
+from archsearch.space import Chooser, RandomChooser, ReplayChooser, SearchSpace, same_choice
 from archsearch.trial import COMPLETE, Candidate, EvalResult, metric_values
 
 
@@ -181,25 +181,36 @@ def crossover(
     return Candidate(space.build(chooser), dict(chooser.decisions), origin="crossover")
 
 
-class _DomainRecorder(ReplayChooser):
-    """Replays decisions and notes the values each one could have taken (None for a continuous one)."""
+class AlternativesChooser(ReplayChooser):
+    """Replays decisions and notes, per decision, the values it could take instead (``alternatives``):
+    every choice, every integer of the range and no float here; a walk that needs others overrides
+    ``_int_alternatives`` and ``_float_alternatives``."""
 
-    def __init__(self, decisions: Mapping[str, Any]) -> None:
-        super().__init__(decisions)
-        self.domains: dict[str, Sequence[Any] | None] = {}
+    def __init__(self, decisions: Mapping[str, Any], fallback: Chooser | None = None) -> None:
+        super().__init__(decisions, fallback)
+        self.alternatives: dict[str, Sequence[Any]] = {}
 
     def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
-        self.domains[name] = list(choices)
+        self.alternatives[name] = list(choices)
         return super().suggest_categorical(name, choices)
 
     def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
-        self.domains[name] = range(low, high + 1, step)
-        return super().suggest_int(name, low, high, step, log)
+        value = super().suggest_int(name, low, high, step, log)
+        self.alternatives[name] = self._int_alternatives(name, low, high, step, log)
+        return value
 
     def suggest_float(self, name: str, low: float, high: float, step: float | None = None,
                       log: bool = False) -> float:
-        self.domains[name] = None
-        return super().suggest_float(name, low, high, step, log)
+        value = super().suggest_float(name, low, high, step, log)
+        self.alternatives[name] = self._float_alternatives(name, low, high, step, log)
+        return value
+
+    def _int_alternatives(self, name: str, low: int, high: int, step: int, log: bool) -> Sequence[Any]:
+        return range(low, high + 1, step)
+
+    def _float_alternatives(self, name: str, low: float, high: float, step: float | None,
+                            log: bool) -> Sequence[Any]:
+        return []
 
 
 def neighbourhood(space: SearchSpace, decisions: Mapping[str, Any], rng: np.random.Generator,
@@ -207,12 +218,10 @@ def neighbourhood(space: SearchSpace, decisions: Mapping[str, Any], rng: np.rand
     """Every architecture one decision away from ``decisions``: a decision with more than ``max_values``
     values contributes ``max_values`` of them, spread evenly, and a continuous one none; decisions that
     a changed one brings in are sampled."""
-    recorder = _DomainRecorder(decisions)
+    recorder = AlternativesChooser(decisions)
     space.build(recorder)
     out = []
-    for label, domain in recorder.domains.items():
-        if domain is None:
-            continue
+    for label, domain in recorder.alternatives.items():
         if len(domain) > max_values:
             domain = [domain[int(i)] for i in np.linspace(0, len(domain) - 1, max_values)]
         for value in domain:

@@ -38,8 +38,9 @@ from typing import Any
 import numpy as np
 
 from archsearch.genome import canonical_json
-from archsearch.space import RandomChooser, ReplayChooser, SearchSpace
+from archsearch.space import RandomChooser, SearchSpace
 from archsearch.strategies._base import Strategy
+from archsearch.strategies._common import AlternativesChooser
 from archsearch.trial import PRUNED, Candidate, EvalResult, objective_values
 
 STUDY_NAME = "archsearch"
@@ -318,7 +319,7 @@ class Bayes(Strategy):
         self._first_trial, self._twins = {}, {}
 
 
-class _Neighbourhood(ReplayChooser):
+class _Neighbourhood(AlternativesChooser):
     """Replays decisions (labels they lack drawn at random) and notes each decision's alternatives, for
     a walk that changes one decision at a time: every choice and every integer of a range of up to 64,
     else (and for floats) a few random draws."""
@@ -326,22 +327,12 @@ class _Neighbourhood(ReplayChooser):
     def __init__(self, decisions: Mapping[str, Any], rng: np.random.Generator) -> None:
         super().__init__(decisions, fallback=RandomChooser(rng))
         self.rng = rng
-        self.alternatives: dict[str, list[Any]] = {}
 
-    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
-        self.alternatives[name] = list(choices)
-        return super().suggest_categorical(name, choices)
-
-    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
-        value = super().suggest_int(name, low, high, step, log)
+    def _int_alternatives(self, name: str, low: int, high: int, step: int, log: bool) -> Sequence[Any]:
         values = range(low, high + 1, step)
-        self.alternatives[name] = list(values) if len(values) <= 64 else [
+        return list(values) if len(values) <= 64 else [
             RandomChooser(self.rng).suggest_int(name, low, high, step, log) for _ in range(4)]
-        return value
 
-    def suggest_float(
-        self, name: str, low: float, high: float, step: float | None = None, log: bool = False
-    ) -> float:
-        value = super().suggest_float(name, low, high, step, log)
-        self.alternatives[name] = [RandomChooser(self.rng).suggest_float(name, low, high, step, log) for _ in range(4)]
-        return value
+    def _float_alternatives(self, name: str, low: float, high: float, step: float | None,
+                            log: bool) -> Sequence[Any]:
+        return [RandomChooser(self.rng).suggest_float(name, low, high, step, log) for _ in range(4)]
