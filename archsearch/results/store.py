@@ -165,7 +165,10 @@ class RunStore:
         """
         if not self.lock.held:
             raise RunDirError(f"{self.path}: appending to the journal needs the run's lock (RunStore.acquire)")
-        line = json.dumps({"time": time.time(), **record}, sort_keys=True)
+        # No sort_keys: a candidate's decisions keep the order they were made in, which strategies read
+        # (mutation picks a decision by position, encoders add columns as labels appear); a journal that
+        # reordered them would make a resumed run propose other architectures than an uninterrupted one.
+        line = json.dumps({"time": time.time(), **record})
         with open(self.path / JOURNAL_FILE, "a", encoding="utf-8") as f:
             f.write(line + "\n")
             f.flush()
