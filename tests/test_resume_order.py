@@ -32,7 +32,7 @@ def run(run_dir, evaluate, strategy):
                              seed=4, strategy=strategy, executor="inline", run_dir=run_dir, quiet=True)
 
 
-@pytest.mark.parametrize("strategy", ["model", "evolution", "local", "mcts"])
+@pytest.mark.parametrize("strategy", ["model", "evolution", "local", "mcts", "bayes", "random"])
 @pytest.mark.parametrize("interrupt_at", [3, 11])
 def test_resume_after_ctrl_c_mid_trial_proposes_what_an_uninterrupted_run_does(tmp_path, strategy, interrupt_at):
     whole = run(tmp_path / "whole", toy_evaluate, strategy).trials.to_pandas()
