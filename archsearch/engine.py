@@ -296,10 +296,11 @@ class Engine:
                                 weights=result.weights, curve=result.curve)
         self.store.trial_finished(trial_id, result)
         self.store.drop_checkpoint(trial_id)
-        self._ops += 1
         if self._weights is not None:
             self._weights.update(trial_id, result)
+        # Counted only now: a state saved by an interrupt before the tell must not claim to hold it.
         self._strategy_settled = False
+        self._ops += 1
         self.strategy.tell(work.candidate, result)
         self._save_state()
         self.progress.trial_done(trial_id, work.candidate, result)
