@@ -67,6 +67,14 @@ def atomic_write_json(path: Path, data: Any, durable: bool = True) -> None:
     atomic_write_text(path, json.dumps(data, indent=2) + "\n", durable)
 
 
+def journal_line(record: Mapping[str, Any]) -> str:
+    """One journal record as written. No sort_keys: a candidate's decisions keep the order they were
+    made in, which strategies read (mutation picks a decision by position, encoders add columns as labels
+    appear); a journal that reordered them would make a resumed run propose other architectures than an
+    uninterrupted one."""
+    return json.dumps(record)
+
+
 class RunStore:
     """Reads and appends to one run directory.
 
@@ -165,10 +173,7 @@ class RunStore:
         """
         if not self.lock.held:
             raise RunDirError(f"{self.path}: appending to the journal needs the run's lock (RunStore.acquire)")
-        # No sort_keys: a candidate's decisions keep the order they were made in, which strategies read
-        # (mutation picks a decision by position, encoders add columns as labels appear); a journal that
-        # reordered them would make a resumed run propose other architectures than an uninterrupted one.
-        line = json.dumps({"time": time.time(), **record})
+        line = journal_line({"time": time.time(), **record})
         with open(self.path / JOURNAL_FILE, "a", encoding="utf-8") as f:
             f.write(line + "\n")
             f.flush()

@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from archsearch.results.store import journal_line
 from archsearch.space import CallableSpace, SearchSpace, as_space
 from archsearch.strategies._base import Strategy
 from archsearch.testing.toys import tiny_block_space, toy_objectives, toy_result, toy_space
@@ -42,6 +43,11 @@ def drive(strategy: Strategy, n: int, in_flight: int = 1, fail_every: int = 0, p
     for candidate in pending:
         strategy.tell(candidate, evaluate_toy(candidate))
     return proposed
+
+
+def from_journal(candidate: Candidate) -> Candidate:
+    """``candidate`` as a resumed run reads it back: through the journal's JSON (equal, not identical)."""
+    return Candidate.from_dict(json.loads(journal_line(candidate.to_dict())))
 
 
 def evaluate_toy(candidate: Candidate) -> EvalResult:
@@ -154,17 +160,17 @@ class StrategyContract:
         replayed = self.make_strategy(space, toy_objectives(), seed=4)
         replayed.load_state_dict(older)
         for kind, candidate, logged in log:
-            rebuilt = Candidate.from_dict(json.loads(json.dumps(candidate.to_dict())))
+            rebuilt = from_journal(candidate)
             if kind == "ask":
                 proposed = replayed.ask()
                 assert proposed is not None and proposed.arch_id == candidate.arch_id
             else:
                 assert logged is not None
-                replayed.tell(rebuilt, EvalResult.from_dict(json.loads(json.dumps(logged.to_dict()))))
+                replayed.tell(rebuilt, EvalResult.from_dict(json.loads(journal_line(logged.to_dict()))))
         for candidate in pending:
             result = evaluate_toy(candidate)
             original.tell(candidate, result)
-            replayed.tell(Candidate.from_dict(json.loads(json.dumps(candidate.to_dict()))), result)
+            replayed.tell(from_journal(candidate), result)
         assert self._ids(drive(replayed, 6, in_flight=2)) == self._ids(drive(original, 6, in_flight=2))
 
     def test_journal_replay_with_pruned_trials_is_exact(self, space: SearchSpace) -> None:
@@ -186,9 +192,9 @@ class StrategyContract:
                 assert proposed is not None and proposed.arch_id == candidate.arch_id
                 assert proposed.proposal == candidate.proposal
             else:
-                rebuilt = Candidate.from_dict(json.loads(json.dumps(candidate.to_dict())))
+                rebuilt = from_journal(candidate)
                 assert logged is not None
-                replayed.tell(rebuilt, EvalResult.from_dict(json.loads(json.dumps(logged.to_dict()))))
+                replayed.tell(rebuilt, EvalResult.from_dict(json.loads(journal_line(logged.to_dict()))))
         assert self._ids(drive(replayed, 6, prune_every=2)) == self._ids(drive(original, 6, prune_every=2))
 
     def test_seed_is_honoured_after_restore_of_fresh_state(self, space: SearchSpace) -> None:
