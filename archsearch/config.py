@@ -71,6 +71,9 @@ def option_descriptions(key: str) -> dict[str, str]:
 _OVERRIDE_KEY = re.compile(r"^([+~]{0,2})([A-Za-z_][\w.]*)(@[\w.]+)?=(.*)$", re.S)
 
 
+_LEXER_ERROR = re.compile(r"LexerNoViableAltException: (.*)\n( *)\^", re.S)
+
+
 def _refuse_repeated_keys(overrides: Sequence[str]) -> None:
     """A key given twice is almost always bash's brace expansion: ``k={a,b}`` arrives as ``k=a k=b``."""
     seen: dict[str, str] = {}
@@ -79,12 +82,17 @@ def _refuse_repeated_keys(overrides: Sequence[str]) -> None:
         if not sep or key.startswith(("+", "~")):
             continue
         if key in seen:
-            values = [o.partition("=")[2] for o in overrides if o.partition("=")[0] == key]
+            values = [_printable(o.partition("=")[2]) for o in overrides if o.partition("=")[0] == key]
             raise ConfigError(
                 f"{key} is given {len(values)} times ({' '.join(f'{key}={v}' for v in values)}): the shell's brace "
                 f"expansion probably split {key}={{{','.join(values)}}}; quote the whole override, e.g. "
                 f"'{key}=[{','.join(values)}]'")
         seen[key] = value
+
+
+def _printable(value: str) -> str:
+    """``value`` as typed, or quoted with escapes where it holds a line break or another control character."""
+    return value if value.isprintable() else repr(value)
 
 
 def default_task(overrides: Sequence[str]) -> str | None:
@@ -195,6 +203,12 @@ _MISSING = object()
 
 
 def _one_line(exc: BaseException) -> str:
+    lexer = _LEXER_ERROR.match(str(exc))
+    if lexer:  # the override, then a caret under the character the grammar refused
+        override, position = lexer.group(1), len(lexer.group(2)) - len("LexerNoViableAltException: ")
+        refused = repr(override[position]) if 0 <= position < len(override) else "the end"
+        return (f"malformed override {override!r}: the override syntax does not allow {refused} at position "
+                f"{position} (an unclosed quote or a line break?); see `archsearch run --help` for the syntax")
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     if not lines:
         return type(exc).__name__
