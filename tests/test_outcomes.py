@@ -15,7 +15,7 @@ def test_an_objective_the_task_cannot_produce_is_refused_before_training(tmp_pat
     proc = archsearch_cli("run", "objectives={foo:max}", "executor=inline", f"run_dir={tmp_path / 'r'}",
                           cwd=tmp_path, check=False)
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.strip().startswith("archsearch: error: objective 'foo' is not a metric of task digits; "
+    assert proc.stderr.strip().startswith("archsearch: error: objective 'foo' is not a metric of task 'digits'; "
                                           "its metrics: n_params, flops")
     assert not (tmp_path / "r").exists()
 

@@ -37,7 +37,7 @@ def check_objectives(objectives: Mapping[str, str], producible: Iterable[str] | 
     known = list(producible)
     unknown = [name for name in objectives if name not in known]
     if unknown:
-        raise ConfigError(f"objective {unknown[0]!r} is not a metric of task {task}; its metrics: {', '.join(known)}")
+        raise ConfigError(f"objective {unknown[0]!r} is not a metric of task {task!r}; its metrics: {', '.join(known)}")
 
 
 def checked(result: EvalResult, objectives: Mapping[str, Any]) -> EvalResult:

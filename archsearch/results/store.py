@@ -137,7 +137,7 @@ class RunStore:
         version = store.info().get("schema_version")
         if version != RUN_SCHEMA_VERSION:
             raise RunDirError(
-                f"{store.path} has schema_version {version}; this archsearch reads {RUN_SCHEMA_VERSION}. "
+                f"{run_file} has schema_version {version!r}; this archsearch reads {RUN_SCHEMA_VERSION}. "
                 "Use the archsearch version that wrote it, or upgrade."
             )
         return store
@@ -242,8 +242,8 @@ class RunStore:
                 try:
                     candidate = Candidate.from_dict(record["candidate"])
                 except (KeyError, TypeError, ValueError) as exc:
-                    raise RunDirError(f"{self.path / JOURNAL_FILE}: the candidate of trial {record['trial_id']} "
-                                      f"is malformed ({type(exc).__name__}: {exc})") from None
+                    raise RunDirError(f"{self.path / JOURNAL_FILE}: the candidate of trial {record.get('trial_id')!r} "
+                                      f"is malformed ({exc!r})") from None
                 candidates[record["trial_id"]] = candidate
                 ops.append(("ask", record["trial_id"], candidate, None))
             elif event == "trial_finished" and record["trial_id"] in candidates:
