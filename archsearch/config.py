@@ -69,8 +69,7 @@ def option_descriptions(key: str) -> dict[str, str]:
 
 
 _OVERRIDE_KEY = re.compile(r"^([+~]{0,2})([A-Za-z_][\w.]*)(@[\w.]+)?=(.*)$", re.S)
-
-
+# Hydra's message for an override it cannot lex: the override, then a caret under the refused character.
 _LEXER_ERROR = re.compile(r"LexerNoViableAltException: (.*)\n( *)\^", re.S)
 
 
@@ -204,11 +203,11 @@ _MISSING = object()
 
 def _one_line(exc: BaseException) -> str:
     lexer = _LEXER_ERROR.match(str(exc))
-    if lexer:  # the override, then a caret under the character the grammar refused
+    if lexer:
         override, position = lexer.group(1), len(lexer.group(2)) - len("LexerNoViableAltException: ")
         refused = repr(override[position]) if 0 <= position < len(override) else "the end"
-        return (f"malformed override {override!r}: the override syntax does not allow {refused} at position "
-                f"{position} (an unclosed quote or a line break?); see `archsearch run --help` for the syntax")
+        return (f"malformed override {override!r}: the override syntax does not allow {refused} at character "
+                f"{position + 1} (an unclosed quote or a line break?); see `archsearch run --help` for the syntax")
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     if not lines:
         return type(exc).__name__

@@ -135,7 +135,7 @@ def test_every_strategy_runs_from_the_cli_on_a_built_in_space(tmp_path, strategy
         (["budget=-4"], "budget must be a positive number of candidates, got -4"),
         (["budget=[1,"], "malformed override"),
         (["budget"], "malformed override 'budget': write key=value"),
-        (["seed='4"], """malformed override "seed='4": the override syntax does not allow "'" at position 5"""),
+        (["seed='4"], """malformed override "seed='4": the override syntax does not allow "'" at character 6"""),
         (["training.lr=0.1\n0.2"], r"malformed override 'training.lr=0.1\n0.2': the override syntax does not allow '\n'"),
         (["budget=4\n5", "budget=6"], r"budget is given 2 times (budget='4\n5' budget=6)"),
         (["space.depth.high=0"], "space option 'depth'"),
