@@ -136,11 +136,18 @@ def run_header(info: Mapping[str, Any], run_dir: Any, verb: str = "run") -> Text
     try:
         budget_text = parse_budget(budget).describe()
     except Exception:  # an unusual run.json: show what it says
-        budget_text = str(budget)
+        budget_text = _shown(budget)
     text = Text("archsearch ", style="bold")
-    text.append(f"{verb}: space={info.get('space')} strategy={info.get('strategy')} task={info.get('task')} "
-                f"budget={budget_text} executor={info.get('executor')} -> {run_dir}", style="")
+    text.append(f"{verb}: space={_shown(info.get('space'))} strategy={_shown(info.get('strategy'))} "
+                f"task={_shown(info.get('task'))} budget={budget_text} executor={_shown(info.get('executor'))} "
+                f"-> {run_dir}", style="")
     return text
+
+
+def _shown(value: Any) -> str:
+    """A run.json value on one line: as written, or quoted with escapes where it holds a line break."""
+    text = str(value)
+    return text if text.isprintable() else repr(text)
 
 
 STOP_NOTES = {

@@ -106,3 +106,12 @@ def test_a_damaged_file_never_gives_a_traceback(base, tmp_path, capsys, case):
         assert any(part in str(exc) for part in ("run.json", "config.yaml", "journal.jsonl", "trials.parquet")), exc
     else:
         assert run.trials.num_rows == 6 and run.trials.column("status").to_pylist()[:4] == ["complete"] * 4
+
+
+def test_the_resume_header_shows_run_json_strings_on_one_line():
+    from archsearch.console import run_header
+
+    header = run_header({"space": "mlp\nInjected", "strategy": "model", "task": "digits\r", "budget": "x\ny",
+                         "executor": "inline"}, "runs/x", verb="resume")
+    assert "\n" not in header.plain and "\r" not in header.plain
+    assert "space='mlp\\nInjected'" in header.plain and "strategy=model" in header.plain
