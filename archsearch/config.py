@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from archsearch.errors import ConfigError
+from archsearch.errors import ConfigError, printable
 
 PACKAGE_CONF = Path(__file__).parent / "conf"
 SOURCE_ROOT = Path(__file__).parent.parent
@@ -70,7 +70,8 @@ def option_descriptions(key: str) -> dict[str, str]:
 
 _OVERRIDE_KEY = re.compile(r"^([+~]{0,2})([A-Za-z_][\w.]*)(@[\w.]+)?=(.*)$", re.S)
 # Hydra's message for an override it cannot lex: the override, then a caret under the refused character.
-_LEXER_ERROR = re.compile(r"LexerNoViableAltException: (.*)\n( *)\^", re.S)
+_LEXER_PREFIX = "LexerNoViableAltException: "
+_LEXER_ERROR = re.compile(re.escape(_LEXER_PREFIX) + r"(.*)\n( *)\^", re.S)
 
 
 def _refuse_repeated_keys(overrides: Sequence[str]) -> None:
@@ -81,17 +82,12 @@ def _refuse_repeated_keys(overrides: Sequence[str]) -> None:
         if not sep or key.startswith(("+", "~")):
             continue
         if key in seen:
-            values = [_printable(o.partition("=")[2]) for o in overrides if o.partition("=")[0] == key]
+            values = [printable(o.partition("=")[2]) for o in overrides if o.partition("=")[0] == key]
             raise ConfigError(
                 f"{key} is given {len(values)} times ({' '.join(f'{key}={v}' for v in values)}): the shell's brace "
                 f"expansion probably split {key}={{{','.join(values)}}}; quote the whole override, e.g. "
                 f"'{key}=[{','.join(values)}]'")
         seen[key] = value
-
-
-def _printable(value: str) -> str:
-    """``value`` as typed, or quoted with escapes where it holds a line break or another control character."""
-    return value if value.isprintable() else repr(value)
 
 
 def default_task(overrides: Sequence[str]) -> str | None:
@@ -204,7 +200,7 @@ _MISSING = object()
 def _one_line(exc: BaseException) -> str:
     lexer = _LEXER_ERROR.match(str(exc))
     if lexer:
-        override, position = lexer.group(1), len(lexer.group(2)) - len("LexerNoViableAltException: ")
+        override, position = lexer.group(1), len(lexer.group(2)) - len(_LEXER_PREFIX)
         refused = repr(override[position]) if 0 <= position < len(override) else "the end"
         return (f"malformed override {override!r}: the override syntax does not allow {refused} at character "
                 f"{position + 1} (an unclosed quote or a line break?); see `archsearch run --help` for the syntax")

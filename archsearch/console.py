@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from archsearch.budget import Budget, parse_budget
+from archsearch.errors import printable
 from archsearch.trial import COMPLETE, PRUNED, Candidate, EvalResult, objective_values
 
 console = Console(stderr=True, soft_wrap=True)  # a path or header line is never broken mid-word
@@ -136,18 +137,13 @@ def run_header(info: Mapping[str, Any], run_dir: Any, verb: str = "run") -> Text
     try:
         budget_text = parse_budget(budget).describe()
     except Exception:  # an unusual run.json: show what it says
-        budget_text = _shown(budget)
+        budget_text = printable(budget)
     text = Text("archsearch ", style="bold")
-    text.append(f"{verb}: space={_shown(info.get('space'))} strategy={_shown(info.get('strategy'))} "
-                f"task={_shown(info.get('task'))} budget={budget_text} executor={_shown(info.get('executor'))} "
+    text.append(f"{verb}: space={printable(info.get('space'))} strategy={printable(info.get('strategy'))} "
+                f"task={printable(info.get('task'))} budget={budget_text} executor={printable(info.get('executor'))} "
                 f"-> {run_dir}", style="")
     return text
 
-
-def _shown(value: Any) -> str:
-    """A run.json value on one line: as written, or quoted with escapes where it holds a line break."""
-    text = str(value)
-    return text if text.isprintable() else repr(text)
 
 
 STOP_NOTES = {
