@@ -136,10 +136,13 @@ def plan_from_config(
     check_objectives(objs, evaluator.metric_names(), task_name)
     strategy_cfg = {k: v for k, v in config.to_container(cfg.strategy).items() if k not in PLAIN_KEYS}
     strategy_name = str(cfg.strategy.get("name", "strategy"))
+    lr_siblings = strategy_cfg.pop("lr_siblings", 1)
     strategy = config.instantiate(strategy_cfg, f"strategy {strategy_name}", allow, space=space_obj,
                                   objectives=objs, seed=seed)
     if hasattr(strategy, "check"):
         strategy.check()
+    if lr_siblings != 1:
+        _offer_siblings(strategy, strategy_name, lr_siblings, space_obj, seed)
     if hasattr(strategy, "use_measure"):  # metrics known before training, for model-based strategies
         strategy.use_measure(measure if measure is not None else _measure_of(evaluator, objs))
     if hasattr(strategy, "use_constraints") and getattr(evaluator, "constraints", None):
@@ -197,6 +200,26 @@ def _is_callable_space(space: Any) -> bool:
     from archsearch.space import CallableSpace
 
     return isinstance(as_space(space), CallableSpace)
+
+
+def _offer_siblings(strategy: Any, name: str, k: Any, space: SearchSpace, seed: int) -> None:
+    """``strategy.lr_siblings``: refused, before anything is written, where it cannot work."""
+    from archsearch.space import RandomChooser
+    from archsearch.strategies._siblings import lr_label
+
+    if not hasattr(strategy, "use_siblings"):
+        raise ConfigError(f"strategy {name} cannot offer learning-rate siblings (it is not built on "
+                          "archsearch's Strategy); leave strategy.lr_siblings at 1")
+    strategy.use_siblings(k)
+    if k > 1:
+        chooser = RandomChooser(seed)
+        try:
+            space.build(chooser)
+        except Exception:  # the user's function fails on its own: the run reports it per candidate
+            return
+        if lr_label(chooser.decisions) is None:
+            raise ConfigError(f"strategy.lr_siblings={k} needs a space that searches the learning rate (a "
+                              f"'recipe: {{lr: ...}}' section, decision recipe.lr); space {space.name} has none")
 
 
 def _builds_genomes(space: SearchSpace, seed: int) -> bool:

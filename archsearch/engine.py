@@ -146,6 +146,7 @@ class Engine:
     _strategy_settled: bool = field(default=True, init=False)  # no ask or tell since the last save
     recovery: dict[str, Any] = field(default_factory=dict, init=False)  # what a resume found and did
     _in_flight: dict[int, _Work] = field(default_factory=dict, init=False)  # trial id -> segment running
+    _job_of: dict[int, int] = field(default_factory=dict, init=False)  # trial id -> job (its group's first trial)
     _waiting: deque[tuple[int, _Work]] = field(default_factory=deque, init=False)  # continuations queued
     _spent: float = field(default=0.0, init=False)  # training epochs spent (segments that came back)
     _weights: FrontWeights | None = field(default=None, init=False, repr=False)
@@ -177,7 +178,7 @@ class Engine:
                 report(self.recovery)
         max_rejected = REJECTIONS_PER_BUDGET * max(1, self.budget.max_trials or 1_000)
         self._weights = weights
-        self._in_flight, self._waiting = {}, deque()
+        self._in_flight, self._waiting, self._job_of = {}, deque(), {}
         self._spent = self._restore_schedule(journaled)
         for trial in journaled:  # a crash between a trial's end and its checkpoint's removal
             if trial["result"] is not None:
@@ -191,7 +192,7 @@ class Engine:
                 self._resume_trial(trial)
             while True:
                 exhausted = False
-                while len(self._in_flight) < self.executor.capacity:
+                while self._jobs() < self.executor.capacity:
                     elapsed = time.monotonic() - start
                     if self._waiting:
                         trial_id, work = self._waiting.popleft()
@@ -199,27 +200,31 @@ class Engine:
                             assert work.last is not None
                             self._finish(trial_id, work, work.last, PRUNED, stopped_by="budget")
                         else:
-                            self._submit(trial_id, work)
+                            self._submit_grouped([(trial_id, work), *self._waiting_like(work)])
                         continue
                     cost = self._cost(first, 0.0)
-                    if not (n_rejected < max_rejected
-                            and self.budget.allows(n_started, elapsed, self._spent + self._committed() + cost)):
-                        break
-                    candidate, error = self._ask()
-                    if candidate is None:
-                        exhausted = True
-                        break
-                    self.store.trial_started(next_id, candidate, first)
-                    self._ops += 1
-                    self._save_state()
-                    if error is not None:  # the space raised for this proposal: that trial fails, not the run
-                        self.store.trial_finished(next_id, EvalResult.failed(error))
+                    new: list[tuple[int, _Work]] = []  # a proposal, and the siblings the strategy queued with it
+                    while (n_rejected < max_rejected and (not new or self._queued())
+                           and self.budget.allows(n_started, elapsed,
+                                                  self._spent + self._committed() + cost * (len(new) + 1))):
+                        candidate, error = self._ask()
+                        if candidate is None:
+                            exhausted = True
+                            break
+                        self.store.trial_started(next_id, candidate, first)
                         self._ops += 1
                         self._save_state()
-                    else:
-                        self._submit(next_id, _Work(candidate, first))
-                    next_id += 1
-                    n_started += 1
+                        if error is not None:  # the space raised for this proposal: that trial fails, not the run
+                            self.store.trial_finished(next_id, EvalResult.failed(error))
+                            self._ops += 1
+                            self._save_state()
+                        else:
+                            new.append((next_id, _Work(candidate, first)))
+                        next_id += 1
+                        n_started += 1
+                    self._submit_grouped(new)
+                    if exhausted or not new:  # nothing left to propose, or no budget (or patience) for it
+                        break
                 if not self._in_flight and not self._waiting:
                     self.stop_reason = "exhausted" if exhausted else "constraints" if (
                         n_rejected >= max_rejected) else "time" if self.budget.max_seconds is not None else "budget"
@@ -254,19 +259,56 @@ class Engine:
     def _committed(self) -> float:
         return sum(self._cost(w.target, w.start) for w in self._in_flight.values())
 
+    def _jobs(self) -> int:
+        """Jobs in flight: a stacked group of trials is one job on one worker."""
+        return len(set(self._job_of.values()))
+
     def _submit(self, trial_id: int, work: _Work) -> None:
-        if work.start:
-            self.store.append({"event": "trial_continued", "trial_id": trial_id, "from_fidelity": work.start,
-                               "fidelity": work.target, "from_checkpoint": work.checkpoint is not None},
-                              durable=False)
-        self.executor.submit(trial_id, work.submitted(), work.checkpoint)
-        work.checkpoint, work.last = None, None  # the executor holds the bytes now
-        self._in_flight[trial_id] = work
+        self._submit_grouped([(trial_id, work)])
+
+    def _submit_grouped(self, works: list[tuple[int, _Work]]) -> None:
+        """Submit segments, those the evaluator can train together (:meth:`Evaluator.group_key`, the same
+        fidelities, all from scratch or all from a checkpoint) as one job each, the others alone."""
+        groups: dict[Any, list[tuple[int, _Work]]] = {}
+        for trial_id, work in works:
+            key = self._group_key(work)
+            groups.setdefault(key if key is not None else ("alone", trial_id), []).append((trial_id, work))
+        for group in groups.values():
+            for trial_id, work in group:
+                if work.start:
+                    self.store.append({"event": "trial_continued", "trial_id": trial_id, "from_fidelity": work.start,
+                                       "fidelity": work.target, "from_checkpoint": work.checkpoint is not None},
+                                      durable=False)
+            job = group[0][0]
+            if len(group) == 1:
+                self.executor.submit(job, group[0][1].submitted(), group[0][1].checkpoint)
+            else:
+                self.executor.submit_group([(trial_id, work.submitted(), work.checkpoint) for trial_id, work in group])
+            for trial_id, work in group:
+                work.checkpoint, work.last = None, None  # the executor holds the bytes now
+                self._in_flight[trial_id] = work
+                self._job_of[trial_id] = job
+
+    def _group_key(self, work: _Work) -> Any:
+        """What a segment must share with others to run in one job with them; ``None``: it runs alone."""
+        key = self.evaluator.group_key(work.candidate.architecture) if hasattr(self.evaluator, "group_key") else None
+        return None if key is None else (key, work.start, work.target, work.checkpoint is None)
+
+    def _waiting_like(self, work: _Work) -> list[tuple[int, _Work]]:
+        """Take the queued continuations that can run in one job with ``work`` out of the queue."""
+        key = self._group_key(work)
+        if key is None:
+            return []
+        like = [(trial_id, other) for trial_id, other in self._waiting if self._group_key(other) == key]
+        for item in like:
+            self._waiting.remove(item)
+        return like
 
     def _after_result(self, trial_id: int, result: EvalResult) -> str:
         """Ask the scheduler about a segment's result: journal the rung and queue the continuation, or
         finish the trial. Returns the result's status."""
         work = self._in_flight.pop(trial_id)
+        self._job_of.pop(trial_id, None)
         trained = result.metrics.get("epochs_trained")
         segment = max(0.0, trained - work.start) if trained is not None else (
             0.0 if result.status == REJECTED else self._cost(work.target, work.start))
@@ -340,11 +382,21 @@ class Engine:
         candidate and the error, so that one trial fails instead of the search."""
         self._strategy_settled = False  # until saved: an interrupt now must not save a half-asked state
         try:
-            return self.strategy.ask(), None
+            return self._next_proposal(), None
         except Exception as exc:  # a user's space that raises for one proposal
             reason = f"the space raised while building this proposal: {type(exc).__name__}: {exc}"
             placeholder = Candidate(None, {}, origin=SPACE_ERROR, arch_id=f"{SPACE_ERROR}-{self._ops}")
             return placeholder, one_line(reason)
+
+    def _next_proposal(self) -> Candidate | None:
+        """The strategy's next proposal, a sibling it queued first (strategies not built on
+        :class:`Strategy` are asked plainly)."""
+        next_proposal = getattr(self.strategy, "next_proposal", None)
+        return next_proposal() if next_proposal is not None else self.strategy.ask()
+
+    def _queued(self) -> int:
+        queued = getattr(self.strategy, "queued", None)
+        return queued() if queued is not None else 0
 
     def _save_state(self, durable: bool = False) -> None:
         self.store.save_strategy_state(
@@ -380,7 +432,7 @@ class Engine:
                     self._ask()
                 continue
             if kind == "ask":
-                proposed = self.strategy.ask()
+                proposed = self._next_proposal()
                 if proposed is None or proposed.arch_id != candidate.arch_id:
                     self.store.append({"event": "replay_mismatch", "trial_id": trial_id}, durable=False)
             elif result is not None:  # a tell record always carries its result

@@ -93,6 +93,7 @@ class Training:
     device: str | None = option(None, doc="auto (cuda where the worker sees a GPU), cpu, cuda or cuda:N")
     seeds: int | None = option(None, ge=1, doc="trainings per candidate; metrics are their mean, with *_std")
     hot: bool | None = option(None, doc="fused kernels (and compilation where it repays) for training")
+    stack: bool | None = option(None, doc="false: seeds and learning-rate siblings train one after another")
 
 
 @dataclass

@@ -16,11 +16,14 @@ Sections (``--sections``, default all):
 - ``stack``: 16 small MLP candidates trained one after another against stacked (``train_stacked``);
 - ``seeds``: ``training.seeds=4`` trials of ``space=mlp`` architectures, the seeds stacked against one
   after another, through the evaluator a search uses;
+- ``groups``: learning-rate siblings (``strategy.lr_siblings=4``): four trials of one ``space=mlp``
+  architecture at other learning rates, trained as one stacked group against one after another through
+  the evaluator a search uses, and whole searches that offer them with ``training.stack`` on and off;
 - ``search``: whole searches with ``training.hot`` off and on (same seed and budget), wall time and front;
   strategy ``random``, whose proposals do not depend on measured timings, so both runs train the same
   candidates (``model``, the default, learns from ``latency_ms`` and would propose differently).
 
-    python benchmarks/kernels.py [--rounds 30] [--sections kan,bases,moe,stack,seeds,search]
+    python benchmarks/kernels.py [--rounds 30] [--sections kan,bases,moe,stack,seeds,groups,search]
 """
 
 from __future__ import annotations
@@ -261,6 +264,78 @@ def seeds_section(rounds: int, n_archs: int = 8, seeds: int = 4) -> None:
                   f"{f'{gap:.4f}' if name == 'stacked' else '-'} |")
 
 
+LR_RECIPE = "+space.recipe={lr:{low:1.0e-3,high:3.0e-2,log:true}}"
+
+
+def groups_section(rounds: int, budget: int, n_archs: int = 6, k: int = 4) -> None:
+    """Learning-rate groups: the evaluator's ``evaluate_group`` against ``evaluate`` trial by trial on the
+    groups a ``lr_siblings`` strategy proposes, then whole searches offering them, stacking on and off."""
+    import tempfile
+
+    import numpy as np
+
+    import archsearch
+    from archsearch import config
+    from archsearch.evaluation.training import TaskRef, TrainingEvaluator, TrainingRecipe
+    from archsearch.strategies import make_strategy
+
+    space = config.instantiate(config.compose(["space=mlp", LR_RECIPE]).space, "space mlp")
+    strategy = make_strategy("random", space, {"val_accuracy": "maximize"}, seed=0)
+    strategy.use_siblings(k)
+    groups = [[strategy.next_proposal().architecture for _ in range(k)] for _ in range(n_archs)]
+    print(f"\n#### {n_archs} groups of {k} trials (a space=mlp architecture, learning rates stratified over "
+          "[1e-3, 3e-2]), 1 epoch, batch 64, Adam: one after another and stacked (sum over the groups)\n")
+    print("| task | trials trained | CPU s | wall s | vs one after another | training s | training vs one after "
+          "another | stacked groups | largest score gap |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for task, task_rounds in (("digits", rounds), ("mnist1d", 1)):
+        evaluator = TrainingEvaluator(TaskRef(task), TrainingRecipe(epochs=1))
+        evaluator.warm_up()
+        totals = {name: [0.0, 0.0, 0.0] for name in ("one after another", "stacked")}
+        scores: dict[str, list[float]] = {name: [] for name in totals}
+        stacked = 0
+        for _ in range(task_rounds):
+            for group in groups:
+                for name in totals:  # interleaved: load hits both alike
+                    c, w = time.thread_time(), time.perf_counter()
+                    results = (evaluator.evaluate_group(group, None, [None] * k) if name == "stacked"
+                               else [evaluator.evaluate(genome) for genome in group])
+                    totals[name][0] += (time.thread_time() - c) / task_rounds
+                    totals[name][1] += (time.perf_counter() - w) / task_rounds
+                    totals[name][2] += sum(r.metrics["train_time_s"] for r in results) / task_rounds
+                    scores[name] += [r.metrics["val_accuracy"] for r in results]
+                    stacked += name == "stacked" and bool(results[0].info.get("stacked_group"))
+        gap = float(np.max(np.abs(np.subtract(scores["stacked"], scores["one after another"]))))
+        base, base_training = totals["one after another"][0], totals["one after another"][2]
+        for name, (c, w, training) in totals.items():
+            share = f"{stacked // task_rounds} of {n_archs}" if name == "stacked" else "-"
+            print(f"| {task} | {name} | {c:.1f} | {w:.1f} | {base / c:.2f} | {training:.1f} | "
+                  f"{base_training / training:.2f} | {share} | {f'{gap:.2g}' if name == 'stacked' else '-'} |")
+
+    print(f"\n#### Whole searches offering learning-rate siblings: space=mlp with recipe.lr searched, task digits, "
+          f"strategy random, strategy.lr_siblings={k}, budget {budget * 2}, seed 0, inline executor; "
+          "training.stack off and on\n")
+    print("| stack | wall s | CPU s | wall vs off | CPU vs off | trials in groups | front (arch ids) | same front |")
+    print("|---|---:|---:|---:|---:|---:|---|---|")
+    outcome = {}
+    for stack in (False, True):
+        with tempfile.TemporaryDirectory() as tmp:
+            c, w = time.process_time(), time.perf_counter()
+            run = archsearch.search(space="mlp", task="digits", budget=budget * 2, seed=0, executor="inline",
+                                    strategy="random", run_dir=f"{tmp}/run", quiet=True,
+                                    overrides=[f"strategy.lr_siblings={k}", LR_RECIPE, "training.epochs=2",
+                                               f"training.stack={str(stack).lower()}"])
+            c, w = time.process_time() - c, time.perf_counter() - w
+            trials = run.trials.to_pandas()
+            grouped = int(trials.stacked.fillna("").str.startswith("group").sum())
+            outcome[stack] = (c, w, sorted(run.pareto()["arch_id"].to_pylist()))
+        c0, w0, front0 = outcome[False]
+        front = outcome[stack][2]
+        same = "-" if not stack else ("yes" if front == front0 else "no")
+        print(f"| {'on' if stack else 'off'} | {w:.1f} | {c:.1f} | {w0 / w:.2f} | {c0 / c:.2f} | {grouped} of "
+              f"{len(trials)} | {len(front)}: {' '.join(a[:6] for a in front)} | {same} |")
+
+
 def search_section(budget: int) -> None:
     import tempfile
 
@@ -293,7 +368,7 @@ def search_section(budget: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=30)
-    parser.add_argument("--sections", default="kan,bases,moe,stack,seeds,search")
+    parser.add_argument("--sections", default="kan,bases,moe,stack,seeds,groups,search")
     parser.add_argument("--search-budget", type=int, default=12)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -310,6 +385,8 @@ def main() -> None:
             run(args.rounds if name != "stack" else max(3, args.rounds // 6))
     if "seeds" in sections:
         seeds_section(max(1, args.rounds // 10))
+    if "groups" in sections:
+        groups_section(max(1, args.rounds // 10), args.search_budget)
     if "search" in sections:
         search_section(args.search_budget)
 

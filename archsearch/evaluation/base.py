@@ -26,6 +26,18 @@ class Evaluator(ABC):
         argument out: executors pass it only when there is one.
         """
 
+    def group_key(self, architecture: Any) -> str | None:
+        """Trials whose architectures share a key (not ``None``) may be handed to :meth:`evaluate_group`
+        together, as one job; ``None`` (the default): this one is evaluated alone."""
+        return None
+
+    def evaluate_group(self, architectures: list[Any], fidelity: float | None,
+                       checkpoints: list[bytes | None]) -> list[EvalResult]:
+        """Evaluate trials of one :meth:`group_key` as one job, one result each, in order: each must be
+        what :meth:`evaluate` gives it alone. The default evaluates them one after another."""
+        return [self.evaluate(a, fidelity) if c is None else self.evaluate(a, fidelity, c)
+                for a, c in zip(architectures, checkpoints, strict=True)]
+
     def supports_fidelity(self) -> bool:
         """Whether a reduced fidelity means anything to this evaluator (fidelity schedulers need it)."""
         return True

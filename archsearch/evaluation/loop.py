@@ -149,22 +149,24 @@ class StackedRun(TrainingRun):
     """
 
     def __init__(self, recipe: TrainingRecipe, models: list[torch.nn.Module], task: Task,
-                 shuffles: list[torch.Generator], saved: list[Checkpoint | None]) -> None:
+                 shuffles: list[torch.Generator], saved: list[Checkpoint | None],
+                 lrs: list[float] | None = None) -> None:
         from archsearch.kernels.stacking import StackedTrainer
 
         if recipe.time_limit_s is not None:  # the limit is per seed, and here every seed's time is one
             recipe = replace(recipe, time_limit_s=recipe.time_limit_s * len(models))
-        super().__init__(recipe, models[0], task, shuffles[0], saved[0])
+        lrs = lrs or [recipe.lr] * len(models)
+        super().__init__(replace(recipe, lr=lrs[0]), models[0], task, shuffles[0], saved[0])
         self.models, self.shuffles = models, shuffles
-        self.optimizers = [self.optimizer, *(make_optimizer(m.parameters(), recipe) for m in models[1:])]
+        self.optimizers = [self.optimizer, *(make_optimizer(m.parameters(), replace(recipe, lr=lr))
+                                             for m, lr in zip(models[1:], lrs[1:], strict=True))]
         self.orders = [self.loop.order]
         for model, optimizer, shuffle, ckpt in zip(models[1:], self.optimizers[1:], shuffles[1:], saved[1:],
                                                    strict=True):
             if ckpt is not None:
                 restore(ckpt, model, optimizer, shuffle)
             self.orders.append(ckpt.loop.order if ckpt is not None else None)
-        self.trainer = StackedTrainer(models, [recipe.lr] * len(models), recipe.optimizer, recipe.weight_decay,
-                                      mode="grouped")
+        self.trainer = StackedTrainer(models, lrs, recipe.optimizer, recipe.weight_decay, mode="grouped")
         self.trainer.load_optimizer_states([o.state_dict()["state"] for o in self.optimizers])
         self._loss = partial(task_loss, task=task)
 
@@ -185,6 +187,10 @@ class StackedRun(TrainingRun):
     def _take_step(self, idx: torch.Tensor, factor: float) -> torch.Tensor:
         return self.trainer.step(self.x[idx], self.y[idx], self._loss, lr_factor=factor)
 
+    def _loop_of(self, k: int) -> LoopState:
+        """Model ``k``'s loop state, as its checkpoint holds it."""
+        return replace(self.loop, order=self.orders[k])
+
     def _epoch_scores(self, epoch_end) -> dict[str, float]:
         scores = [epoch_end(model, self.task) for model in self.trained_models()]
         return {key: float(np.mean([score[key] for score in scores])) for key in scores[0]}
@@ -192,14 +198,51 @@ class StackedRun(TrainingRun):
     def checkpoints(self) -> list[bytes]:
         states = self.trainer.optimizer_states()
         saved = []
-        for model, optimizer, shuffle, order, state in zip(self.trained_models(), self.optimizers, self.shuffles,
-                                                           self.orders, states, strict=True):
+        for k, (model, optimizer, shuffle, state) in enumerate(zip(self.trained_models(), self.optimizers,
+                                                                   self.shuffles, states, strict=True)):
             optimizer.load_state_dict({**optimizer.state_dict(), "state": state})
-            saved.append(encode_checkpoint(model, optimizer, replace(self.loop, order=order), shuffle, None))
+            saved.append(encode_checkpoint(model, optimizer, self._loop_of(k), shuffle, None))
         return saved
 
     def trained_models(self) -> list[torch.nn.Module]:
         return self.trainer.unstack()
+
+
+class GroupRun(StackedRun):
+    """Separate trials of one network whose recipes differ only in learning rate, trained as one stacked
+    model: each keeps its own learning curve, training loss included, as it would get alone (``curves``)."""
+
+    def __init__(self, recipe: TrainingRecipe, models: list[torch.nn.Module], task: Task,
+                 shuffles: list[torch.Generator], saved: list[Checkpoint | None], lrs: list[float]) -> None:
+        super().__init__(recipe, models, task, shuffles, saved, lrs)
+        self.curves: list[list[dict[str, float]]] = [[] for _ in models]
+        # Each trial's share of the epoch's loss so far (a checkpoint in mid-epoch holds its own).
+        self._loss_sums = torch.tensor([ckpt.loop.loss_sum if ckpt is not None else 0.0 for ckpt in saved],
+                                       dtype=torch.float64)
+        self.measured = [dict(ckpt.loop.measured) if ckpt is not None else {} for ckpt in saved]
+        self._time_before = [ckpt.loop.train_time_s if ckpt is not None else 0.0 for ckpt in saved]
+        self._group_time_before = self.loop.train_time_s
+
+    def time_of(self, k: int) -> float:
+        """Trial ``k``'s training time: its time before this group, and an even share of the group's."""
+        return self._time_before[k] + (self.loop.train_time_s - self._group_time_before) / len(self.models)
+
+    def _take_step(self, idx: torch.Tensor, factor: float) -> torch.Tensor:
+        losses = self.trainer.step(self.x[idx], self.y[idx], self._loss, lr_factor=factor, per_model=True)
+        self._loss_sums += losses.to(torch.float64)
+        return losses.mean()
+
+    def _epoch_scores(self, epoch_end) -> dict[str, float]:
+        batches = max(1, self.loop.batches)
+        for k, model in enumerate(self.trained_models()):
+            self.curves[k].append({"epoch": float(self.loop.epoch), "train_loss": float(self._loss_sums[k]) / batches,
+                                   **epoch_end(model, self.task)})
+        self._loss_sums.zero_()
+        return {}
+
+    def _loop_of(self, k: int) -> LoopState:
+        return replace(self.loop, order=self.orders[k], loss_sum=float(self._loss_sums[k]),
+                       measured=self.measured[k], train_time_s=self.time_of(k))
 
 
 def mean_curve(curves: list[list[dict[str, float]]]) -> list[dict[str, float]]:

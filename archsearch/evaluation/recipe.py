@@ -49,6 +49,8 @@ class TrainingRecipe:
             first seed is the one a single-seed run uses. Seeds of small MLP-like candidates train
             stacked as one batched model (:mod:`archsearch.kernels.stacking`). ``time_limit_s``
             applies to each seed.
+        stack: train what can be stacked (a trial's seeds, learning-rate siblings) as one batched model;
+            ``False`` trains them one after another (a baseline, or to rule stacking out).
         hot: train each candidate with the fused implementations of its blocks where they exist
             (:mod:`archsearch.kernels`); the decision is recorded in the trial's ``hot`` column. Cheap
             metrics (latency, FLOPs, memory) are still measured on the eager reference.
@@ -71,6 +73,7 @@ class TrainingRecipe:
     device: str = "auto"
     seeds: int = 1
     hot: bool = False
+    stack: bool = True
 
     def __post_init__(self) -> None:
         check_types(self, "training")
@@ -102,8 +105,9 @@ class TrainingRecipe:
         device_error = device_problem(self.device)
         if device_error:
             problems.append(device_error)
-        if not isinstance(self.hot, bool):
-            problems.append(f"hot must be true or false, got {self.hot!r}")
+        for name in ("hot", "stack"):
+            if not isinstance(getattr(self, name), bool):
+                problems.append(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
             problems.append("early_stopping_patience must be at least 1 (or null for none)")
         if problems:

@@ -211,6 +211,21 @@ class TrainingEvaluator(Evaluator):
         except Exception as exc:  # a bad candidate must not stop the search
             return EvalResult.crashed(exc, metrics, **info)
 
+    def group_key(self, architecture: Any) -> str | None:
+        """Trials of one network whose recipes differ only in learning rate train as one stacked group
+        (:mod:`archsearch.evaluation.group`); this is what they share."""
+        from archsearch.evaluation.group import group_key
+
+        return group_key(self, architecture)
+
+    def evaluate_group(self, architectures: list[Any], fidelity: float | None,
+                       checkpoints: list[bytes | None]) -> list[EvalResult]:
+        """Trials of one :meth:`group_key` trained as one stacked model where they can be; each result is
+        :meth:`evaluate`'s alone (see :mod:`archsearch.evaluation.group` for the two things shared)."""
+        from archsearch.evaluation.group import evaluate_group
+
+        return evaluate_group(self, architectures, fidelity, checkpoints)
+
     def for_genome(self, genome: Genome, info: dict[str, Any]) -> TrainingEvaluator:
         """This evaluator with the recipe ``genome``'s recipe decisions resolve to (recorded in ``info``)."""
         recipe = self.recipe.with_overrides(genome.meta.get("recipe"))
@@ -239,18 +254,9 @@ class TrainingEvaluator(Evaluator):
             saved = list(unpack_checkpoints(checkpoint, len(seeds)))
         if saved[0] is None:
             fit_grids(model, x_train)  # a restored model's grids come back with its state dict
-            metrics["n_params"] = count_parameters(model)
-            metrics["flops"] = count_flops(model, x_train[:1])
-            violations = self.constraints.violations(metrics)
-            if violations:  # counted, not measured: latency and memory would take longer than the verdict
-                return EvalResult(REJECTED, metrics, "violates " + "; ".join(violations), info)
-            batch = slice(0, len(x_train) if self.recipe.full_batch else min(self.recipe.batch_size, len(x_train)))
-            metrics["memory_mb"] = training_memory_mb(model, x_train[batch],
-                                                      lambda out: task_loss(out, y_train[batch], task))
-            metrics.update(measure_latency(model, x_train[:1], self.latency))
-            violations = self.constraints.violations(metrics)
-            if violations:
-                return EvalResult(REJECTED, metrics, "violates " + "; ".join(violations), info)
+            rejected = self._measure_untrained(model, x_train, y_train, metrics, info)
+            if rejected is not None:
+                return rejected
         else:
             metrics.update(saved[0].loop.measured)  # measured before the first segment; not measured again
 
@@ -265,6 +271,22 @@ class TrainingEvaluator(Evaluator):
         return EvalResult(COMPLETE, metrics, info=info, weights=weights_to_bytes(model), curve=mean_curve(curves),
                           checkpoint=next_checkpoint)
 
+    def _measure_untrained(self, model: torch.nn.Module, x_train: torch.Tensor, y_train: torch.Tensor,
+                           metrics: dict[str, float], info: dict[str, Any]) -> EvalResult | None:
+        """The cheap metrics, counted then measured, into ``metrics``; the rejection where they break a
+        constraint (counted ones first: latency and memory would take longer than the verdict)."""
+        task = self.load_task()
+        metrics["n_params"] = count_parameters(model)
+        metrics["flops"] = count_flops(model, x_train[:1])
+        violations = self.constraints.violations(metrics)
+        if not violations:
+            batch = slice(0, len(x_train) if self.recipe.full_batch else min(self.recipe.batch_size, len(x_train)))
+            metrics["memory_mb"] = training_memory_mb(model, x_train[batch],
+                                                      lambda out: task_loss(out, y_train[batch], task))
+            metrics.update(measure_latency(model, x_train[:1], self.latency))
+            violations = self.constraints.violations(metrics)
+        return EvalResult(REJECTED, metrics, "violates " + "; ".join(violations), info) if violations else None
+
     def _train(self, genome: Genome, model: torch.nn.Module, seeds: list[int], saved: list[Checkpoint | None],
                fidelity: float | None, x_train: torch.Tensor, metrics: dict[str, float],
                info: dict[str, Any]) -> tuple[list[TrainingRun], list[list[dict[str, float]]]]:
@@ -272,7 +294,7 @@ class TrainingEvaluator(Evaluator):
         model where :func:`stack_refusal` allows, else one after another. Returns the runs and their curves."""
         task = self.load_task()
         shuffles = [torch.Generator().manual_seed(seed) for seed in seeds]
-        refusal = "stacking is off" if not self.stack else stack_refusal(model, self.recipe, metrics.get("flops"),
+        refusal = "stacking is off" if not (self.stack and self.recipe.stack) else stack_refusal(model, self.recipe, metrics.get("flops"),
                                                                           x_train.device)
         if len(seeds) > 1:
             info.update(seeds=len(seeds), stacked=refusal is None, **({"not_stacked": refusal} if refusal else {}))

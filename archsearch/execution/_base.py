@@ -7,7 +7,7 @@ from typing import Any, Protocol
 from archsearch.evaluation.base import Evaluator
 from archsearch.trial import Candidate, EvalResult
 
-__all__ = ["Evaluator", "Executor", "run_evaluation"]
+__all__ = ["Evaluator", "Executor", "run_evaluation", "run_group"]
 
 
 def run_evaluation(evaluator: Evaluator, architecture: Any, fidelity: float | None,
@@ -16,6 +16,16 @@ def run_evaluation(evaluator: Evaluator, architecture: Any, fidelity: float | No
     if checkpoint is None:
         return evaluator.evaluate(architecture, fidelity)
     return evaluator.evaluate(architecture, fidelity, checkpoint)
+
+
+def run_group(evaluator: Evaluator, candidates: list[Candidate], checkpoints: list[bytes | None]) -> list[EvalResult]:
+    """Evaluate one job: a trial alone, or a group the engine formed by ``group_key`` (one fidelity)."""
+    if len(candidates) == 1:
+        return [run_evaluation(evaluator, candidates[0].architecture, candidates[0].fidelity, checkpoints[0])]
+    results = evaluator.evaluate_group([c.architecture for c in candidates], candidates[0].fidelity, checkpoints)
+    if len(results) != len(candidates):
+        raise RuntimeError(f"evaluate_group returned {len(results)} results for {len(candidates)} trials")
+    return results
 
 
 class Executor(Protocol):
@@ -29,6 +39,11 @@ class Executor(Protocol):
         """Queue work for ``trial_id``: train ``candidate`` to its fidelity, from ``checkpoint`` if given.
 
         Work is identified by trial id: the same architecture may be in flight twice."""
+        ...
+
+    def submit_group(self, work: list[tuple[int, Candidate, bytes | None]]) -> None:
+        """Queue trials that run as one job on one worker (``Evaluator.evaluate_group``): ``(trial_id,
+        candidate, checkpoint)`` each, one fidelity; their results come back together."""
         ...
 
     def collect(self, timeout: float | None = None) -> list[tuple[int, EvalResult]]:

@@ -56,15 +56,30 @@ class _EvaluatorWorker:
         result.info.update(worker=self.worker, node=self.node_id)
         return result.to_dict(), result.weights, result.checkpoint
 
+    def evaluate_group(self, architectures: list[Any], fidelity: float | None,
+                       checkpoints: list[bytes | None]) -> list[tuple[dict[str, Any], bytes | None, bytes | None]]:
+        """A job of several trials (``Evaluator.evaluate_group``), one result each."""
+        try:
+            results = self.evaluator.evaluate_group(architectures, fidelity, checkpoints)
+            if len(results) != len(architectures):
+                raise RuntimeError(f"evaluate_group returned {len(results)} results for {len(architectures)} trials")
+        except BaseException as exc:  # as in evaluate: it costs the trials, never the worker
+            results = [EvalResult.crashed(exc) for _ in architectures]
+        for result in results:
+            result.info.update(worker=self.worker, node=self.node_id)
+        return [(result.to_dict(), result.weights, result.checkpoint) for result in results]
+
     def ping(self) -> str:
         return self.worker
 
 
+Job = list[tuple[int, Candidate, bytes | None]]
+"""Trials that run as one evaluation on one worker: ``(trial_id, candidate, checkpoint)`` each."""
+
+
 @dataclass
 class _Running:
-    trial_id: int
-    candidate: Candidate
-    checkpoint: bytes | None
+    job: Job
     worker: int
     started: float
     attempt: int
@@ -136,7 +151,7 @@ class RayExecutor:
         self._running: dict[Any, _Running] = {}  # ObjectRef -> what it computes
         self._starting: dict[Any, int] = {}  # ping ObjectRef -> worker slot whose actor is starting
         self._failed_starts = 0  # consecutive actors that died before answering
-        self._queue: deque[tuple[int, Candidate, bytes | None, int]] = deque()  # trial, work, from, attempt
+        self._queue: deque[tuple[Job, int]] = deque()  # a job and its attempt
         self._ready: list[tuple[int, EvalResult]] = []
         self._started_ray = False
         self._reaper: Any = None  # the process that stops this run's Ray if the driver dies (reaper.py)
@@ -235,24 +250,37 @@ class RayExecutor:
     # -- scheduling -------------------------------------------------------------------------------
 
     def submit(self, trial_id: int, candidate: Candidate, checkpoint: bytes | None = None) -> None:
-        self._queue.append((trial_id, candidate, checkpoint, 0))
+        self._queue.append(([(trial_id, candidate, checkpoint)], 0))
+        self._dispatch()
+
+    def submit_group(self, work: Job) -> None:
+        self._queue.append((list(work), 0))
         self._dispatch()
 
     def _dispatch(self) -> None:
         while self._queue and self._idle:
-            trial_id, candidate, checkpoint, attempt = self._queue.popleft()
+            job, attempt = self._queue.popleft()
             worker = self._idle.popleft()
-            ref = self._actors[worker].evaluate.remote(candidate.architecture, candidate.fidelity, checkpoint)
-            self._running[ref] = _Running(trial_id, candidate, checkpoint, worker, time.monotonic(), attempt)
+            actor = self._actors[worker]
+            if len(job) == 1:
+                _, candidate, checkpoint = job[0]
+                ref = actor.evaluate.remote(candidate.architecture, candidate.fidelity, checkpoint)
+            else:
+                ref = actor.evaluate_group.remote([c.architecture for _, c, _ in job], job[0][1].fidelity,
+                                                  [ckpt for _, _, ckpt in job])
+            self._running[ref] = _Running(job, worker, time.monotonic(), attempt)
+
+    def _fail_job(self, job: Job, reason: str, attempts: int) -> None:
+        for trial_id, _, _ in job:
+            self._ready.append((trial_id, EvalResult.failed(reason, attempts=attempts)))
 
     def collect(self, timeout: float | None = None) -> list[tuple[int, EvalResult]]:
         import ray
 
         if self._queue and not any(actor is not None for actor in self._actors):
             while self._queue:  # every worker slot was retired with its node: nothing can run these
-                trial_id, _, _, attempt = self._queue.popleft()
-                self._ready.append((trial_id, EvalResult.failed("no Ray workers left in the cluster",
-                                                                attempts=attempt + 1)))
+                job, attempt = self._queue.popleft()
+                self._fail_job(job, "no Ray workers left in the cluster", attempt + 1)
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._ready and (self._running or self._queue):
             if not (self._running or self._starting):
@@ -281,8 +309,8 @@ class RayExecutor:
                 self._actors[worker] = None
                 reason = f"Ray workers fail to start: {str(exc).strip().splitlines()[-1][:300]}"
                 while self._queue:
-                    trial_id, _, _, attempt = self._queue.popleft()
-                    self._ready.append((trial_id, EvalResult.failed(reason, attempts=attempt + 1)))
+                    job, attempt = self._queue.popleft()
+                    self._fail_job(job, reason, attempt + 1)
                 return
             self._replace_worker(worker)  # died while starting (a lost node, say)
             return
@@ -292,36 +320,40 @@ class RayExecutor:
     def _finish(self, ref: Any, ray: Any) -> None:
         running = self._running.pop(ref)
         try:
-            data, weights, checkpoint = ray.get(ref)
-            result = EvalResult.from_dict(data)
-            result.weights, result.checkpoint = weights, checkpoint
+            returned = ray.get(ref)
+            results = []
+            for data, weights, checkpoint in (returned if len(running.job) > 1 else [returned]):
+                result = EvalResult.from_dict(data)
+                result.weights, result.checkpoint = weights, checkpoint
+                results.append(result)
         except _lost_worker_errors(ray) as exc:
             self._replace_worker(running.worker)
             if running.attempt < self.max_retries:
-                self._queue.appendleft((running.trial_id, running.candidate, running.checkpoint, running.attempt + 1))
+                self._queue.appendleft((running.job, running.attempt + 1))
                 return
             reason = f"worker lost {running.attempt + 1} times ({type(exc).__name__})"
-            result = EvalResult.failed(reason)
+            results = [EvalResult.failed(reason) for _ in running.job]
         except ray.exceptions.RayTaskError as exc:
             self._idle.append(running.worker)
-            result = EvalResult.failed("evaluation raised on the worker: " + one_line(str(exc), 300))
+            reason = "evaluation raised on the worker: " + one_line(str(exc), 300)
+            results = [EvalResult.failed(reason) for _ in running.job]
         else:
             self._idle.append(running.worker)
-        result.info["attempts"] = running.attempt + 1
-        self._ready.append((running.trial_id, result))
+        for (trial_id, _, _), result in zip(running.job, results, strict=True):
+            result.info["attempts"] = running.attempt + 1
+            self._ready.append((trial_id, result))
 
     def _enforce_time_limit(self, ray: Any) -> None:
         if self.trial_timeout_s is None:
             return
         now = time.monotonic()
         for ref, running in list(self._running.items()):
-            if now - running.started > self.trial_timeout_s:
+            if now - running.started > self.trial_timeout_s * len(running.job):  # the limit is per trial
                 del self._running[ref]
                 ray.kill(self._actors[running.worker])
                 self._replace_worker(running.worker)
-                result = EvalResult.failed(f"time limit of {self.trial_timeout_s:g} s exceeded; cancelled")
-                result.info["attempts"] = running.attempt + 1
-                self._ready.append((running.trial_id, result))
+                self._fail_job(running.job, f"time limit of {self.trial_timeout_s:g} s exceeded; cancelled",
+                               running.attempt + 1)
 
     def _replace_worker(self, worker: int) -> None:
         """A fresh actor in the dead one's slot, or retire the slot if the cluster lost the room for it."""

@@ -206,25 +206,28 @@ class StackedTrainer:
         return vmap(one, randomness="error")(self.params, self.buffers, x, y)
 
     def step(self, x: torch.Tensor, y: torch.Tensor, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-             lr_factor: float = 1.0) -> torch.Tensor:
-        """One training step of every model on its own batch; returns the loss averaged over the models.
+             lr_factor: float = 1.0, per_model: bool = False) -> torch.Tensor:
+        """One training step of every model on its own batch; returns the loss averaged over the models,
+        or with ``per_model`` each model's loss, (models,) (models that are separate trials report their own).
 
         ``loss_fn`` must average over the batch (torch's default reduction): in grouped mode the models'
         batches are one batch, whose mean loss times the number of models is the sum of their losses.
         """
-        if self.mode == "grouped":
+        losses = None
+        if self.mode == "grouped" and not per_model:
             self.views = self.stacked
             out = self.template(x.flatten(0, 1))
             mean = loss_fn(out, y.flatten(0, 1))
             total = mean * self.n_models
         else:
-            total = self.losses(x, y, loss_fn).sum()
+            losses = self.losses(x, y, loss_fn)
+            total = losses.sum()
             mean = total / self.n_models
         self.steps += 1
         with torch.no_grad():
             self._update(self._gradients(total), lr_factor)
         self.views = {}
-        return mean.detach()
+        return losses.detach() if per_model and losses is not None else mean.detach()
 
     def _gradients(self, total: torch.Tensor) -> list[torch.Tensor]:
         """The stacked gradients. With several learning rates the update works on rows of them, picked once

@@ -187,9 +187,11 @@ def trials_table(trials: list[dict[str, Any]], objectives: dict[str, str]) -> pa
 
 
 def _seed_columns(info: dict[str, Any]) -> dict[str, str | None]:
-    """With ``training.seeds`` above 1: every seed's scores as JSON, and whether they trained stacked (or why not)."""
+    """With ``training.seeds`` above 1: every seed's scores as JSON, and whether they trained stacked (or why
+    not); a trial that trained in a stacked group of trials says so."""
     if "per_seed" not in info:
-        return {"seeds_json": None, "stacked": None}
+        group = info.get("stacked_group")
+        return {"seeds_json": None, "stacked": f"group of {group}" if group else None}
     stacked = "yes" if info.get("stacked") else f"no: {info.get('not_stacked')}"
     return {"seeds_json": json.dumps(info["per_seed"], sort_keys=True), "stacked": stacked}
 

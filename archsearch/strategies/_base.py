@@ -48,6 +48,8 @@ class Strategy(ABC):
         self._rng: np.random.Generator | None = None
         self._seen: set[str] = set()
         self._n_asked = 0
+        self.lr_siblings = 1
+        self._siblings: list[dict[str, Any]] = []  # decisions of siblings decided, not yet handed out
 
     def check(self) -> None:
         """Refuse option values that cannot work, with what would; called when a run is planned, so a
@@ -67,6 +69,35 @@ class Strategy(ABC):
     @abstractmethod
     def tell(self, candidate: Candidate, result: EvalResult) -> None:
         """Learn from the result of a candidate this strategy (or a replayed journal) proposed."""
+
+    def use_siblings(self, k: int) -> None:
+        """Follow each proposal that decides a learning rate with ``k - 1`` more of the same architecture at
+        other rates (:mod:`archsearch.strategies._siblings`), which the executor trains with it as one
+        stacked group; 1 (the default) offers none."""
+        problems = option_problems({"lr_siblings": (k, "int>=1")})
+        if problems:
+            raise ConfigError(f"strategy {self.name}: " + "; ".join(problems))
+        self.lr_siblings = k
+
+    def queued(self) -> int:
+        """Proposals already decided (siblings of the last one): the engine asks for them at once, so that
+        they run together."""
+        return len(self._siblings)
+
+    def next_proposal(self) -> Candidate | None:
+        """What the engine asks for: a queued sibling first, else :meth:`ask` (whose proposal may queue
+        siblings of its own). Deterministic like ``ask``, so a journal replays through it."""
+        from archsearch.strategies._siblings import rebuild, sibling_decisions
+
+        while self._siblings:
+            architecture, decisions = rebuild(self.space, self._siblings.pop(0), self.rng)
+            sibling = Candidate(architecture, decisions, origin="learning-rate sibling")
+            if sibling.arch_id not in self._seen:
+                return self._propose(sibling)
+        candidate = self.ask()
+        if candidate is not None and self.lr_siblings > 1:
+            self._siblings = sibling_decisions(self.space, candidate.decisions, self.lr_siblings, self.rng)
+        return candidate
 
     def use_measure(self, measure: Callable[[Any], Mapping[str, Any]] | None) -> None:
         """Give the strategy ``measure(architecture) -> {metric: value}``: metrics known before training
@@ -124,7 +155,7 @@ class Strategy(ABC):
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly (JSON-able)."""
         return {"rng": self.rng.bit_generator.state, "seed": self.seed, "seen": sorted(self._seen),
-                "n_asked": self._n_asked, **self._own_state()}
+                "n_asked": self._n_asked, "siblings": [dict(d) for d in self._siblings], **self._own_state()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.seed = int(state.get("seed", self.seed))  # derived seeds follow the saved run's seed
@@ -132,6 +163,7 @@ class Strategy(ABC):
             self.rng.bit_generator.state = state["rng"]
         self._seen = set(state.get("seen", ()))
         self._n_asked = int(state.get("n_asked", 0))
+        self._siblings = [dict(d) for d in state.get("siblings", ())]
         self._load_own_state(state)
 
     def _own_state(self) -> dict[str, Any]:
