@@ -105,6 +105,21 @@ class FrontWeights:
                 self.store.drop_weights(i)
 
 
+def sibling_groups(journaled: list[dict[str, Any]]) -> dict[int, int]:
+    """Trial id -> the trial id of the proposal it is a learning-rate sibling of (and that proposal's own),
+    for proposals that have siblings: journaled right after it, with the sibling origin."""
+    from archsearch.strategies._siblings import SIBLING
+
+    groups: dict[int, int] = {}
+    leader = None
+    for trial in journaled:
+        if (trial["candidate"].get("origin") or "") == SIBLING and leader is not None:
+            groups[leader] = groups[trial["trial_id"]] = leader
+        else:
+            leader = trial["trial_id"]
+    return groups
+
+
 @dataclass
 class _Work:
     """One segment of a trial's training: the strategy's candidate, from ``start`` to ``target``."""
@@ -114,6 +129,7 @@ class _Work:
     start: float = 0.0  # fidelity the segment continues from (0: from scratch)
     checkpoint: bytes | None = None
     last: EvalResult | None = None  # the result at ``start`` (a continuation waiting for a worker)
+    group: int | None = None  # trial id of the proposal whose siblings it trains with (None: proposed alone)
 
     def submitted(self) -> Candidate:
         return replace(self.candidate, fidelity=self.target)
@@ -188,8 +204,13 @@ class Engine:
         self.executor.start(self.evaluator)
         first = self.scheduler.start_fidelity()
         try:
+            groups = sibling_groups(journaled)
+            fresh = []
             for trial in unfinished:  # in flight or paused when the last driver stopped: go on with them
-                self._resume_trial(trial)
+                work = self._resume_trial(trial, groups.get(trial["trial_id"]))
+                if work is not None:
+                    fresh.append((trial["trial_id"], work))
+            self._submit_grouped(fresh)
             while True:
                 exhausted = False
                 while self._jobs() < self.executor.capacity:
@@ -222,6 +243,9 @@ class Engine:
                             new.append((next_id, _Work(candidate, first)))
                         next_id += 1
                         n_started += 1
+                    if len(new) > 1:  # siblings: they and their continuations run together
+                        for _, work in new:
+                            work.group = new[0][0]
                     self._submit_grouped(new)
                     if exhausted or not new:  # nothing left to propose, or no budget (or patience) for it
                         break
@@ -263,9 +287,6 @@ class Engine:
         """Jobs in flight: a stacked group of trials is one job on one worker."""
         return len(set(self._job_of.values()))
 
-    def _submit(self, trial_id: int, work: _Work) -> None:
-        self._submit_grouped([(trial_id, work)])
-
     def _submit_grouped(self, works: list[tuple[int, _Work]]) -> None:
         """Submit segments, those the evaluator can train together (:meth:`Evaluator.group_key`, the same
         fidelities, all from scratch or all from a checkpoint) as one job each, the others alone."""
@@ -290,9 +311,15 @@ class Engine:
                 self._job_of[trial_id] = job
 
     def _group_key(self, work: _Work) -> Any:
-        """What a segment must share with others to run in one job with them; ``None``: it runs alone."""
+        """What a segment must share with others to run in one job with them; ``None``: it runs alone.
+
+        Only siblings of one proposal join (``group``), whatever else waits beside them: which trials
+        train together then never depends on the order results come back in, and with it neither do
+        their numbers (a stacked step sums in another order than a trial alone)."""
+        if work.group is None:
+            return None
         key = self.evaluator.group_key(work.candidate.architecture) if hasattr(self.evaluator, "group_key") else None
-        return None if key is None else (key, work.start, work.target, work.checkpoint is None)
+        return None if key is None else (key, work.group, work.start, work.target, work.checkpoint is None)
 
     def _waiting_like(self, work: _Work) -> list[tuple[int, _Work]]:
         """Take the queued continuations that can run in one job with ``work`` out of the queue."""
@@ -309,6 +336,8 @@ class Engine:
         finish the trial. Returns the result's status."""
         work = self._in_flight.pop(trial_id)
         self._job_of.pop(trial_id, None)
+        if work.group is not None:
+            result.info["group"] = work.group
         trained = result.metrics.get("epochs_trained")
         segment = max(0.0, trained - work.start) if trained is not None else (
             0.0 if result.status == REJECTED else self._cost(work.target, work.start))
@@ -327,7 +356,7 @@ class Engine:
                     self.store.save_checkpoint(trial_id, result.checkpoint)
                 self.store.trial_reported(trial_id, decision.rung, reached, decision.next_fidelity, result)
                 self._waiting.append((trial_id, _Work(work.candidate, decision.next_fidelity, resume_from,
-                                                      result.checkpoint, result)))
+                                                      result.checkpoint, result, work.group)))
                 return result.status
             return self._finish(trial_id, work, result, PRUNED, stopped_by="budget")
         return self._finish(trial_id, work, result, decision.status)
@@ -362,20 +391,22 @@ class Engine:
                     self.scheduler.record(trial["trial_id"], fidelity, result)
         return spent
 
-    def _resume_trial(self, trial: dict[str, Any]) -> None:
-        """A trial without a final result: continue it from its last rung's checkpoint, or start it again."""
+    def _resume_trial(self, trial: dict[str, Any], group: int | None) -> _Work | None:
+        """A trial without a final result: continue it from its last rung's checkpoint (queued), or start
+        it again (returned, for the caller to submit with its siblings)."""
         trial_id = trial["trial_id"]
         candidate = Candidate.from_dict(trial["candidate"])
         reports = trial.get("reports", [])
         if not reports:
             self.store.append({"event": "trial_resubmitted", "trial_id": trial_id}, durable=False)
-            self._submit(trial_id, _Work(candidate, trial.get("fidelity")))
-            return
+            return _Work(candidate, trial.get("fidelity"), group=group)
         last = reports[-1]
         checkpoint = self.store.load_checkpoint(trial_id)
         start = float(last["fidelity"]) if checkpoint is not None else 0.0
+        group = (last["result"].get("info") or {}).get("group")
         self._waiting.append((trial_id, _Work(candidate, last["next_fidelity"], start, checkpoint,
-                                              EvalResult.from_dict(last["result"]))))
+                                              EvalResult.from_dict(last["result"]), group)))
+        return None
 
     def _ask(self) -> tuple[Candidate | None, str | None]:
         """The strategy's next proposal; a proposal the space raised for becomes a placeholder

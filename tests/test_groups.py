@@ -16,8 +16,9 @@ from archsearch.evaluation.training import TaskRef, TrainingEvaluator, TrainingR
 from archsearch.genome import BlockSpec, Genome
 from archsearch.space import as_space
 from archsearch.strategies import make_strategy
-from archsearch.strategies._siblings import sibling_decisions
+from archsearch.strategies._siblings import SIBLING, sibling_decisions
 from archsearch.testing.toys import toy_evaluate, toy_objectives
+from archsearch.trial import COMPLETE, EvalResult
 
 LRS = (1e-3, 3e-3, 1e-2, 3e-2)
 
@@ -124,12 +125,23 @@ def test_siblings_keep_every_decision_but_the_rate_and_spread_over_its_range():
     siblings = [strategy.next_proposal() for _ in range(3)]
     assert strategy.queued() == 0
     for sibling in siblings:
-        assert sibling.origin == "learning-rate sibling"
+        assert sibling.origin == SIBLING
         assert {k: v for k, v in sibling.decisions.items() if k != "recipe.lr"} == {
             k: v for k, v in leader.decisions.items() if k != "recipe.lr"}
     strata = {int((math.log(c.decisions["recipe.lr"]) - math.log(1e-4)) / (math.log(1e3) / 4))
               for c in [leader, *siblings]}
     assert strata == {0, 1, 2, 3}
+
+
+def test_bayes_asks_its_study_for_the_siblings_so_that_their_results_reach_the_sampler():
+    strategy = make_strategy("bayes", as_space(lr_space), toy_objectives(), seed=0)
+    strategy.use_siblings(3)
+    proposals = [strategy.next_proposal() for _ in range(9)]
+    for candidate in proposals:
+        strategy.tell(candidate, EvalResult(COMPLETE, toy_evaluate({**candidate.architecture, "kind": "mlp"})))
+    trials = strategy.study().get_trials(deepcopy=False)
+    assert len(trials) == 9 and all(t.state.name == "COMPLETE" for t in trials)
+    assert sum(c.origin == SIBLING for c in proposals) == 6
 
 
 def test_siblings_from_a_list_of_rates_take_the_other_choices():
@@ -170,14 +182,15 @@ class InterruptAt:
         return toy_evaluate({**arch, "kind": "mlp"})
 
 
-def test_a_run_cut_among_siblings_resumes_to_the_same_proposals(tmp_path):
+@pytest.mark.parametrize("strategy", ["model", "bayes", "evolution", "local", "mcts", "random"])
+def test_a_run_cut_among_siblings_resumes_to_the_same_proposals(tmp_path, strategy):
     def run(run_dir, evaluate):
         return archsearch.search(space=lr_space, evaluate=evaluate, objectives=toy_objectives(), budget=14, seed=3,
-                                 strategy="model", executor="inline", run_dir=run_dir, quiet=True,
+                                 strategy=strategy, executor="inline", run_dir=run_dir, quiet=True,
                                  overrides=["strategy.lr_siblings=3"])
 
     whole = run(tmp_path / "whole", lambda a: toy_evaluate({**a, "kind": "mlp"})).trials.to_pandas()
-    assert (whole.origin == "learning-rate sibling").sum() >= 8
+    assert (whole.origin == SIBLING).sum() >= 8
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path / "cut", InterruptAt(5))
     archsearch.resume(tmp_path / "cut", space=lr_space, evaluate=lambda a: toy_evaluate({**a, "kind": "mlp"}),
@@ -190,10 +203,10 @@ def test_a_run_cut_among_siblings_resumes_to_the_same_proposals(tmp_path):
 def test_a_search_with_siblings_trains_them_as_groups_with_the_results_of_trials_alone(tmp_path, executor):
     run = archsearch.search(space="mlp", task="digits", strategy="random", budget=6, seed=5, executor=executor,
                             run_dir=tmp_path / executor, quiet=True,
-                            overrides=["strategy.lr_siblings=3", "+space.recipe={lr:{low:1.0e-3,high:3.0e-2,log:true}}",
+                            overrides=["strategy.lr_siblings=3", "+space.recipe={lr:{low:1.0e-3,high:1.0e-2,log:true}}",
                                        "training.epochs=1", "executor.workers=1", "space.depth.high=2"]
                             if executor == "ray" else
-                            ["strategy.lr_siblings=3", "+space.recipe={lr:{low:1.0e-3,high:3.0e-2,log:true}}",
+                            ["strategy.lr_siblings=3", "+space.recipe={lr:{low:1.0e-3,high:1.0e-2,log:true}}",
                              "training.epochs=1", "space.depth.high=2"])
     trials = run.trials.to_pandas()
     assert trials.stacked.tolist() == ["group of 3"] * 6
@@ -201,3 +214,20 @@ def test_a_search_with_siblings_trains_them_as_groups_with_the_results_of_trials
     for row in trials.itertuples():
         alone = evaluator.evaluate(Genome.from_dict(json.loads(row.genome_json)))
         assert row.val_accuracy == pytest.approx(alone.metrics["val_accuracy"], abs=1e-6)
+
+
+def test_siblings_that_successive_halving_promotes_continue_together_as_they_would_alone(tmp_path):
+    run = archsearch.search(space="mlp", task="digits", strategy="random", budget=8, seed=2, executor="inline",
+                            run_dir=tmp_path / "asha", quiet=True,
+                            overrides=["strategy.lr_siblings=4", "+space.recipe={lr:{low:1.0e-3,high:1.0e-2,log:true}}",
+                                       "fidelity=asha", "fidelity.eta=2", "training.epochs=2", "space.depth.high=2"])
+    trials = run.trials.to_pandas()
+    journal = [json.loads(line) for line in (tmp_path / "asha" / "journal.jsonl").read_text().splitlines()]
+    continued = [e["trial_id"] for e in journal if e.get("event") == "trial_continued"]
+    assert len(continued) >= 2
+    finals = {t["trial_id"]: t for t in journal if t.get("event") == "trial_finished"}
+    assert any(finals[i]["result"]["info"].get("stacked_group", 0) >= 2 for i in continued)
+    evaluator = TrainingEvaluator(TaskRef("digits", seed=2), TrainingRecipe(epochs=2), seed=2)
+    for row in trials.itertuples():
+        straight = evaluator.evaluate(Genome.from_dict(json.loads(row.genome_json)), row.fidelity)
+        assert row.val_accuracy == pytest.approx(straight.metrics["val_accuracy"], abs=1e-6)

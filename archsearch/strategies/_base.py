@@ -87,17 +87,25 @@ class Strategy(ABC):
     def next_proposal(self) -> Candidate | None:
         """What the engine asks for: a queued sibling first, else :meth:`ask` (whose proposal may queue
         siblings of its own). Deterministic like ``ask``, so a journal replays through it."""
-        from archsearch.strategies._siblings import rebuild, sibling_decisions
+        from archsearch.strategies._siblings import sibling_decisions
 
         while self._siblings:
-            architecture, decisions = rebuild(self.space, self._siblings.pop(0), self.rng)
-            sibling = Candidate(architecture, decisions, origin="learning-rate sibling")
-            if sibling.arch_id not in self._seen:
-                return self._propose(sibling)
+            sibling = self._propose_sibling(self._siblings.pop(0))
+            if sibling is not None:
+                return sibling
         candidate = self.ask()
         if candidate is not None and self.lr_siblings > 1:
             self._siblings = sibling_decisions(self.space, candidate.decisions, self.lr_siblings, self.rng)
         return candidate
+
+    def _propose_sibling(self, decisions: Mapping[str, Any]) -> Candidate | None:
+        """Hand out a queued sibling (``None`` where its architecture was seen already); a strategy that
+        keeps its own record of what it asked (an Optuna study, in-flight decisions) extends this."""
+        from archsearch.strategies._siblings import SIBLING, rebuild
+
+        architecture, built = rebuild(self.space, decisions, self.rng)
+        sibling = Candidate(architecture, built, origin=SIBLING)
+        return self._propose(sibling) if sibling.arch_id not in self._seen else None
 
     def use_measure(self, measure: Callable[[Any], Mapping[str, Any]] | None) -> None:
         """Give the strategy ``measure(architecture) -> {metric: value}``: metrics known before training

@@ -23,6 +23,9 @@ import numpy as np
 
 from archsearch.space import RandomChooser, ReplayChooser, SearchSpace, same_choice
 
+SIBLING = "learning-rate sibling"
+"""A sibling's ``Candidate.origin``."""
+
 LR_LABEL = re.compile(r"^recipe\.(?:[A-Za-z_]\w*\.)?lr$")
 """A learning-rate decision: ``recipe.lr``, or ``recipe.<optimizer>.lr`` for a per-optimizer domain."""
 

@@ -217,6 +217,23 @@ class Bayes(Strategy):
         candidate.origin += f", the nearest unseen to duplicate trial {duplicate}"
         return self._hand_out(trial, candidate)
 
+    def _propose_sibling(self, decisions: Mapping[str, Any]) -> Candidate | None:
+        """A sibling is a trial of the study too, its decisions fixed (as the nearest unseen architecture is),
+        so its result reaches the sampler like any other."""
+        from archsearch.strategies._siblings import SIBLING
+
+        study = self.study()
+        study.enqueue_trial(dict(decisions))
+        study.sampler = self._make_sampler(len(study.get_trials(deepcopy=False)))
+        trial, candidate = self._ask_study(study)
+        if self.sampler == "nsga2":
+            _ = trial.relative_params  # as for the nearest unseen: NSGA-II files the trial in a generation
+        if candidate.arch_id in self._seen:
+            self._settle_duplicate(trial, candidate.arch_id)
+            return None
+        candidate.origin = SIBLING
+        return self._hand_out(trial, candidate)
+
     def _ask_study(self, study: Any) -> tuple[Any, Candidate]:
         """Ask the study for a trial and build it (a space that raises fails the trial, then raises)."""
         from optuna.trial import TrialState

@@ -529,6 +529,12 @@ class ModelBased(Strategy):
 
     # -- results -------------------------------------------------------------------------------------
 
+    def _propose_sibling(self, decisions: Mapping[str, Any]) -> Candidate | None:
+        sibling = super()._propose_sibling(decisions)
+        if sibling is not None:  # in flight like a proposal of its own
+            self._pending[self._trial_key(sibling)] = dict(sibling.decisions)
+        return sibling
+
     def tell(self, candidate: Candidate, result: EvalResult) -> None:
         self._seen.add(candidate.arch_id)
         self._pending.pop(self._trial_key(candidate), None)
