@@ -18,7 +18,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.total --f
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)" | tee -a "$OUT/gpu.txt"
 
 echo "== gpu tests"
-timeout "${TESTS_S:-180}" python3 -m pytest -p no:cacheprovider -q -n0 -m gpu tests/test_triton.py tests/test_device.py tests/test_kernels.py tests/test_stacking.py \
+timeout "${TESTS_S:-180}" python3 -m pytest -p no:cacheprovider -q -n0 -m gpu tests/test_triton.py tests/test_device.py tests/test_kernels.py tests/test_stacking.py tests/test_groups.py \
   2>&1 | tee "$OUT/tests.log" | tail -25
 echo "== kernels_gpu"
 timeout "${BENCH_S:-240}" python3 benchmarks/kernels_gpu.py --device cuda 2>&1 | tee "$OUT/kernels_gpu.md" | tail -120

@@ -313,27 +313,31 @@ def groups_section(rounds: int, budget: int, n_archs: int = 6, k: int = 4) -> No
                   f"{base_training / training:.2f} | {share} | {f'{gap:.2g}' if name == 'stacked' else '-'} |")
 
     print(f"\n#### Whole searches offering learning-rate siblings: space=mlp with recipe.lr searched, task digits, "
-          f"strategy random, strategy.lr_siblings={k}, budget {budget * 2}, seed 0, inline executor; "
+          f"strategy random, strategy.lr_siblings={k}, budget {budget * 2}, seed 0, inline executor, objectives "
+          "val_accuracy and n_params (a measured latency would differ between runs by noise alone); "
           "training.stack off and on\n")
-    print("| stack | wall s | CPU s | wall vs off | CPU vs off | trials in groups | front (arch ids) | same front |")
-    print("|---|---:|---:|---:|---:|---:|---|---|")
+    print("| stack | wall s | CPU s | wall vs off | CPU vs off | trials in groups | front (arch ids) | same front "
+          "| largest val_accuracy gap |")
+    print("|---|---:|---:|---:|---:|---:|---|---|---:|")
     outcome = {}
     for stack in (False, True):
         with tempfile.TemporaryDirectory() as tmp:
             c, w = time.process_time(), time.perf_counter()
             run = archsearch.search(space="mlp", task="digits", budget=budget * 2, seed=0, executor="inline",
                                     strategy="random", run_dir=f"{tmp}/run", quiet=True,
+                                    objectives={"val_accuracy": "maximize", "n_params": "minimize"},
                                     overrides=[f"strategy.lr_siblings={k}", LR_RECIPE, "training.epochs=2",
                                                f"training.stack={str(stack).lower()}"])
             c, w = time.process_time() - c, time.perf_counter() - w
             trials = run.trials.to_pandas()
             grouped = int(trials.stacked.fillna("").str.startswith("group").sum())
-            outcome[stack] = (c, w, sorted(run.pareto()["arch_id"].to_pylist()))
-        c0, w0, front0 = outcome[False]
-        front = outcome[stack][2]
+            outcome[stack] = (c, w, sorted(run.pareto()["arch_id"].to_pylist()), trials.val_accuracy.to_numpy())
+        c0, w0, front0, val0 = outcome[False]
+        front, val = outcome[stack][2], outcome[stack][3]
         same = "-" if not stack else ("yes" if front == front0 else "no")
+        gap = f"{float(np.max(np.abs(val - val0))):.2g}" if stack else "-"
         print(f"| {'on' if stack else 'off'} | {w:.1f} | {c:.1f} | {w0 / w:.2f} | {c0 / c:.2f} | {grouped} of "
-              f"{len(trials)} | {len(front)}: {' '.join(a[:6] for a in front)} | {same} |")
+              f"{len(trials)} | {len(front)}: {' '.join(a[:6] for a in front)} | {same} | {gap} |")
 
 
 def search_section(budget: int) -> None:

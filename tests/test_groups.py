@@ -231,3 +231,13 @@ def test_siblings_that_successive_halving_promotes_continue_together_as_they_wou
     for row in trials.itertuples():
         straight = evaluator.evaluate(Genome.from_dict(json.loads(row.genome_json)), row.fidelity)
         assert row.val_accuracy == pytest.approx(straight.metrics["val_accuracy"], abs=1e-6)
+
+
+@pytest.mark.gpu
+def test_a_group_on_cuda_equals_its_trials_alone():
+    evaluator = TrainingEvaluator(TaskRef("digits"), TrainingRecipe(epochs=1, batch_size=64, device="cuda"))
+    genomes = [genome(lr) for lr in LRS]
+    for grouped, g in zip(evaluator.evaluate_group(genomes, None, [None] * 4), genomes, strict=True):
+        assert grouped.info["stacked_group"] == 4 and grouped.info["device_kind"] == "cuda"
+        alone = evaluator.evaluate(g)
+        assert grouped.metrics["val_accuracy"] == pytest.approx(alone.metrics["val_accuracy"], abs=3e-3)

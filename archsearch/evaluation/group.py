@@ -23,6 +23,7 @@ from archsearch.evaluation.checkpoint import pack as pack_checkpoints
 from archsearch.evaluation.checkpoint import unpack as unpack_checkpoints
 from archsearch.evaluation.latency import torch_threads
 from archsearch.evaluation.loop import GroupRun, stack_refusal, tensors
+from archsearch.evaluation.measure import count_flops
 from archsearch.genome import Genome, content_hash
 from archsearch.kernels.stacking import OPTIMIZERS as STACKED_OPTIMIZERS
 from archsearch.trial import COMPLETE, REJECTED, EvalResult
@@ -89,6 +90,10 @@ def _stacked(evaluator: TrainingEvaluator, genomes: list[Genome], fidelity: floa
             if fresh:
                 fit_grids(model, x_train)
             models.append(model)
+            if len(models) == 1:  # before building the others and measuring: refused groups cost little
+                flops = count_flops(model, x_train[:1]) if saved[0] is None else saved[0].loop.measured.get("flops")
+                if stack_refusal(model, recipe, flops, device) is not None:
+                    return None
         if fresh:
             measured: dict[str, float] = {}
             rejected = trainers[0]._measure_untrained(models[0], x_train, y_train, measured, {})
@@ -98,8 +103,6 @@ def _stacked(evaluator: TrainingEvaluator, genomes: list[Genome], fidelity: floa
             measured_each = [dict(measured) for _ in genomes]
         else:
             measured_each = [dict(c.loop.measured) for c in saved if c is not None]
-        if stack_refusal(models[0], recipe, measured_each[0].get("flops"), device) is not None:
-            return None
         shuffles = [torch.Generator().manual_seed(stable_seed(evaluator.seed, g.arch_id)) for g in genomes]
         run = GroupRun(recipe, models, task, shuffles, saved, [t.recipe.lr for t in trainers])
         run.measured = measured_each
