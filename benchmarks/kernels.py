@@ -19,6 +19,8 @@ Sections (``--sections``, default all):
 - ``groups``: learning-rate siblings (``strategy.lr_siblings=4``): four trials of one ``space=mlp``
   architecture at other learning rates, trained as one stacked group against one after another through
   the evaluator a search uses, and whole searches that offer them with ``training.stack`` on and off;
+- ``groups-quality`` (not in the default): whether siblings pay in search quality, the ``model`` strategy
+  with and without them at equal trials and at about equal wall-clock;
 - ``search``: whole searches with ``training.hot`` off and on (same seed and budget), wall time and front;
   strategy ``random``, whose proposals do not depend on measured timings, so both runs train the same
   candidates (``model``, the default, learns from ``latency_ms`` and would propose differently).
@@ -340,6 +342,41 @@ def groups_section(rounds: int, budget: int, n_archs: int = 6, k: int = 4) -> No
               f"{len(trials)} | {len(front)}: {' '.join(a[:6] for a in front)} | {same} | {gap} |")
 
 
+def group_quality_section(seeds: int, budget: int = 40, k: int = 4) -> None:
+    """Are siblings worth their trials? The ``model`` strategy with and without ``lr_siblings`` (learning
+    rate searched over [1e-4, 3e-2]), the front's hypervolume over (val_accuracy, log10 n_params), against
+    wall-clock: the siblings' trials are cheaper, but each spends a proposal on a learning rate."""
+    import tempfile
+
+    import numpy as np
+
+    import archsearch
+    from archsearch.pareto import hypervolume
+
+    recipe = "+space.recipe={lr:{low:1.0e-4,high:3.0e-2,log:true}}"
+    runs = [(1, budget), (k, budget), (k, 2 * budget)]
+    print(f"\n#### Search quality with learning-rate siblings: space=mlp, task digits, strategy model, 2 epochs, "
+          f"inline executor, mean over seeds 0-{seeds - 1}; hypervolume of (val_accuracy, log10 n_params) from "
+          "(0, 7)\n")
+    print("| lr_siblings | trials | wall s | CPU s | hypervolume | best val_accuracy |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for siblings, trials in runs:
+        figures = []
+        for seed in range(seeds):
+            with tempfile.TemporaryDirectory() as tmp:
+                c, w = time.process_time(), time.perf_counter()
+                run = archsearch.search(space="mlp", task="digits", budget=trials, seed=seed, executor="inline",
+                                        strategy="model", run_dir=f"{tmp}/run", quiet=True,
+                                        objectives={"val_accuracy": "maximize", "n_params": "minimize"},
+                                        overrides=[f"strategy.lr_siblings={siblings}", recipe, "training.epochs=2"])
+                c, w = time.process_time() - c, time.perf_counter() - w
+                done = run.trials.to_pandas().query("status == 'complete'")
+                points = np.stack([-done.val_accuracy.to_numpy(), np.log10(done.n_params.to_numpy())], axis=1)
+                figures.append((w, c, hypervolume(points, np.array([0.0, 7.0])), done.val_accuracy.max()))
+        w, c, hv, best = np.mean(figures, axis=0)
+        print(f"| {siblings} | {trials} | {w:.1f} | {c:.1f} | {hv:.4f} | {best:.4f} |")
+
+
 def search_section(budget: int) -> None:
     import tempfile
 
@@ -374,6 +411,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--sections", default="kan,bases,moe,stack,seeds,groups,search")
     parser.add_argument("--search-budget", type=int, default=12)
+    parser.add_argument("--quality-seeds", type=int, default=3, help="seeds of --sections groups-quality")
     args = parser.parse_args()
     torch.set_num_threads(1)
     sections = args.sections.split(",")
@@ -391,6 +429,8 @@ def main() -> None:
         seeds_section(max(1, args.rounds // 10))
     if "groups" in sections:
         groups_section(max(1, args.rounds // 10), args.search_budget)
+    if "groups-quality" in sections:
+        group_quality_section(args.quality_seeds)
     if "search" in sections:
         search_section(args.search_budget)
 

@@ -122,7 +122,8 @@ class RayExecutor:
         cpus_per_worker: CPUs reserved per actor (and torch threads it uses).
         gpus_per_worker: GPUs (or a fraction) reserved per actor.
         max_retries: resubmissions of a candidate whose worker died before it is recorded as failed.
-        trial_timeout_s: wall-clock limit per candidate; ``None`` for none.
+        trial_timeout_s: wall-clock limit per candidate (a job of k stacked trials gets k times it);
+            ``None`` for none.
         py_modules: your own packages or modules (local paths) that workers must import, e.g. the module
             defining your evaluate function; Ray ships them to every worker. Nothing else from the
             working directory reaches the workers.
