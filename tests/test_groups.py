@@ -80,6 +80,7 @@ def test_a_diverging_member_costs_the_group_its_stacking_not_its_results(evaluat
     alone = [evaluator.evaluate(g, 1.0) for g in genomes]
     assert [r.status for r in grouped] == [r.status for r in alone] == ["complete", "failed"]
     assert "stacked_group" not in grouped[0].info
+    assert grouped[0].info["group_not_stacked"].startswith("Diverged in the group")
     assert grouped[0].metrics["val_accuracy"] == alone[0].metrics["val_accuracy"]
 
 

@@ -18,6 +18,7 @@ import torch
 
 from archsearch.builder import build_model, fit_grids
 from archsearch.devices import describe_device, resolve_device
+from archsearch.errors import one_line
 from archsearch.evaluation.checkpoint import Checkpoint
 from archsearch.evaluation.checkpoint import pack as pack_checkpoints
 from archsearch.evaluation.checkpoint import unpack as unpack_checkpoints
@@ -55,20 +56,25 @@ def evaluate_group(evaluator: TrainingEvaluator, genomes: list[Genome], fidelity
                    checkpoints: list[bytes | None]) -> list[EvalResult]:
     """Each trial's result, trained in one stacked group where they can be, else one after another."""
     keys = {group_key(evaluator, genome) for genome in genomes}
+    why = "not one network and recipe, or stacking is off"
     if len(genomes) > 1 and len(keys) == 1 and None not in keys:
         try:
-            results = _stacked(evaluator, genomes, fidelity, checkpoints)
-        except Exception:  # divergence of one, memory, a block stacking cannot take: alone, as it would run
-            results = None
-        if results is not None:
-            return results
-    return [evaluator.evaluate(genome, fidelity, checkpoint)
-            for genome, checkpoint in zip(genomes, checkpoints, strict=True)]
+            stacked = _stacked(evaluator, genomes, fidelity, checkpoints)
+        except Exception as exc:  # divergence of one, memory, a block stacking cannot take: alone, as it would run
+            stacked = f"{type(exc).__name__} in the group: {exc}"
+        if not isinstance(stacked, str):
+            return stacked
+        why = stacked
+    results = [evaluator.evaluate(genome, fidelity, checkpoint)
+               for genome, checkpoint in zip(genomes, checkpoints, strict=True)]
+    for result in results:  # the trials table's stacked column says so
+        result.info["group_not_stacked"] = one_line(why, 200)
+    return results
 
 
 def _stacked(evaluator: TrainingEvaluator, genomes: list[Genome], fidelity: float | None,
-             checkpoints: list[bytes | None]) -> list[EvalResult] | None:
-    """The group trained as one; ``None`` where it cannot be (then each trains alone)."""
+             checkpoints: list[bytes | None]) -> list[EvalResult] | str:
+    """The group trained as one, or why it cannot be (then each trains alone)."""
     from archsearch.evaluation.training import stable_seed, weights_to_bytes
 
     task = evaluator.load_task()
@@ -79,7 +85,7 @@ def _stacked(evaluator: TrainingEvaluator, genomes: list[Genome], fidelity: floa
     fresh = saved[0] is None
     if any((ckpt is None) != fresh for ckpt in saved) or (not fresh and len(
             {(c.loop.step, c.loop.position, c.loop.epoch) for c in saved if c is not None}) != 1):
-        return None  # continued from different points: each continues alone
+        return "its trials continue from different points"
     device = resolve_device(recipe.device)
     with torch_threads(evaluator.threads), torch.random.fork_rng(devices=[]):
         x_train, y_train = tensors(task, task.x_train, task.y_train, device)
@@ -92,8 +98,9 @@ def _stacked(evaluator: TrainingEvaluator, genomes: list[Genome], fidelity: floa
             models.append(model)
             if len(models) == 1:  # before building the others and measuring: refused groups cost little
                 flops = count_flops(model, x_train[:1]) if saved[0] is None else saved[0].loop.measured.get("flops")
-                if stack_refusal(model, recipe, flops, device) is not None:
-                    return None
+                refusal = stack_refusal(model, recipe, flops, device)
+                if refusal is not None:
+                    return refusal
         if fresh:
             measured: dict[str, float] = {}
             rejected = trainers[0]._measure_untrained(models[0], x_train, y_train, measured, {})

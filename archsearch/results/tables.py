@@ -190,8 +190,9 @@ def _seed_columns(info: dict[str, Any]) -> dict[str, str | None]:
     """With ``training.seeds`` above 1: every seed's scores as JSON, and whether they trained stacked (or why
     not); a trial that trained in a stacked group of trials says so."""
     if "per_seed" not in info:
-        group = info.get("stacked_group")
-        return {"seeds_json": None, "stacked": f"group of {group}" if group else None}
+        group, refused = info.get("stacked_group"), info.get("group_not_stacked")
+        stacked = f"group of {group}" if group else f"no: {refused}" if refused else None
+        return {"seeds_json": None, "stacked": stacked}
     stacked = "yes" if info.get("stacked") else f"no: {info.get('not_stacked')}"
     return {"seeds_json": json.dumps(info["per_seed"], sort_keys=True), "stacked": stacked}
 
