@@ -17,6 +17,7 @@ from archsearch.genome import BlockSpec, Genome
 from archsearch.space import as_space
 from archsearch.strategies import make_strategy
 from archsearch.strategies._siblings import SIBLING, sibling_decisions
+from archsearch.testing.faults import InterruptAt
 from archsearch.testing.toys import toy_evaluate, toy_objectives
 from archsearch.trial import COMPLETE, EvalResult
 
@@ -118,7 +119,7 @@ def lr_space(chooser):
     return arch
 
 
-def test_siblings_keep_every_decision_but_the_rate_and_spread_over_its_range():
+def test_siblings_keep_every_decision_but_the_rate_and_lie_around_it():
     strategy = make_strategy("random", as_space(lr_space), toy_objectives(), seed=1)
     strategy.use_siblings(4)
     leader = strategy.next_proposal()
@@ -129,9 +130,18 @@ def test_siblings_keep_every_decision_but_the_rate_and_spread_over_its_range():
         assert sibling.origin == SIBLING
         assert {k: v for k, v in sibling.decisions.items() if k != "recipe.lr"} == {
             k: v for k, v in leader.decisions.items() if k != "recipe.lr"}
-    strata = {int((math.log(c.decisions["recipe.lr"]) - math.log(1e-4)) / (math.log(1e3) / 4))
-              for c in [leader, *siblings]}
-    assert strata == {0, 1, 2, 3}
+    step = math.log(1e3) / 8  # a 2k-th of the log range
+    offsets = [(math.log(c.decisions["recipe.lr"]) - math.log(leader.decisions["recipe.lr"])) / step for c in siblings]
+    assert all(o == pytest.approx(round(o), abs=1e-6) and round(o) != 0 for o in offsets)
+    assert len({round(o) for o in offsets}) == 3
+    assert all(1e-4 <= c.decisions["recipe.lr"] <= 1e-1 for c in siblings)
+
+
+def test_siblings_near_an_end_of_the_range_all_step_the_other_way():
+    out = sibling_decisions(as_space(lr_space), {"width": 8, "depth": 1, "recipe.lr": 1e-4}, 4,
+                            np.random.default_rng(0))
+    step = math.log(1e3) / 8
+    assert [round(math.log(d["recipe.lr"] / 1e-4) / step, 6) for d in out] == [1, 2, 3]
 
 
 def test_bayes_asks_its_study_for_the_siblings_so_that_their_results_reach_the_sampler():
@@ -139,7 +149,7 @@ def test_bayes_asks_its_study_for_the_siblings_so_that_their_results_reach_the_s
     strategy.use_siblings(3)
     proposals = [strategy.next_proposal() for _ in range(9)]
     for candidate in proposals:
-        strategy.tell(candidate, EvalResult(COMPLETE, toy_evaluate({**candidate.architecture, "kind": "mlp"})))
+        strategy.tell(candidate, EvalResult(COMPLETE, toy_evaluate(candidate.architecture)))
     trials = strategy.study().get_trials(deepcopy=False)
     assert len(trials) == 9 and all(t.state.name == "COMPLETE" for t in trials)
     assert sum(c.origin == SIBLING for c in proposals) == 6
@@ -172,17 +182,6 @@ def test_siblings_need_a_space_that_decides_the_rate(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-class InterruptAt:
-    def __init__(self, n):
-        self.n, self.calls = n, 0
-
-    def __call__(self, arch):
-        self.calls += 1
-        if self.calls == self.n:
-            raise KeyboardInterrupt
-        return toy_evaluate({**arch, "kind": "mlp"})
-
-
 @pytest.mark.parametrize("strategy", ["model", "bayes", "evolution", "local", "mcts", "random"])
 def test_a_run_cut_among_siblings_resumes_to_the_same_proposals(tmp_path, strategy):
     def run(run_dir, evaluate):
@@ -190,12 +189,11 @@ def test_a_run_cut_among_siblings_resumes_to_the_same_proposals(tmp_path, strate
                                  strategy=strategy, executor="inline", run_dir=run_dir, quiet=True,
                                  overrides=["strategy.lr_siblings=3"])
 
-    whole = run(tmp_path / "whole", lambda a: toy_evaluate({**a, "kind": "mlp"})).trials.to_pandas()
+    whole = run(tmp_path / "whole", toy_evaluate).trials.to_pandas()
     assert (whole.origin == SIBLING).sum() >= 8
     with pytest.raises(KeyboardInterrupt):
-        run(tmp_path / "cut", InterruptAt(5))
-    archsearch.resume(tmp_path / "cut", space=lr_space, evaluate=lambda a: toy_evaluate({**a, "kind": "mlp"}),
-                      quiet=True)
+        run(tmp_path / "cut", InterruptAt(5, toy_evaluate))
+    archsearch.resume(tmp_path / "cut", space=lr_space, evaluate=toy_evaluate, quiet=True)
     cut = archsearch.load_run(tmp_path / "cut").trials.to_pandas()
     assert cut.arch_id.tolist() == whole.arch_id.tolist()
 

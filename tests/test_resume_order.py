@@ -11,22 +11,10 @@ import pytest
 
 import archsearch
 from archsearch.engine import FrontWeights
+from archsearch.testing.faults import InterruptAt
 from archsearch.testing.toys import toy_evaluate, toy_objectives, toy_space
 
 BUDGET = 20
-
-
-class InterruptAt:
-    """``toy_evaluate`` that raises KeyboardInterrupt (Ctrl-C) at its ``n``-th call, mid-trial."""
-
-    def __init__(self, n):
-        self.n, self.calls = n, 0
-
-    def __call__(self, arch):
-        self.calls += 1
-        if self.calls == self.n:
-            raise KeyboardInterrupt
-        return toy_evaluate(arch)
 
 
 def run(run_dir, evaluate, strategy):
@@ -39,7 +27,7 @@ def run(run_dir, evaluate, strategy):
 def test_resume_after_ctrl_c_mid_trial_proposes_what_an_uninterrupted_run_does(tmp_path, strategy, interrupt_at):
     whole = run(tmp_path / "whole", toy_evaluate, strategy).trials.to_pandas()
     with pytest.raises(KeyboardInterrupt):
-        run(tmp_path / "cut", InterruptAt(interrupt_at), strategy)
+        run(tmp_path / "cut", InterruptAt(interrupt_at, toy_evaluate), strategy)
     archsearch.resume(tmp_path / "cut", space=toy_space, evaluate=toy_evaluate, quiet=True)
     cut = archsearch.load_run(tmp_path / "cut").trials.to_pandas()
     assert len(cut) == len(whole) == BUDGET

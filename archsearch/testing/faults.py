@@ -31,6 +31,19 @@ class SlowEvaluate:
         return score(arch)
 
 
+class InterruptAt:
+    """``evaluate`` that raises KeyboardInterrupt (a Ctrl-C) at its ``n``-th call, mid-trial."""
+
+    def __init__(self, n: int, evaluate: Any) -> None:
+        self.n, self.evaluate, self.calls = n, evaluate, 0
+
+    def __call__(self, arch: Any) -> dict[str, float]:
+        self.calls += 1
+        if self.calls == self.n:
+            raise KeyboardInterrupt
+        return self.evaluate(arch)
+
+
 class CrashOnce:
     """Kills its own worker process the first time it sees each of the first ``n_crashes`` candidates.
 
