@@ -285,7 +285,7 @@ def groups_section(rounds: int, budget: int, n_archs: int = 6, k: int = 4) -> No
     strategy = make_strategy("random", space, {"val_accuracy": "maximize"}, seed=0)
     strategy.use_siblings(k)
     groups = [[strategy.next_proposal().architecture for _ in range(k)] for _ in range(n_archs)]
-    print(f"\n#### {n_archs} groups of {k} trials (a space=mlp architecture, learning rates stratified over "
+    print(f"\n#### {n_archs} groups of {k} trials (a space=mlp architecture, learning rates around the proposal's in "
           "[1e-3, 3e-2]), 1 epoch, batch 64, Adam: one after another and stacked (sum over the groups)\n")
     print("| task | trials trained | CPU s | wall s | vs one after another | training s | training vs one after "
           "another | stacked groups | largest score gap |")

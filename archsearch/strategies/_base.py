@@ -38,6 +38,8 @@ class Strategy(ABC):
     """
 
     name = "strategy"
+    lr_siblings = 1  # class defaults too: a subclass that skips ``__init__`` still runs in the engine
+    _siblings: list[dict[str, Any]] = []  # only ever rebound, never mutated: safe to share while empty
     measure: Callable[[Any], Mapping[str, Any]] | None = None
     violations: Callable[[Mapping[str, float]], list[str]] | None = None
 
@@ -90,7 +92,8 @@ class Strategy(ABC):
         from archsearch.strategies._siblings import sibling_decisions
 
         while self._siblings:
-            sibling = self._propose_sibling(self._siblings.pop(0))
+            decisions, self._siblings = self._siblings[0], self._siblings[1:]
+            sibling = self._propose_sibling(decisions)
             if sibling is not None:
                 return sibling
         candidate = self.ask()
