@@ -53,3 +53,17 @@ def test_tuner_trains_genomes_of_a_built_in_space(local_ray, tmp_path):
     assert len(accuracies) == 3 and min(accuracies) > 0.3
     best = results.get_best_result(metric="val_accuracy", mode="max")
     assert best.metrics["val_accuracy"] == max(accuracies)
+
+
+def test_the_searcher_offers_learning_rate_siblings_as_trials_of_their_own():
+    pytest.importorskip("ray.tune")
+    from archsearch.integrations.tune import ArchsearchSearcher
+
+    def space(chooser):
+        return {"width": chooser.suggest_categorical("width", [8, 16]),
+                "lr": chooser.suggest_float("recipe.lr", 1e-4, 1e-1, log=True)}
+
+    searcher = ArchsearchSearcher(space, {"score": "maximize"}, seed=0, lr_siblings=3)
+    configs = [searcher.suggest(str(i)) for i in range(3)]
+    assert len({c["arch_id"] for c in configs}) == 3
+    assert [c.origin for c in searcher._live.values()][1:] == ["learning-rate sibling"] * 2

@@ -58,7 +58,8 @@ class ArchsearchSearcher(Searcher):
             metric Tune sees.
         strategy: a strategy name or an already-built :class:`Strategy` (then ``space``/``seed`` are its own).
         seed: seeds the strategy.
-        strategy_options: options for a named strategy (as in ``strategies/NAME.yaml``).
+        strategy_options: options for a named strategy (as in ``strategies/NAME.yaml``); ``lr_siblings``
+            too, each sibling a Tune trial of its own (Tune trains trials apart, so they are not stacked).
     """
 
     def __init__(
@@ -72,16 +73,19 @@ class ArchsearchSearcher(Searcher):
         first, direction = next(iter(objectives.items()))
         super().__init__(metric=first, mode="max" if direction == "maximize" else "min")
         self.objectives = dict(objectives)
+        siblings = strategy_options.pop("lr_siblings", 1)
         if isinstance(strategy, Strategy):
             self.strategy = strategy
         else:
             from archsearch.strategies import make_strategy
 
             self.strategy = make_strategy(strategy, _resolve_space(space), self.objectives, seed, **strategy_options)
+        if siblings != 1:
+            self.strategy.use_siblings(siblings)
         self._live: dict[str, Candidate] = {}
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        candidate = self.strategy.ask()
+        candidate = self.strategy.next_proposal()
         if candidate is None:
             return Searcher.FINISHED  # type: ignore[return-value]  # Ray's documented end signal, a str
         self._live[trial_id] = candidate
