@@ -237,7 +237,7 @@ def seeds_section(rounds: int, n_archs: int = 8, seeds: int = 4) -> None:
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for task, task_rounds in (("digits", rounds), ("mnist1d", 1)):  # an MNIST-1D pass takes minutes
         rounds = task_rounds
-        evaluators = {name: TrainingEvaluator(TaskRef(task), TrainingRecipe(epochs=1, seeds=seeds), stack=stack)
+        evaluators = {name: TrainingEvaluator(TaskRef(task), TrainingRecipe(epochs=1, seeds=seeds, stack=stack))
                       for name, stack in (("one after another", False), ("stacked", True))}
         for evaluator in evaluators.values():
             evaluator.warm_up()

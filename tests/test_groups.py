@@ -109,7 +109,7 @@ def test_only_the_learning_rate_may_differ_within_a_group(evaluator):
     assert evaluator.group_key(genome(1e-2)) == key
     assert evaluator.group_key(genome(1e-3, width=32)) != key
     assert evaluator.group_key(genome(1e-3, batch_size=32)) != key
-    assert TrainingEvaluator(TaskRef("digits"), TrainingRecipe(epochs=1), stack=False).group_key(genome(1e-3)) is None
+    assert TrainingEvaluator(TaskRef("digits"), TrainingRecipe(epochs=1, stack=False)).group_key(genome(1e-3)) is None
 
 
 def lr_space(chooser):

@@ -47,7 +47,7 @@ def test_stacked_seeds_equal_seeds_trained_one_after_another(genome, task, reque
     task = request.getfixturevalue(task)
     recipe = TrainingRecipe(**RECIPE, seeds=3)
     stacked = TrainingEvaluator(task, recipe, seed=1).evaluate(genome)
-    alone = TrainingEvaluator(task, recipe, seed=1, stack=False).evaluate(genome)
+    alone = TrainingEvaluator(task, dataclasses.replace(recipe, stack=False), seed=1).evaluate(genome)
     assert stacked.status == alone.status == "complete", (stacked.error, alone.error)
     assert stacked.info["stacked"] is True and alone.info["stacked"] is False
     for key in ("val_accuracy", "test_accuracy"):
@@ -59,7 +59,7 @@ def test_stacked_seeds_equal_seeds_trained_one_after_another(genome, task, reque
 
 def test_seeds_report_mean_and_spread_and_the_first_seed_is_the_single_seed_run(digits):
     one = TrainingEvaluator(digits, TrainingRecipe(**RECIPE), seed=1).evaluate(MLP)
-    three = TrainingEvaluator(digits, TrainingRecipe(**RECIPE, seeds=3), seed=1, stack=False).evaluate(MLP)
+    three = TrainingEvaluator(digits, TrainingRecipe(**RECIPE, seeds=3, stack=False), seed=1).evaluate(MLP)
     values = three.info["per_seed"]["val_accuracy"]
     assert values[0] == one.metrics["val_accuracy"]  # one after another: exactly the single-seed training
     assert len(set(values)) > 1  # other seeds train otherwise
@@ -82,7 +82,7 @@ def test_stacked_seeds_continue_from_a_checkpoint_as_if_straight_through(digits,
     assert rest.info["per_seed"] == straight.info["per_seed"]
     _weights_close(rest.weights, straight.weights, atol=1e-6)
     # a stacked checkpoint is continued one seed after another (and the reverse) to the same weights
-    one_by_one = TrainingEvaluator(digits, recipe, seed=1, stack=False).evaluate(MLP, 3, part.checkpoint)
+    one_by_one = TrainingEvaluator(digits, dataclasses.replace(recipe, stack=False), seed=1).evaluate(MLP, 3, part.checkpoint)
     _weights_close(one_by_one.weights, straight.weights, atol=1e-4)
     _close(one_by_one.info["per_seed"]["val_accuracy"], straight.info["per_seed"]["val_accuracy"])
 
@@ -112,7 +112,7 @@ def test_moe_is_not_stacked(digits):
 def test_a_diverging_seed_fails_the_trial_with_its_reason(digits):
     recipe = TrainingRecipe(epochs=2, lr=1e9, optimizer="sgd", seeds=2)
     for stack in (True, False):
-        result = TrainingEvaluator(digits, recipe, stack=stack).evaluate(MLP)
+        result = TrainingEvaluator(digits, dataclasses.replace(recipe, stack=stack)).evaluate(MLP)
         assert result.status == "failed" and "diverged" in result.error
 
 

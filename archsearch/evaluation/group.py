@@ -35,10 +35,11 @@ if TYPE_CHECKING:
 
 def group_key(evaluator: TrainingEvaluator, genome: Any) -> str | None:
     """What trials must share to train as one group: the network and every recipe value but the learning
-    rate. ``None`` where the trial trains alone: stacking is off (``training.stack``), its seeds stack within the trial already
-    (``training.seeds`` > 1), it trains on fused kernels (``training.hot``), or its recipe is one stacking
-    cannot follow (an optimizer other than Adam, AdamW or SGD, early stopping, dropout)."""
-    if not evaluator.stack or not isinstance(genome, Genome):
+    rate. ``None`` where the trial trains alone: stacking is off (``training.stack``), its seeds stack
+    within the trial already (``training.seeds`` > 1), it trains on fused kernels (``training.hot``), or
+    its recipe is one stacking cannot follow (an optimizer other than Adam, AdamW or SGD, early stopping,
+    dropout)."""
+    if not isinstance(genome, Genome):
         return None
     try:
         recipe = evaluator.recipe.with_overrides(genome.meta.get("recipe"))

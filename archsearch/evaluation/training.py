@@ -79,8 +79,6 @@ class TrainingEvaluator(Evaluator):
         seed: run seed; combined with each architecture's id for its initialization.
         threads: torch threads used for training (one per worker keeps cores from thrashing).
         constraints: bounds on cheap metrics, checked before training.
-        stack: train a candidate's seeds (``training.seeds``) as one stacked model where they can be;
-            ``False`` trains them one after another (a baseline, or to rule stacking out).
     """
 
     def __init__(
@@ -91,7 +89,6 @@ class TrainingEvaluator(Evaluator):
         seed: int = 0,
         threads: int = 1,
         constraints: Constraints | None = None,
-        stack: bool = True,
     ) -> None:
         self.task = task
         self.recipe = recipe or TrainingRecipe()
@@ -99,7 +96,6 @@ class TrainingEvaluator(Evaluator):
         self.seed = seed
         self.threads = threads
         self.constraints = constraints or Constraints()
-        self.stack = stack
         self._loaded: Task | None = None
         self._ships_data = False
 
@@ -294,8 +290,8 @@ class TrainingEvaluator(Evaluator):
         model where :func:`stack_refusal` allows, else one after another. Returns the runs and their curves."""
         task = self.load_task()
         shuffles = [torch.Generator().manual_seed(seed) for seed in seeds]
-        refusal = "stacking is off" if not (self.stack and self.recipe.stack) else stack_refusal(model, self.recipe, metrics.get("flops"),
-                                                                          x_train.device)
+        refusal = "stacking is off" if not self.recipe.stack else stack_refusal(model, self.recipe, metrics.get("flops"),
+                                                                                 x_train.device)
         if len(seeds) > 1:
             info.update(seeds=len(seeds), stacked=refusal is None, **({"not_stacked": refusal} if refusal else {}))
         if len(seeds) > 1 and refusal is None:
