@@ -8,6 +8,14 @@ from typing import Any
 from archsearch.trial import EvalResult
 
 
+def run_evaluation(evaluator: Evaluator, architecture: Any, fidelity: float | None,
+                   checkpoint: bytes | None) -> EvalResult:
+    """Evaluate one piece of work; evaluators that predate checkpoints are called without one."""
+    if checkpoint is None:
+        return evaluator.evaluate(architecture, fidelity)
+    return evaluator.evaluate(architecture, fidelity, checkpoint)
+
+
 class Evaluator(ABC):
     """Turns an architecture into an :class:`EvalResult`; executors call nothing else.
 
@@ -35,8 +43,7 @@ class Evaluator(ABC):
                        checkpoints: list[bytes | None]) -> list[EvalResult]:
         """Evaluate trials of one :meth:`group_key` as one job, one result each, in order: each must be
         what :meth:`evaluate` gives it alone. The default evaluates them one after another."""
-        return [self.evaluate(a, fidelity) if c is None else self.evaluate(a, fidelity, c)
-                for a, c in zip(architectures, checkpoints, strict=True)]
+        return [run_evaluation(self, a, fidelity, c) for a, c in zip(architectures, checkpoints, strict=True)]
 
     def supports_fidelity(self) -> bool:
         """Whether a reduced fidelity means anything to this evaluator (fidelity schedulers need it)."""

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
-from archsearch.evaluation.base import Evaluator
+from archsearch.evaluation.base import Evaluator, run_evaluation
 from archsearch.trial import Candidate, EvalResult
 
-__all__ = ["Evaluator", "Executor", "run_evaluation", "run_group"]
+__all__ = ["Evaluator", "Executor", "Job", "run_evaluation", "run_group"]
 
-
-def run_evaluation(evaluator: Evaluator, architecture: Any, fidelity: float | None,
-                   checkpoint: bytes | None) -> EvalResult:
-    """Evaluate one piece of work; evaluators that predate checkpoints are called without one."""
-    if checkpoint is None:
-        return evaluator.evaluate(architecture, fidelity)
-    return evaluator.evaluate(architecture, fidelity, checkpoint)
+Job = list[tuple[int, Candidate, bytes | None]]
+"""Trials that run as one evaluation on one worker: ``(trial_id, candidate, checkpoint)`` each."""
 
 
 def run_group(evaluator: Evaluator, candidates: list[Candidate], checkpoints: list[bytes | None]) -> list[EvalResult]:
@@ -41,7 +36,7 @@ class Executor(Protocol):
         Work is identified by trial id: the same architecture may be in flight twice."""
         ...
 
-    def submit_group(self, work: list[tuple[int, Candidate, bytes | None]]) -> None:
+    def submit_group(self, work: Job) -> None:
         """Queue trials that run as one job on one worker (``Evaluator.evaluate_group``): ``(trial_id,
         candidate, checkpoint)`` each, one fidelity; their results come back together."""
         ...

@@ -6,7 +6,7 @@ import os
 import socket
 from collections import deque
 
-from archsearch.execution._base import Evaluator, run_group
+from archsearch.execution._base import Evaluator, Job, run_group
 from archsearch.trial import Candidate, EvalResult
 
 
@@ -18,7 +18,7 @@ class InlineExecutor:
 
     def __init__(self) -> None:
         self._evaluator: Evaluator | None = None
-        self._queue: deque[list[tuple[int, Candidate, bytes | None]]] = deque()
+        self._queue: deque[Job] = deque()
         self.worker = f"inline:{socket.gethostname()}:{os.getpid()}"
 
     def start(self, evaluator: Evaluator) -> None:
@@ -27,7 +27,7 @@ class InlineExecutor:
     def submit(self, trial_id: int, candidate: Candidate, checkpoint: bytes | None = None) -> None:
         self._queue.append([(trial_id, candidate, checkpoint)])
 
-    def submit_group(self, work: list[tuple[int, Candidate, bytes | None]]) -> None:
+    def submit_group(self, work: Job) -> None:
         self._queue.append(list(work))
 
     def collect(self, timeout: float | None = None) -> list[tuple[int, EvalResult]]:

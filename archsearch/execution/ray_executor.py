@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from archsearch.errors import ConfigError, one_line
-from archsearch.execution._base import Evaluator, run_evaluation
+from archsearch.execution._base import Evaluator, Job, run_group
 from archsearch.trial import Candidate, EvalResult
 
 MAX_FAILED_STARTS = 5
@@ -47,34 +47,19 @@ class _EvaluatorWorker:
         self.node_id = context.get_node_id()
         self.worker = f"ray:{ray.util.get_node_ip_address()}:{os.getpid()}"
 
-    def evaluate(self, architecture: Any, fidelity: float | None,
-                 checkpoint: bytes | None) -> tuple[dict[str, Any], bytes | None, bytes | None]:
+    def run(self, candidates: list[Candidate],
+            checkpoints: list[bytes | None]) -> list[tuple[dict[str, Any], bytes | None, bytes | None]]:
+        """One job (a trial, or a group of them: ``run_group``), one result each."""
         try:
-            result = run_evaluation(self.evaluator, architecture, fidelity, checkpoint)
-        except BaseException as exc:  # an evaluator bug, sys.exit() or a stray Ctrl-C costs one trial, never the worker
-            result = EvalResult.crashed(exc)
-        result.info.update(worker=self.worker, node=self.node_id)
-        return result.to_dict(), result.weights, result.checkpoint
-
-    def evaluate_group(self, architectures: list[Any], fidelity: float | None,
-                       checkpoints: list[bytes | None]) -> list[tuple[dict[str, Any], bytes | None, bytes | None]]:
-        """A job of several trials (``Evaluator.evaluate_group``), one result each."""
-        try:
-            results = self.evaluator.evaluate_group(architectures, fidelity, checkpoints)
-            if len(results) != len(architectures):
-                raise RuntimeError(f"evaluate_group returned {len(results)} results for {len(architectures)} trials")
-        except BaseException as exc:  # as in evaluate: it costs the trials, never the worker
-            results = [EvalResult.crashed(exc) for _ in architectures]
+            results = run_group(self.evaluator, candidates, checkpoints)
+        except BaseException as exc:  # an evaluator bug, sys.exit() or a stray Ctrl-C costs the trials, never the worker
+            results = [EvalResult.crashed(exc) for _ in candidates]
         for result in results:
             result.info.update(worker=self.worker, node=self.node_id)
         return [(result.to_dict(), result.weights, result.checkpoint) for result in results]
 
     def ping(self) -> str:
         return self.worker
-
-
-Job = list[tuple[int, Candidate, bytes | None]]
-"""Trials that run as one evaluation on one worker: ``(trial_id, candidate, checkpoint)`` each."""
 
 
 @dataclass
@@ -262,13 +247,7 @@ class RayExecutor:
         while self._queue and self._idle:
             job, attempt = self._queue.popleft()
             worker = self._idle.popleft()
-            actor = self._actors[worker]
-            if len(job) == 1:
-                _, candidate, checkpoint = job[0]
-                ref = actor.evaluate.remote(candidate.architecture, candidate.fidelity, checkpoint)
-            else:
-                ref = actor.evaluate_group.remote([c.architecture for _, c, _ in job], job[0][1].fidelity,
-                                                  [ckpt for _, _, ckpt in job])
+            ref = self._actors[worker].run.remote([c for _, c, _ in job], [ckpt for _, _, ckpt in job])
             self._running[ref] = _Running(job, worker, time.monotonic(), attempt)
 
     def _fail_job(self, job: Job, reason: str, attempts: int) -> None:
@@ -321,9 +300,8 @@ class RayExecutor:
     def _finish(self, ref: Any, ray: Any) -> None:
         running = self._running.pop(ref)
         try:
-            returned = ray.get(ref)
             results = []
-            for data, weights, checkpoint in (returned if len(running.job) > 1 else [returned]):
+            for data, weights, checkpoint in ray.get(ref):
                 result = EvalResult.from_dict(data)
                 result.weights, result.checkpoint = weights, checkpoint
                 results.append(result)
