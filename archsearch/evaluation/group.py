@@ -90,36 +90,36 @@ def _stacked(evaluator: TrainingEvaluator, genomes: list[Genome], fidelity: floa
     device = resolve_device(recipe.device)
     with torch_threads(evaluator.threads), torch.random.fork_rng(devices=[]):
         x_train, y_train = tensors(task, task.x_train, task.y_train, device)
-        models = []
-        for genome in genomes:
+
+        def build(genome: Genome) -> torch.nn.Module:
             torch.manual_seed(stable_seed(evaluator.seed, genome.arch_id))
             model = build_model(genome, task.data_spec, dropout=recipe.dropout).to(device)
             if fresh:
                 fit_grids(model, x_train)
-            models.append(model)
-            if len(models) == 1:  # before building the others and measuring: refused groups cost little
-                flops = count_flops(model, x_train[:1]) if saved[0] is None else saved[0].loop.measured.get("flops")
-                refusal = stack_refusal(model, recipe, flops, device)
-                if refusal is not None:
-                    return refusal
+            return model
+
+        first = build(genomes[0])  # refused before the others are built and measured: a refusal costs little
+        flops = count_flops(first, x_train[:1]) if saved[0] is None else saved[0].loop.measured.get("flops")
+        refusal = stack_refusal(first, recipe, flops, device)
+        if refusal is not None:
+            return refusal
+        models = [first, *map(build, genomes[1:])]
+        measured: dict[str, float] = {}
         if fresh:
-            measured: dict[str, float] = {}
-            rejected = trainers[0]._measure_untrained(models[0], x_train, y_train, measured, {})
+            rejected = trainers[0]._measure_untrained(first, x_train, y_train, measured, {})
             if rejected is not None:  # one network: the same verdict for every trial
                 return [EvalResult(REJECTED, dict(measured), rejected.error, {**info, **describe_device(device)})
                         for info in infos]
-            measured_each = [dict(measured) for _ in genomes]
-        else:
-            measured_each = [dict(c.loop.measured) for c in saved if c is not None]
         shuffles = [torch.Generator().manual_seed(stable_seed(evaluator.seed, g.arch_id)) for g in genomes]
         run = GroupRun(recipe, models, task, shuffles, saved, [t.recipe.lr for t in trainers])
-        run.measured = measured_each
+        if fresh:  # a continued group has each trial's own, from its checkpoint
+            run.measured = [dict(measured) for _ in genomes]
         run.train_to(fidelity, trainers[0]._epoch_end)
         checkpoints_out = run.checkpoints() if run.can_continue() else None
         results = []
         for k, (model, info) in enumerate(zip(run.trained_models(), infos, strict=True)):
             info.update(describe_device(device), best_epoch=None, stopped_early=False, stacked_group=len(genomes))
-            metrics = {**measured_each[k], "train_time_s": run.time_of(k), "epochs_trained": run.epochs_trained(),
+            metrics = {**run.measured[k], "train_time_s": run.time_of(k), "epochs_trained": run.epochs_trained(),
                        **trainers[0]._seed_scores([model], task, info)}
             checkpoint = pack_checkpoints([checkpoints_out[k]]) if checkpoints_out is not None else None
             results.append(EvalResult(COMPLETE, metrics, info=info, weights=weights_to_bytes(model),
