@@ -213,21 +213,20 @@ class StackedTrainer:
         ``loss_fn`` must average over the batch (torch's default reduction): in grouped mode the models'
         batches are one batch, whose mean loss times the number of models is the sum of their losses.
         """
-        losses = None
         if self.mode == "grouped" and not per_model:
             self.views = self.stacked
             out = self.template(x.flatten(0, 1))
-            mean = loss_fn(out, y.flatten(0, 1))
-            total = mean * self.n_models
+            reported = loss_fn(out, y.flatten(0, 1))  # the models' mean
+            total = reported * self.n_models
         else:
             losses = self.losses(x, y, loss_fn)
             total = losses.sum()
-            mean = total / self.n_models
+            reported = losses if per_model else total / self.n_models
         self.steps += 1
         with torch.no_grad():
             self._update(self._gradients(total), lr_factor)
         self.views = {}
-        return losses.detach() if per_model and losses is not None else mean.detach()
+        return reported.detach()
 
     def _gradients(self, total: torch.Tensor) -> list[torch.Tensor]:
         """The stacked gradients. With several learning rates the update works on rows of them, picked once

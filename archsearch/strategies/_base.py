@@ -39,7 +39,7 @@ class Strategy(ABC):
 
     name = "strategy"
     lr_siblings = 1  # class defaults too: a subclass that skips ``__init__`` still runs in the engine
-    _siblings: list[dict[str, Any]] = []  # only ever rebound, never mutated: safe to share while empty
+    _siblings: list[dict[str, Any]] = []  # queued siblings' decisions; only ever rebound, never mutated
     measure: Callable[[Any], Mapping[str, Any]] | None = None
     violations: Callable[[Mapping[str, float]], list[str]] | None = None
 
@@ -50,8 +50,6 @@ class Strategy(ABC):
         self._rng: np.random.Generator | None = None
         self._seen: set[str] = set()
         self._n_asked = 0
-        self.lr_siblings = 1
-        self._siblings: list[dict[str, Any]] = []  # decisions of siblings decided, not yet handed out
 
     def check(self) -> None:
         """Refuse option values that cannot work, with what would; called when a run is planned, so a
