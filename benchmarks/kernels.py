@@ -35,6 +35,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -236,34 +237,41 @@ def seeds_section(rounds: int, n_archs: int = 8, seeds: int = 4) -> None:
           "| stacked trials | largest score gap |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for task, task_rounds in (("digits", rounds), ("mnist1d", 1)):  # an MNIST-1D pass takes minutes
-        rounds = task_rounds
         evaluators = {name: TrainingEvaluator(TaskRef(task), TrainingRecipe(epochs=1, seeds=seeds, stack=stack))
                       for name, stack in (("one after another", False), ("stacked", True))}
         for evaluator in evaluators.values():
             evaluator.warm_up()
-        totals = {name: [0.0, 0.0, 0.0] for name in evaluators}  # CPU s, wall s, training s (of the trial)
-        scores: dict[str, list[dict[str, list[float]]]] = {name: [] for name in evaluators}
-        stacked = 0
-        for _ in range(rounds):
-            for genome in genomes:
-                for name, evaluator in evaluators.items():  # interleaved: load hits both alike
-                    c, w = time.thread_time(), time.perf_counter()
-                    result = evaluator.evaluate(genome)
-                    totals[name][0] += (time.thread_time() - c) / rounds
-                    totals[name][1] += (time.perf_counter() - w) / rounds
-                    totals[name][2] += result.metrics["train_time_s"] / rounds
-                    scores[name].append(result.info.get("per_seed"))
-                    stacked += bool(result.info.get("stacked")) and name == "stacked"
-        base = totals["one after another"][0]
-        gap = max(abs(a - b) for stacked_scores, alone_scores in zip(scores["stacked"], scores["one after another"],
-                                                                      strict=True)
-                  for key in stacked_scores for a, b in zip(stacked_scores[key], alone_scores[key], strict=True))
-        base_training = totals["one after another"][2]
-        for name, (c, w, training) in totals.items():
-            share = f"{stacked // rounds} of {n_archs}" if name == "stacked" else "-"
-            print(f"| {task} | {name} | {c:.1f} | {w:.1f} | {base / c:.2f} | {training:.1f} | "
-                  f"{base_training / training:.2f} | {share} | "
-                  f"{f'{gap:.4f}' if name == 'stacked' else '-'} |")
+        contestants = {name: (lambda genome, e=evaluator: [e.evaluate(genome)]) for name, evaluator in evaluators.items()}
+        stacked_against_alone(task, genomes, contestants, task_rounds, lambda r: bool(r.info.get("stacked")),
+                              lambda r: [v for key in sorted(r.info["per_seed"]) for v in r.info["per_seed"][key]],
+                              "{:.4f}")
+
+
+def stacked_against_alone(task: str, items: list[Any], contestants: dict[str, Callable[[Any], list[Any]]],
+                          rounds: int, stacked_of: Callable[[Any], bool], scores_of: Callable[[Any], list[float]],
+                          gap_format: str) -> None:
+    """Evaluate every item with each contestant ("one after another", "stacked"), interleaved so that load
+    hits both alike, and print a row each: CPU, wall and training time (the results' ``train_time_s``)
+    against one after another, how many items trained stacked, and the largest gap between their scores."""
+    totals = {name: [0.0, 0.0, 0.0] for name in contestants}  # CPU s, wall s, training s
+    scores: dict[str, list[float]] = {name: [] for name in contestants}
+    stacked = 0
+    for _ in range(rounds):
+        for item in items:
+            for name, evaluate in contestants.items():
+                c, w = time.thread_time(), time.perf_counter()
+                results = evaluate(item)
+                totals[name][0] += (time.thread_time() - c) / rounds
+                totals[name][1] += (time.perf_counter() - w) / rounds
+                totals[name][2] += sum(r.metrics["train_time_s"] for r in results) / rounds
+                scores[name] += [v for r in results for v in scores_of(r)]
+                stacked += name == "stacked" and stacked_of(results[0])
+    gap = max(abs(a - b) for a, b in zip(scores["stacked"], scores["one after another"], strict=True))
+    base, base_training = totals["one after another"][0], totals["one after another"][2]
+    for name, (c, w, training) in totals.items():
+        share = f"{stacked // rounds} of {len(items)}" if name == "stacked" else "-"
+        print(f"| {task} | {name} | {c:.1f} | {w:.1f} | {base / c:.2f} | {training:.1f} | "
+              f"{base_training / training:.2f} | {share} | {gap_format.format(gap) if name == 'stacked' else '-'} |")
 
 
 LR_RECIPE = "+space.recipe={lr:{low:1.0e-3,high:3.0e-2,log:true}}"
@@ -293,26 +301,10 @@ def groups_section(rounds: int, budget: int, n_archs: int = 6, k: int = 4) -> No
     for task, task_rounds in (("digits", rounds), ("mnist1d", 1)):
         evaluator = TrainingEvaluator(TaskRef(task), TrainingRecipe(epochs=1))
         evaluator.warm_up()
-        totals = {name: [0.0, 0.0, 0.0] for name in ("one after another", "stacked")}
-        scores: dict[str, list[float]] = {name: [] for name in totals}
-        stacked = 0
-        for _ in range(task_rounds):
-            for group in groups:
-                for name in totals:  # interleaved: load hits both alike
-                    c, w = time.thread_time(), time.perf_counter()
-                    results = (evaluator.evaluate_group(group, None, [None] * k) if name == "stacked"
-                               else [evaluator.evaluate(genome) for genome in group])
-                    totals[name][0] += (time.thread_time() - c) / task_rounds
-                    totals[name][1] += (time.perf_counter() - w) / task_rounds
-                    totals[name][2] += sum(r.metrics["train_time_s"] for r in results) / task_rounds
-                    scores[name] += [r.metrics["val_accuracy"] for r in results]
-                    stacked += name == "stacked" and bool(results[0].info.get("stacked_group"))
-        gap = float(np.max(np.abs(np.subtract(scores["stacked"], scores["one after another"]))))
-        base, base_training = totals["one after another"][0], totals["one after another"][2]
-        for name, (c, w, training) in totals.items():
-            share = f"{stacked // task_rounds} of {n_archs}" if name == "stacked" else "-"
-            print(f"| {task} | {name} | {c:.1f} | {w:.1f} | {base / c:.2f} | {training:.1f} | "
-                  f"{base_training / training:.2f} | {share} | {f'{gap:.2g}' if name == 'stacked' else '-'} |")
+        contestants = {"one after another": lambda group, e=evaluator: [e.evaluate(genome) for genome in group],
+                       "stacked": lambda group, e=evaluator: e.evaluate_group(group, None, [None] * k)}
+        stacked_against_alone(task, groups, contestants, task_rounds, lambda r: bool(r.info.get("stacked_group")),
+                              lambda r: [r.metrics["val_accuracy"]], "{:.2g}")
 
     print(f"\n#### Whole searches offering learning-rate siblings: space=mlp with recipe.lr searched, task digits, "
           f"strategy random, strategy.lr_siblings={k}, budget {budget * 2}, seed 0, inline executor, objectives "
