@@ -146,13 +146,13 @@ class StackedTrainer:
         # out): its gradient then comes back contiguous, where a transposed one would cost a slow copy.
         self._transposed = {f"{name}.weight" if name else "weight" for name, module in self.models[0].named_modules()
                             if isinstance(module, nn.Linear)} if self.mode == "grouped" else set()
+        params = [dict(m.named_parameters()) for m in self.models]  # once per model: each walk visits every module
+        buffers = [dict(m.named_buffers()) for m in self.models]
         with torch.no_grad():
-            self.stacked = {name: torch.stack([self._stored(name, dict(m.named_parameters())[name].detach())
-                                               for m in self.models]).requires_grad_()
-                            for name, _ in self.models[0].named_parameters()}
+            self.stacked = {name: torch.stack([self._stored(name, p[name].detach()) for p in params]).requires_grad_()
+                            for name in params[0]}
         self.leaves = list(self.stacked.values())
-        self.buffers = {name: torch.stack([dict(m.named_buffers())[name] for m in self.models])
-                        for name, _ in self.models[0].named_buffers()}
+        self.buffers = {name: torch.stack([b[name] for b in buffers]) for name in buffers[0]}
         self.template = self._grouped_template() if self.mode == "grouped" else copy.deepcopy(self.models[0]).to("meta")
         self.views: dict[str, torch.Tensor] = {}
         self.lrs = [float(rate) for rate in lrs]
