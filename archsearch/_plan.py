@@ -17,7 +17,7 @@ from typing import Any
 from archsearch import config
 from archsearch.budget import Budget, parse_budget
 from archsearch.engine import KEEP_WEIGHTS, Engine, Progress, SilentProgress
-from archsearch.errors import ConfigError
+from archsearch.errors import ArchsearchError, ConfigError
 from archsearch.evaluation.assemble import PLAIN_KEYS
 from archsearch.results.run import Run, load_run
 from archsearch.results.store import RunStore
@@ -50,9 +50,11 @@ class RunPlan:
         if self.scheduler is not None:
             engine.scheduler = self.scheduler
         try:
-            engine.run()
+            reason = engine.run()
         finally:
             store.release()
+        if reason == "objectives":  # the evaluate function's bug, not an outcome of the search: say so loudly
+            raise ArchsearchError(f"run stopped: {engine.stop_detail} (its trials are kept in {self.run_dir})")
         return load_run(self.run_dir)
 
 

@@ -199,12 +199,16 @@ def _print_result(run: Any) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from archsearch.console import front_table, out, summary_table
+    from archsearch.console import front_table, out, plain, stop_note, summary_table
     from archsearch.results.run import load_run
 
     run = load_run(args.run_dir)
-    out.print(summary_table(run.summary()))
+    summary = run.summary()
+    out.print(summary_table(summary))
     out.print(front_table(run.pareto(), run.objectives))
+    note = stop_note(run.stop_reason, summary["n_trials"], f"budget {summary['budget']}")
+    if note:
+        out.print(plain(note))
     return 0
 
 

@@ -150,12 +150,13 @@ STOP_NOTES = {
     "exhausted": "the strategy ran out of new architectures in this space before the budget was spent",
     "constraints": "too many candidates were rejected by the constraints before the budget was spent",
     "time": "the time budget was spent",
+    "objectives": "trial after trial returned no value for an objective (the trials' error column says which)",
 }
 
 
 def stop_note(reason: str | None, n_trials: int, budget: Any) -> str | None:
     """A line saying why a run stopped early (None when it simply spent its budget)."""
-    if reason in ("exhausted", "constraints"):
+    if reason in ("exhausted", "constraints", "objectives"):
         return f"stopped after {n_trials} trials: {STOP_NOTES[reason]} ({budget})"
     return None
 

@@ -158,6 +158,7 @@ class Engine:
     keep_weights: str = "front"
     scheduler: Scheduler = field(default_factory=FullFidelity)
     stop_reason: str = ""
+    stop_detail: str = ""  # the stop's reason in words, where the reason alone does not say it
     _ops: int = field(default=0, init=False)  # journal records (asks and tells) the strategy has absorbed
     _strategy_settled: bool = field(default=True, init=False)  # no ask or tell since the last save
     recovery: dict[str, Any] = field(default_factory=dict, init=False)  # what a resume found and did
@@ -169,7 +170,7 @@ class Engine:
 
     def run(self) -> str:
         """Run the loop; returns why it stopped (``"budget"``, ``"exhausted"``, ``"time"``,
-        ``"constraints"``).
+        ``"constraints"``, ``"objectives"``: results kept lacking an objective, ``stop_detail`` says which).
 
         Rejected candidates (refused by a constraint before training) do not use the trial budget, up
         to ``REJECTIONS_PER_BUDGET`` of them per budgeted trial.
@@ -193,6 +194,7 @@ class Engine:
             if report is not None:
                 report(self.recovery)
         max_rejected = REJECTIONS_PER_BUDGET * max(1, self.budget.max_trials or 1_000)
+        unreported = outcomes.UnreportedObjectives(objectives, [t["result"] for t in journaled if t["result"]])
         self._weights = weights
         self._in_flight, self._waiting, self._job_of = {}, deque(), {}
         self._spent = self._restore_schedule(journaled)
@@ -225,7 +227,7 @@ class Engine:
                         continue
                     cost = self._cost(first, 0.0)
                     new: list[tuple[int, _Work]] = []  # a proposal, and the siblings the strategy queued with it
-                    while (n_rejected < max_rejected and (not new or self._queued())
+                    while (n_rejected < max_rejected and not unreported.stop and (not new or self._queued())
                            and self.budget.allows(n_started, elapsed,
                                                   self._spent + self._committed() + cost * (len(new) + 1))):
                         candidate, error = self._ask()
@@ -251,9 +253,11 @@ class Engine:
                         break
                 if not self._in_flight and not self._waiting:
                     self.stop_reason = "exhausted" if exhausted else "constraints" if (
-                        n_rejected >= max_rejected) else "time" if self.budget.max_seconds is not None else "budget"
+                        n_rejected >= max_rejected) else "objectives" if unreported.stop else (
+                        "time" if self.budget.max_seconds is not None else "budget")
                     break
                 for trial_id, result in self.executor.collect(timeout=1.0):
+                    unreported.count(result)
                     if self._after_result(trial_id, outcomes.checked(result, objectives)) == REJECTED:
                         n_started -= 1
                         n_rejected += 1
@@ -270,7 +274,10 @@ class Engine:
             if self._strategy_settled:  # else Ctrl-C came inside ask or tell: the last saved state stands
                 self._save_state(durable=True)
             self.store.write_tables()
-        self.store.append({"event": "run_finished", "reason": self.stop_reason})
+        if self.stop_reason == "objectives":
+            self.stop_detail = unreported.reason()
+        self.store.append({"event": "run_finished", "reason": self.stop_reason,
+                           **({"detail": self.stop_detail} if self.stop_detail else {})})
         return self.stop_reason
 
     # -- trials with a life: segments, rungs, checkpoints --------------------------------------------

@@ -101,3 +101,43 @@ def test_constraints_that_reject_everything_say_so_and_exit_1(tmp_path):
                           cwd=tmp_path, check=False)
     assert proc.returncode == 1, proc.stderr
     assert "archsearch: stopped: the constraints rejected 50 candidates before training (max_params=10)" in proc.stderr
+
+
+def reports_acc(arch):
+    return {"acc": 0.5 + arch["x"] / 100, "cost": 1.0}
+
+
+def test_a_function_that_never_reports_an_objective_stops_the_run_and_keeps_its_trials(tmp_path):
+    """A typo in the returned keys would otherwise fail every trial of the budget, one by one."""
+    run_dir = tmp_path / "r"
+    objectives = {"score": "maximize", "cost": "minimize"}
+    with pytest.raises(archsearch.ArchsearchError) as caught:
+        archsearch.search(space=numbered_space, evaluate=reports_acc, objectives=objectives, budget=30,
+                          executor="inline", run_dir=run_dir)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("run stopped: 5 trials in a row did not report objective 'score' (they reported: "
+                              "acc, cost, eval_time_s); return it from evaluate (or measure=)"), message
+    assert str(run_dir) in message
+    run = archsearch.load_run(run_dir)
+    assert len(run.trials) == 5 and run.stop_reason == "objectives"
+    assert "returned no value for an objective" in archsearch_cli("show", str(run_dir), cwd=tmp_path).stdout
+    # Nothing is lost: resumed with the function fixed, the run goes on from its five trials.
+    fixed = archsearch.resume(run_dir, space=numbered_space, evaluate=omits_nothing, budget=8)
+    trials = fixed.trials.to_pandas()
+    assert len(trials) == 8 and (trials.status == "complete").sum() == 3
+
+
+def omits_nothing(arch):
+    return {"score": 0.5 + arch["x"] / 100, "cost": 1.0}
+
+
+def test_an_objective_some_trials_report_never_stops_the_run(tmp_path):
+    """Only an objective no result has reported stops the run: trials that omit one now and then fail alone."""
+    def late_cost(arch, calls=[0]):  # noqa: B006 - counts calls across trials
+        calls[0] += 1
+        return {"score": 1.0, **({"cost": 1.0} if calls[0] == 1 else {})}
+
+    run = archsearch.search(space=numbered_space, evaluate=late_cost, objectives=OBJECTIVES, budget=12,
+                            executor="inline", run_dir=tmp_path / "r")
+    assert len(run.trials) == 12 and run.stop_reason == "budget"

@@ -4,6 +4,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+import archsearch
 from archsearch.pareto import non_dominated_mask, to_minimization
 from archsearch.results import RunDirError, RunStore, load_run
 from archsearch.trial import Candidate, EvalResult
@@ -98,3 +99,15 @@ def test_load_run_refuses_non_runs_and_newer_schemas(tmp_path):
     (tmp_path / "r" / "run.json").write_text(json.dumps(info))
     with pytest.raises(RunDirError, match="schema_version 99"):
         load_run(tmp_path / "r")
+
+
+def test_run_opens_a_path_as_its_repr_suggests(tmp_path):
+    from archsearch.testing.faults import SlowEvaluate, numbered_space
+
+    run = archsearch.search(space=numbered_space, evaluate=SlowEvaluate(0.0), objectives={"score": "maximize"},
+                            budget=3, executor="inline", run_dir=tmp_path / "r", quiet=True)
+    again = archsearch.Run(tmp_path / "r")
+    assert repr(again) == repr(run) == f"Run({str(tmp_path / 'r')!r}, trials=3)"
+    assert again.trials.equals(run.trials)
+    with pytest.raises(archsearch.ArchsearchError):
+        archsearch.Run(tmp_path / "nothing here")

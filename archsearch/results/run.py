@@ -35,7 +35,12 @@ class Run:
         objectives: ``{metric: direction}``.
     """
 
-    def __init__(self, store: RunStore) -> None:
+    def __init__(self, store: RunStore | str | os.PathLike[str]) -> None:
+        """``Run(path)`` opens a run directory as :func:`load_run` does (the store: for the engine's own use)."""
+        if not isinstance(store, RunStore):
+            store = RunStore.open(store)
+            store.check_not_emptied()
+            store.check_journal()
         self.store = store
         self.path = store.path
         self.info: dict[str, Any] = store.info()
@@ -165,7 +170,4 @@ class Run:
 
 def load_run(path: str | os.PathLike[str]) -> Run:
     """Open a run directory written by ``archsearch run`` or ``archsearch.search``."""
-    store = RunStore.open(path)
-    store.check_not_emptied()
-    store.check_journal()
-    return Run(store)
+    return Run(path)
