@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -76,14 +76,15 @@ def plan_run(
     evaluate: Callable[..., dict[str, Any]] | None = None,
     objectives: dict[str, str] | None = None,
     measure: Callable[[Any], dict[str, Any]] | None = None,
+    start_with: Sequence[Any] | None = None,
 ) -> RunPlan:
     """Compose the config for ``overrides`` and build every part of the run from it.
 
-    Objects given here (a space, a task, an evaluate function, objectives) take the place of the
-    config's named ones.
+    Objects given here (a space, a task, an evaluate function, objectives, start points) take the place
+    of the config's named ones.
     """
     return plan_from_config(config.compose(overrides), space=space, task=task, evaluate=evaluate,
-                            objectives=objectives, measure=measure)
+                            objectives=objectives, measure=measure, start_with=start_with)
 
 
 def plan_from_config(
@@ -94,6 +95,7 @@ def plan_from_config(
     evaluate: Callable[..., dict[str, Any]] | None = None,
     objectives: dict[str, str] | None = None,
     measure: Callable[[Any], dict[str, Any]] | None = None,
+    start_with: Sequence[Any] | None = None,
 ) -> RunPlan:
     """Build a run from a composed (or saved) config; fills the config in with what it resolved."""
     config.validate(cfg)
@@ -139,12 +141,23 @@ def plan_from_config(
     strategy_cfg = {k: v for k, v in config.to_container(cfg.strategy).items() if k not in PLAIN_KEYS}
     strategy_name = str(cfg.strategy.get("name", "strategy"))
     lr_siblings = strategy_cfg.pop("lr_siblings", 1)
+    configured_start = strategy_cfg.pop("start_with", None) or []
     strategy = config.instantiate(strategy_cfg, f"strategy {strategy_name}", allow, space=space_obj,
                                   objectives=objs, seed=seed)
     if hasattr(strategy, "check"):
         strategy.check()
     if lr_siblings != 1:
         _offer_siblings(strategy, strategy_name, lr_siblings, space_obj, seed)
+    points = start_points(start_with if start_with is not None else configured_start)
+    if points:
+        if not hasattr(strategy, "start_with"):
+            raise ConfigError(f"strategy {strategy_name} cannot start from given architectures (it is not built "
+                              "on archsearch's Strategy); leave strategy.start_with empty")
+        strategy.start_with(points)
+        from omegaconf import open_dict
+
+        with open_dict(cfg.strategy):  # a strategy section of the user's own may not declare the key
+            cfg.strategy.start_with = points  # decisions, not paths: a resume rebuilds the same proposals
     if hasattr(strategy, "use_measure"):  # metrics known before training, for model-based strategies
         strategy.use_measure(measure if measure is not None else _measure_of(evaluator, objs))
     if hasattr(strategy, "use_constraints") and getattr(evaluator, "constraints", None):
@@ -222,6 +235,29 @@ def _offer_siblings(strategy: Any, name: str, k: Any, space: SearchSpace, seed: 
         if lr_label(chooser.decisions) is None:
             raise ConfigError(f"strategy.lr_siblings={k} needs a space that searches the learning rate (a "
                               f"'recipe: {{lr: ...}}' section, decision recipe.lr); space {space.name} has none")
+
+
+def start_points(items: Any) -> list[Any]:
+    """``start_with`` as decisions: mappings as given, a run directory as its Pareto front's decisions
+    (best first in its first objective). Read as data: a run directory never runs code."""
+    if isinstance(items, str | bytes | os.PathLike) or not isinstance(items, Sequence):
+        items = [items]
+    points: list[Any] = []  # what is not a mapping, Strategy.start_with refuses in one line
+    for item in items:
+        if isinstance(item, str | os.PathLike):
+            points += _front_decisions(item)
+        else:
+            points.append(dict(item) if isinstance(item, Mapping) else item)
+    return points
+
+
+def _front_decisions(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    import json
+
+    front = load_run(path).pareto()
+    if not front.num_rows:
+        raise ConfigError(f"start_with: run {os.fspath(path)} has no complete trial to start from")
+    return [json.loads(text) for text in front.column("decisions_json").to_pylist()]
 
 
 def _builds_genomes(space: SearchSpace, seed: int) -> bool:

@@ -9,7 +9,7 @@ function) where the CLI takes names.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from archsearch._plan import RunPlan, load_saved_config, plan_from_config, plan_run
@@ -32,6 +32,7 @@ def search(
     evaluate: Callable[..., dict[str, Any]] | None = None,
     objectives: dict[str, str] | None = None,
     measure: Callable[[Any], dict[str, Any]] | None = None,
+    start_with: Sequence[Mapping[str, Any] | str | os.PathLike[str]] | None = None,
     overrides: Sequence[str] = (),
     progress: bool | Progress | None = None,
     quiet: bool = False,
@@ -59,6 +60,10 @@ def search(
             the one whose predicted gain is largest; results hold them unless ``evaluate`` returns the
             same metric. The built-in training evaluator measures ``n_params`` itself, and ``flops`` when
             an objective or a constraint names them.
+        start_with: architectures to evaluate first, before the strategy's own proposals: each a mapping of
+            decisions (labels as in the trials table's ``decisions_json``; labels left out are sampled), or
+            a run directory, whose Pareto front's decisions are used (the run's config records them as
+            decisions: ``strategy.start_with``). The strategy learns from them like from its own.
         overrides: further ``key=value`` config overrides, e.g. ``["space.depth.high=6"]``; one for a key
             that a keyword above also sets (``"task=mnist1d"``) takes its place.
         progress: ``None`` (default): a progress bar where stderr is a terminal, none in a Jupyter
@@ -82,6 +87,7 @@ def search(
         evaluate=evaluate,
         objectives=objectives,
         measure=measure,
+        start_with=start_with,
     )
     return _execute_announced(plan, progress, quiet)
 

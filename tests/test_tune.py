@@ -67,3 +67,16 @@ def test_the_searcher_offers_learning_rate_siblings_as_trials_of_their_own():
     configs = [searcher.suggest(str(i)) for i in range(3)]
     assert len({c["arch_id"] for c in configs}) == 3
     assert [c.origin for c in searcher._live.values()][1:] == ["learning-rate sibling"] * 2
+
+
+def test_the_searcher_suggests_start_points_first():
+    pytest.importorskip("ray.tune")
+    from archsearch.integrations.tune import ArchsearchSearcher
+
+    def space(chooser):
+        return {"width": chooser.suggest_categorical("width", [8, 16, 32]), "depth": chooser.suggest_int("depth", 1, 3)}
+
+    searcher = ArchsearchSearcher(space, {"score": "maximize"}, seed=0, start_with=[{"width": 32, "depth": 3}])
+    assert searcher.suggest("0") is not None
+    assert [c.decisions for c in searcher._live.values()] == [{"width": 32, "depth": 3}]
+    assert [c.origin for c in searcher._live.values()] == ["given to start with"]

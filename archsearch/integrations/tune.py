@@ -59,7 +59,8 @@ class ArchsearchSearcher(Searcher):
         strategy: a strategy name or an already-built :class:`Strategy` (then ``space``/``seed`` are its own).
         seed: seeds the strategy.
         strategy_options: options for a named strategy (as in ``strategies/NAME.yaml``); ``lr_siblings``
-            too, each sibling a Tune trial of its own (Tune trains trials apart, so they are not stacked).
+            too, each sibling a Tune trial of its own (Tune trains trials apart, so they are not stacked);
+            and ``start_with``, decisions to suggest first (Tune's ``points_to_evaluate``, learned from).
     """
 
     def __init__(
@@ -74,6 +75,7 @@ class ArchsearchSearcher(Searcher):
         super().__init__(metric=first, mode="max" if direction == "maximize" else "min")
         self.objectives = dict(objectives)
         siblings = strategy_options.pop("lr_siblings", 1)
+        start = strategy_options.pop("start_with", None) or []
         if isinstance(strategy, Strategy):
             self.strategy = strategy
         else:
@@ -82,6 +84,8 @@ class ArchsearchSearcher(Searcher):
             self.strategy = make_strategy(strategy, _resolve_space(space), self.objectives, seed, **strategy_options)
         if siblings != 1:
             self.strategy.use_siblings(siblings)
+        if start:
+            self.strategy.start_with(start)
         self._live: dict[str, Candidate] = {}
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,7 @@ class Strategy(ABC):
     name = "strategy"
     lr_siblings = 1  # class defaults too: a subclass that skips ``__init__`` still runs in the engine
     _siblings: list[dict[str, Any]] = []  # queued siblings' decisions; only ever rebound, never mutated
+    _given: list[dict[str, Any]] = []  # start points not yet proposed (``start_with``); the same
     measure: Callable[[Any], Mapping[str, Any]] | None = None
     violations: Callable[[Mapping[str, float]], list[str]] | None = None
 
@@ -79,34 +80,50 @@ class Strategy(ABC):
             raise ConfigError(f"strategy {self.name}: " + "; ".join(problems))
         self.lr_siblings = k
 
+    def start_with(self, points: Sequence[Mapping[str, Any]]) -> None:
+        """Propose ``points`` (decisions; labels left out are sampled) first, in order, before the
+        strategy's own proposals (:mod:`archsearch.strategies._start`); refused in one line where the space
+        cannot build one as given. Points whose architecture was proposed already are skipped."""
+        from archsearch.strategies._start import checked_start_points
+
+        self._given = checked_start_points(self.space, points)
+
     def queued(self) -> int:
         """Proposals already decided (siblings of the last one): the engine asks for them at once, so that
         they run together."""
         return len(self._siblings)
 
     def next_proposal(self) -> Candidate | None:
-        """What the engine asks for: a queued sibling first, else :meth:`ask` (whose proposal may queue
-        siblings of its own). Deterministic like ``ask``, so a journal replays through it."""
-        from archsearch.strategies._siblings import sibling_decisions
+        """What the engine asks for: a queued sibling first, then a start point, else :meth:`ask` (a
+        start point or a proposal may queue siblings of its own). Deterministic like ``ask``, so a journal
+        replays through it."""
+        from archsearch.strategies._siblings import SIBLING, sibling_decisions
+        from archsearch.strategies._start import GIVEN
 
         while self._siblings:
             decisions, self._siblings = self._siblings[0], self._siblings[1:]
-            sibling = self._propose_sibling(decisions)
+            sibling = self._propose_queued(decisions, SIBLING)
             if sibling is not None:
                 return sibling
-        candidate = self.ask()
+        candidate = None
+        while self._given and candidate is None:
+            decisions, self._given = self._given[0], self._given[1:]
+            candidate = self._propose_queued(decisions, GIVEN)
+        if candidate is None:
+            candidate = self.ask()
         if candidate is not None and self.lr_siblings > 1:
             self._siblings = sibling_decisions(self.space, candidate.decisions, self.lr_siblings, self.rng)
         return candidate
 
-    def _propose_sibling(self, decisions: Mapping[str, Any]) -> Candidate | None:
-        """Hand out a queued sibling (``None`` where its architecture was seen already); a strategy that
-        keeps its own record of what it asked (an Optuna study, in-flight decisions) extends this."""
-        from archsearch.strategies._siblings import SIBLING, rebuild
+    def _propose_queued(self, decisions: Mapping[str, Any], origin: str) -> Candidate | None:
+        """Hand out decisions decided beforehand, a sibling or a start point (labels they lack sampled;
+        ``None`` where the architecture was seen already); a strategy that keeps its own record of what it
+        asked (an Optuna study, in-flight decisions) extends this."""
+        from archsearch.strategies._siblings import rebuild
 
         architecture, built = rebuild(self.space, decisions, self.rng)
-        sibling = Candidate(architecture, built, origin=SIBLING)
-        return self._propose(sibling) if sibling.arch_id not in self._seen else None
+        candidate = Candidate(architecture, built, origin=origin)
+        return self._propose(candidate) if candidate.arch_id not in self._seen else None
 
     def use_measure(self, measure: Callable[[Any], Mapping[str, Any]] | None) -> None:
         """Give the strategy ``measure(architecture) -> {metric: value}``: metrics known before training
@@ -164,7 +181,8 @@ class Strategy(ABC):
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly (JSON-able)."""
         return {"rng": self.rng.bit_generator.state, "seed": self.seed, "seen": sorted(self._seen),
-                "n_asked": self._n_asked, "siblings": [dict(d) for d in self._siblings], **self._own_state()}
+                "n_asked": self._n_asked, "siblings": [dict(d) for d in self._siblings],
+                "given": [dict(d) for d in self._given], **self._own_state()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.seed = int(state.get("seed", self.seed))  # derived seeds follow the saved run's seed
@@ -173,6 +191,7 @@ class Strategy(ABC):
         self._seen = set(state.get("seen", ()))
         self._n_asked = int(state.get("n_asked", 0))
         self._siblings = [dict(d) for d in state.get("siblings", ())]
+        self._given = [dict(d) for d in state.get("given", ())]
         self._load_own_state(state)
 
     def _own_state(self) -> dict[str, Any]:

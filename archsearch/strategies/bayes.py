@@ -217,11 +217,10 @@ class Bayes(Strategy):
         candidate.origin += f", the nearest unseen to duplicate trial {duplicate}"
         return self._hand_out(trial, candidate)
 
-    def _propose_sibling(self, decisions: Mapping[str, Any]) -> Candidate | None:
-        """A sibling is a trial of the study too, its decisions fixed (as the nearest unseen architecture is),
-        so its result reaches the sampler like any other."""
-        from archsearch.strategies._siblings import SIBLING
-
+    def _propose_queued(self, decisions: Mapping[str, Any], origin: str) -> Candidate | None:
+        """A sibling or start point is a trial of the study too, its decisions fixed (as the nearest unseen
+        architecture is; the sampler picks those a start point leaves out), so its result reaches the
+        sampler like any other."""
         study = self.study()
         study.enqueue_trial(dict(decisions))
         study.sampler = self._make_sampler(len(study.get_trials(deepcopy=False)))
@@ -231,7 +230,7 @@ class Bayes(Strategy):
         if candidate.arch_id in self._seen:
             self._settle_duplicate(trial, candidate.arch_id)
             return None
-        candidate.origin = SIBLING
+        candidate.origin = origin
         return self._hand_out(trial, candidate)
 
     def _ask_study(self, study: Any) -> tuple[Any, Candidate]:

@@ -529,11 +529,12 @@ class ModelBased(Strategy):
 
     # -- results -------------------------------------------------------------------------------------
 
-    def _propose_sibling(self, decisions: Mapping[str, Any]) -> Candidate | None:
-        sibling = super()._propose_sibling(decisions)
-        if sibling is not None:  # in flight like a proposal of its own
-            self._pending[self._trial_key(sibling)] = dict(sibling.decisions)
-        return sibling
+    def _propose_queued(self, decisions: Mapping[str, Any], origin: str) -> Candidate | None:
+        candidate = super()._propose_queued(decisions, origin)
+        if candidate is not None:  # in flight like a proposal of its own
+            self._pending[self._trial_key(candidate)] = dict(candidate.decisions)
+            self._remember_graph(candidate)
+        return candidate
 
     def tell(self, candidate: Candidate, result: EvalResult) -> None:
         self._seen.add(candidate.arch_id)
