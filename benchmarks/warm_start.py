@@ -22,8 +22,8 @@ from multiprocessing import Pool
 from typing import Any
 
 import numpy as np
-import strategies as bench  # beside this script: the problems and the regret
 
+import strategies as bench  # beside this script: the problems and the regret
 from archsearch.pareto import non_dominated_mask, to_minimization
 from archsearch.strategies import make_strategy
 from archsearch.trial import COMPLETE, EvalResult
