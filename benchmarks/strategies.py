@@ -59,6 +59,9 @@ VARIANTS = {  # ablations, by name: --runners evolution-plain local-plain mcts-p
     "model-finish0": ("model", {"finish_levels": 0}),  # the default before 2026-12-04, night
     "model-finish2": ("model", {"finish_levels": 2}),
     "model-finish3": ("model", {"finish_levels": 3}),
+    "model-cross0": ("model", {"pool_crossovers": 0}),  # the default before crossovers joined the pool
+    "model-cross8": ("model", {"pool_crossovers": 8}),
+    "model-cross48": ("model", {"pool_crossovers": 48}),
 }
 BLIND = {"model-blind"}
 STEP = 5  # evaluations between hypervolume readings

@@ -108,7 +108,8 @@ def test_own_space_file_in_working_directory(tmp_path):
     ("mcts", []),
     ("bayes", ["strategy.n_startup_trials=3"]),
     ("local", ["strategy.n_initial=3", "strategy.screen=4"]),
-    ("model", ["strategy.n_initial=3", "strategy.pool_random=6", "strategy.pool_mutations=6", "strategy.refine=2"]),
+    ("model", ["strategy.n_initial=3", "strategy.pool_random=6", "strategy.pool_mutations=6",
+               "strategy.pool_crossovers=4", "strategy.refine=2"]),
 ])
 def test_every_strategy_runs_from_the_cli_on_a_built_in_space(tmp_path, strategy, options):
     archsearch("run", "space=mlp", f"strategy={strategy}", *options, "budget=6", "training.epochs=0.3",
@@ -120,9 +121,10 @@ def test_every_strategy_runs_from_the_cli_on_a_built_in_space(tmp_path, strategy
     assert len(trials) == 6 and (trials.status == "complete").all() and trials.arch_id.is_unique
     if strategy in ("evolution", "local"):  # past its random start, it proposes from what it has learnt
         assert not trials.origin.iloc[3:].str.startswith("random").all(), trials.origin.tolist()
-    if strategy == "model":  # past its start, each proposal is the surrogate's pick from a pool: 10-12
-        #                      drawn, and up to 2 mutations around each of the 3 best-ranked
-        assert trials.origin.iloc[3:].str.contains("pool of 1[0-8]").all(), trials.origin.tolist()
+    if strategy == "model":  # past its start, each proposal is the surrogate's pick from a pool: 10-16
+        #                      drawn (crossovers once the front has two members), and up to 2 mutations
+        #                      around each of the 3 best-ranked
+        assert trials.origin.iloc[3:].str.contains("pool of (?:1[0-9]|2[0-2])\\)").all(), trials.origin.tolist()
 
 
 @pytest.mark.parametrize(

@@ -110,3 +110,34 @@ def test_finish_levels_evaluates_every_member_of_a_small_level_on_the_front_and_
 def test_finish_levels_must_be_a_count():
     with pytest.raises(ConfigError, match="finish_levels"):
         ModelBased(grid(3), {"loss": "minimize"}, finish_levels=-1).check()
+
+
+def two_objectives(arch) -> dict[str, float]:
+    """Every (a, b) with c = 0 is on the front: its members differ in two decisions."""
+    return {"f1": float(arch["a"] + arch["b"]), "f2": float(18 - arch["a"] - arch["b"] + arch["c"])}
+
+
+def test_the_pool_holds_crossovers_of_front_members_and_none_when_turned_off():
+    """Each decision of a crossover child comes from one of two front members: a move of several decisions at
+    once, toward what the front shares."""
+    for crossovers in (16, 0):
+        strategy = ModelBased(grid(10), {"f1": "minimize", "f2": "minimize"}, seed=0, n_initial=4,
+                              pool_crossovers=crossovers)
+        for _ in range(12):
+            candidate = strategy.ask()
+            strategy.tell(candidate, EvalResult(COMPLETE, two_objectives(candidate.architecture)))
+        front = [strategy._archive.decisions[m] for m in strategy._archive.front().tolist()]
+        assert len(front) > 1
+        children = [c for c in strategy._pool() if c.origin == "crossover"]
+        if not crossovers:
+            assert children == []
+            continue
+        assert 0 < len(children) <= 16  # fewer where a child is a pool member drawn before, or evaluated
+        for child in children:
+            assert child.arch_id not in strategy._seen
+            assert any(all(child.decisions[k] in (a[k], b[k]) for k in "abc") for a in front for b in front)
+
+
+def test_pool_crossovers_must_be_a_count():
+    with pytest.raises(ConfigError, match="pool_crossovers"):
+        ModelBased(grid(3), {"loss": "minimize"}, pool_crossovers=-2).check()

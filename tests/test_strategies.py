@@ -34,14 +34,14 @@ class TestBayesContract(StrategyContract):
 
 class TestModelBasedContract(StrategyContract):
     def make_strategy(self, space, objectives, seed):
-        return ModelBased(space, objectives, seed=seed, n_initial=4, pool_random=8, pool_mutations=8, n_trees=4)
+        return ModelBased(space, objectives, seed=seed, n_initial=4, pool_random=8, pool_mutations=8, pool_crossovers=4, n_trees=4)
 
 
 class TestModelBasedForestContract(StrategyContract):
     """The forest surrogate the GP replaced as the default, kept as an option."""
 
     def make_strategy(self, space, objectives, seed):
-        return ModelBased(space, objectives, seed=seed, n_initial=4, pool_random=8, pool_mutations=8, n_trees=4,
+        return ModelBased(space, objectives, seed=seed, n_initial=4, pool_random=8, pool_mutations=8, pool_crossovers=4, n_trees=4,
                           surrogate="forest")
 
 
@@ -49,7 +49,7 @@ class TestModelBasedGPContract(StrategyContract):
     """The GP alone (``auto`` may pick the forest on the toy problems)."""
 
     def make_strategy(self, space, objectives, seed):
-        return ModelBased(space, objectives, seed=seed, n_initial=4, pool_random=8, pool_mutations=8, n_trees=4,
+        return ModelBased(space, objectives, seed=seed, n_initial=4, pool_random=8, pool_mutations=8, pool_crossovers=4, n_trees=4,
                           surrogate="gp")
 
 
@@ -57,7 +57,7 @@ class TestModelBasedWithMeasureContract(StrategyContract):
     """With ``measure`` giving one objective exactly (a cost that grows with the width)."""
 
     def make_strategy(self, space, objectives, seed):
-        strategy = ModelBased(space, objectives, seed=seed, n_initial=4, pool_random=8, pool_mutations=8, n_trees=4)
+        strategy = ModelBased(space, objectives, seed=seed, n_initial=4, pool_random=8, pool_mutations=8, pool_crossovers=4, n_trees=4)
         strategy.use_measure(measured_cost)
         return strategy
 

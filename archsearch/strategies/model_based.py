@@ -6,10 +6,12 @@ conditional spaces and several objectives:
 
 - a short space-filling start (``n_initial``): each proposal the one of 48 random samples farthest from
   everything tried, in the cheap objectives when they are known, else in the decisions;
-- each proposal is the best of a pool of random samples and mutations of the current front (one or
+- each proposal is the best of a pool of random samples, mutations of the current front (one or
   two decisions changed: the neighbourhood of local search, which White et al. 2021 found hard to
-  beat) that have not been evaluated, grown by one-decision mutations of its three best-ranked
-  members and ranked again (one step of local search on the surrogate's ranking);
+  beat) and uniform crossovers of two front members (each decision from either: what evolution's
+  recombination does, here ranked by the surrogate before anything is trained) that have not been
+  evaluated, grown by one-decision mutations of its three best-ranked members and ranked again (one
+  step of local search on the surrogate's ranking);
 - the pool is ranked by the hypervolume that a surrogate of the results so far (decisions one-hot
   encoded) predicts each candidate would add: on alternate proposals by its mean prediction
   (exploitation) and by an upper confidence bound (exploration); measured, the alternation beat
@@ -52,7 +54,7 @@ from archsearch.genome import Genome, canonical_json
 from archsearch.pareto import LOG_SCALE_PREFIXES, hypervolume_improvement, non_dominated_mask
 from archsearch.space import SearchSpace, choice_key
 from archsearch.strategies._base import Strategy
-from archsearch.strategies._common import Archive, mutate, neighbourhood, random_candidate
+from archsearch.strategies._common import Archive, crossover, mutate, neighbourhood, random_candidate
 from archsearch.strategies._gp import GaussianProcess
 from archsearch.trial import COMPLETE, FAILED, PRUNED, REJECTED, Candidate, EvalResult
 
@@ -76,6 +78,9 @@ class ModelBased(Strategy):
         pool_random: random samples in each proposal's pool.
         pool_mutations: mutations of front members in each proposal's pool (half with one decision
             changed, half with two).
+        pool_crossovers: children of two front members in each proposal's pool (each decision from one
+            parent or the other): a move of many decisions at once toward what several front members
+            share, which one- and two-decision mutations make only step by step.
         n_trees: trees of the forests (the completion classifier; the surrogate when it is ``forest``).
         optimism: on every other proposal, predicted objectives are improved by this many standard
             deviations of the surrogate (the GP's, or the trees' disagreement: an upper confidence
@@ -124,6 +129,7 @@ class ModelBased(Strategy):
         finish_levels: int = 3,
         graph_features: bool = True,
         sweep: int = 0,
+        pool_crossovers: int = 16,
     ) -> None:
         super().__init__(space, objectives, seed)
         self.n_initial = n_initial
@@ -138,6 +144,7 @@ class ModelBased(Strategy):
         self.finish_levels = finish_levels
         self.graph_features = graph_features
         self.sweep = sweep
+        self.pool_crossovers = pool_crossovers
         self._graphs: dict[str, dict[str, float]] = {}  # canonical decisions -> graph_counts, of told and pending
         self._pool_graphs: dict[str, dict[str, float]] = {}  # the same, of the pool being ranked
         self._levels: dict[str, dict[str, Any]] = {}  # cheap objectives -> {"members", "draws", "large"}: see _note_level
@@ -159,7 +166,7 @@ class ModelBased(Strategy):
                 "max_retries": (self.max_retries, "int>=1"), "use_pruned": (self.use_pruned, "bool"),
                 "surrogate": (self.surrogate, "one of auto|gp|forest"), "refine": (self.refine, "int>=0"),
                 "finish_levels": (self.finish_levels, "int>=0"), "graph_features": (self.graph_features, "bool"),
-                "sweep": (self.sweep, "int>=0")}
+                "sweep": (self.sweep, "int>=0"), "pool_crossovers": (self.pool_crossovers, "int>=0")}
 
     # -- proposals -----------------------------------------------------------------------------------
 
@@ -257,6 +264,13 @@ class ModelBased(Strategy):
                 self._barren[parent[0]] = self._barren.get(parent[0], 0) + 1 if evaluated else 0
 
             add(neighbour, self.pool_mutations, note)
+        if len(front) > 1 and self.pool_crossovers:
+            def child() -> Candidate:
+                a, b = self.rng.choice(len(front), size=2, replace=False)
+                return crossover(self.space, self._archive.decisions[front[int(a)]],
+                                 self._archive.decisions[front[int(b)]], self.rng)
+
+            add(child, self.pool_crossovers)
         return list(found.values()) or list(refused.values())  # none allowed: the evaluator says why
 
     def _around(self, pool: list[Candidate], best: np.ndarray) -> list[Candidate]:
