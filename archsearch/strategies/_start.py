@@ -21,7 +21,7 @@ GIVEN = "given to start with"
 
 
 def checked_start_points(space: SearchSpace, points: Sequence[Any]) -> list[dict[str, Any]]:
-    """``points`` as lists of decisions, refused in one line where the space cannot build one as given: a
+    """``points`` as decision dicts, refused in one line where the space cannot build one as given: a
     label it does not ask (for these decisions) or a value it does not allow."""
     if isinstance(points, str | bytes | Mapping) or not isinstance(points, Sequence):
         raise ConfigError(f"start_with must be a list of decision mappings, got {type(points).__name__}")
