@@ -203,15 +203,23 @@ def run_archsearch(problem: Problem, name: str, seed: int, n: int) -> list[list[
     strategy = make_strategy(base, problem.space, problem.objectives, seed, **options)
     if name not in BLIND:
         strategy.use_measure(problem.measure)
+    return ask_and_tell(problem, strategy, n)[0]
+
+
+def ask_and_tell(problem: Problem, strategy: Any, n: int) -> tuple[list[list[float]], list[dict[str, Any]]]:
+    """Up to ``n`` proposals of ``strategy`` (queued ones first, as the engine asks), each evaluated and told:
+    the objective rows and the decisions, in order."""
     values: list[list[float]] = []
+    decisions: list[dict[str, Any]] = []
     while len(values) < n:
-        candidate = strategy.ask()
+        candidate = strategy.next_proposal()
         if candidate is None:
             break
         metrics = problem.evaluate(candidate.architecture)
         strategy.tell(candidate, EvalResult(COMPLETE, metrics))
         values.append([metrics[k] for k in problem.objectives])
-    return values
+        decisions.append(dict(candidate.decisions))
+    return values, decisions
 
 
 def run_optuna(problem: Problem, name: str, seed: int, n: int) -> list[list[float]]:

@@ -26,7 +26,6 @@ import numpy as np
 import strategies as bench  # beside this script: the problems and the regret
 from archsearch.pareto import non_dominated_mask, to_minimization
 from archsearch.strategies import make_strategy
-from archsearch.trial import COMPLETE, EvalResult
 
 PAIRS = (("nas_mnist1d", "nas_mnist1d_3obj"), ("nas_mnist1d_3obj", "nas_mnist1d"))
 READINGS = (10, 25, 50, 100)
@@ -39,16 +38,7 @@ def search(problem: bench.Problem, seed: int, n: int, start: list[dict[str, Any]
     strategy.use_measure(problem.measure)
     if start:
         strategy.start_with(start)
-    values, decisions = [], []
-    while len(values) < n:
-        candidate = strategy.next_proposal()
-        if candidate is None:
-            break
-        metrics = problem.evaluate(candidate.architecture)
-        strategy.tell(candidate, EvalResult(COMPLETE, metrics))
-        values.append([metrics[k] for k in problem.objectives])
-        decisions.append(dict(candidate.decisions))
-    return values, decisions
+    return bench.ask_and_tell(problem, strategy, n)
 
 
 def front_decisions(problem: bench.Problem, values: list[list[float]],
