@@ -113,9 +113,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _constraints_note(run: Any) -> int:
     """Say so (and exit 1) when a run stopped because its constraints rejected every candidate it tried."""
-    reason = next((r.get("reason") for r in reversed(list(run.store.records())) if r.get("event") == "run_finished"),
-                  None)
-    if reason != "constraints":
+    if run.stop_reason != "constraints":
         return 0
     import yaml
 
@@ -192,7 +190,7 @@ def _print_result(run: Any) -> None:
     hv = summary["hypervolume"]
     counts = ", ".join(f"{k}: {v}" for k, v in summary["status_counts"].items())
     out.print(plain(f"hypervolume {hv:.4f}  ·  {counts}"))
-    note = stop_note(run.stop_reason, summary["n_trials"], f"budget {summary['budget']}")
+    note = stop_note(run, summary)
     if note:
         out.print(plain(note))
     out.print(plain(f"run directory: {run.path}"))
@@ -206,7 +204,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     summary = run.summary()
     out.print(summary_table(summary))
     out.print(front_table(run.pareto(), run.objectives))
-    note = stop_note(run.stop_reason, summary["n_trials"], f"budget {summary['budget']}")
+    note = stop_note(run, summary)
     if note:
         out.print(plain(note))
     return 0

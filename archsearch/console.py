@@ -154,17 +154,18 @@ STOP_NOTES = {
 }
 
 
-def stop_note(reason: str | None, n_trials: int, budget: Any) -> str | None:
-    """A line saying why a run stopped early (None when it simply spent its budget)."""
+def stop_note(run: Any, summary: dict[str, Any]) -> str | None:
+    """A line saying why ``run`` (with its ``summary()``) stopped early; None when it spent its budget."""
+    reason = run.stop_reason
     if reason in ("exhausted", "constraints", "objectives"):
-        return f"stopped after {n_trials} trials: {STOP_NOTES[reason]} ({budget})"
+        return f"stopped after {summary['n_trials']} trials: {STOP_NOTES[reason]} (budget {summary['budget']})"
     return None
 
 
 def announce_result(run: Any) -> None:
     """After a Python API run: why it stopped if early, the hypervolume, where the run directory is."""
     summary = run.summary()
-    note = stop_note(run.stop_reason, summary["n_trials"], f"budget {summary['budget']}")
+    note = stop_note(run, summary)
     if note:
         console.print(plain(note))
     counts = ", ".join(f"{k}: {v}" for k, v in summary["status_counts"].items())

@@ -51,16 +51,13 @@ def checked(result: EvalResult, objectives: Mapping[str, Any]) -> EvalResult:
     if reserved:
         return _failed(result, f"metric {reserved[0]!r} is the name of a column archsearch fills itself; "
                                "rename it")
-    missing = missing_objectives(result, objectives)
+    if result.status != COMPLETE:
+        return result
+    missing = [name for name in objectives if name not in result.metrics]
     if missing:
         reported = ", ".join(sorted(result.metrics)) or "none"
         return _failed(result, f"did not report objective {', '.join(map(repr, missing))} (reported: {reported})")
     return result
-
-
-def missing_objectives(result: EvalResult, objectives: Iterable[str]) -> list[str]:
-    """The objectives a complete result lacks (none for a result that did not complete)."""
-    return [] if result.status != COMPLETE else [name for name in objectives if name not in result.metrics]
 
 
 class UnreportedObjectives:

@@ -119,7 +119,7 @@ class Strategy(ABC):
         """Hand out decisions decided beforehand, a sibling or a start point (labels they lack sampled;
         ``None`` where the architecture was seen already); a strategy that keeps its own record of what it
         asked (an Optuna study, in-flight decisions) extends this."""
-        from archsearch.strategies._siblings import rebuild
+        from archsearch.strategies._common import rebuild
 
         architecture, built = rebuild(self.space, decisions, self.rng)
         candidate = Candidate(architecture, built, origin=origin)

@@ -169,6 +169,13 @@ def mutate(
     return Candidate(space.build(chooser), dict(chooser.decisions), origin=f"mutation of {sorted(dropped)}")
 
 
+def rebuild(space: SearchSpace, decisions: Mapping[str, Any], rng: np.random.Generator) -> tuple[Any, dict[str, Any]]:
+    """The architecture ``decisions`` build (a label they lack, or a value the space does not allow, is
+    sampled) and the decisions it took."""
+    chooser = ReplayChooser(decisions, fallback=RandomChooser(rng))
+    return space.build(chooser), dict(chooser.decisions)
+
+
 def crossover(
     space: SearchSpace, a: Mapping[str, Any], b: Mapping[str, Any], rng: np.random.Generator
 ) -> Candidate:
@@ -177,8 +184,7 @@ def crossover(
     for label in dict.fromkeys([*a, *b]):
         sources = [p for p in (a, b) if label in p]
         mixed[label] = sources[int(rng.integers(len(sources)))][label]
-    chooser = ReplayChooser(mixed, fallback=RandomChooser(rng))
-    return Candidate(space.build(chooser), dict(chooser.decisions), origin="crossover")
+    return Candidate(*rebuild(space, mixed, rng), origin="crossover")
 
 
 class AlternativesChooser(ReplayChooser):

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from archsearch.space import RandomChooser, ReplayChooser, SearchSpace, same_choice
+from archsearch.space import ReplayChooser, SearchSpace, same_choice
 
 SIBLING = "learning-rate sibling"
 """A sibling's ``Candidate.origin``."""
@@ -95,9 +95,3 @@ def _around(current: float, low: float, high: float, step: float | None, log: bo
             value = low + round((value - low) / step) * step
         rates.append(float(min(high, max(low, value))))
     return rates
-
-
-def rebuild(space: SearchSpace, decisions: Mapping[str, Any], rng: np.random.Generator) -> tuple[Any, dict[str, Any]]:
-    """The architecture ``decisions`` build (a label they lack is sampled) and the decisions it took."""
-    chooser = ReplayChooser(decisions, fallback=RandomChooser(rng))
-    return space.build(chooser), dict(chooser.decisions)

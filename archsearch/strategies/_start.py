@@ -13,8 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from archsearch.errors import ConfigError
-from archsearch.space import RandomChooser, ReplayChooser, SearchSpace, same_choice
+from archsearch.space import SearchSpace, same_choice
+from archsearch.strategies._common import rebuild
 
 GIVEN = "given to start with"
 """A start point's ``Candidate.origin``."""
@@ -31,12 +34,10 @@ def checked_start_points(space: SearchSpace, points: Sequence[Any]) -> list[dict
             raise ConfigError(f"start point {number} must be a non-empty mapping of decisions "
                               f"({{label: value}}, as in a trials table's decisions_json), got {point!r}")
         decisions = {str(label): value for label, value in point.items()}
-        chooser = ReplayChooser(decisions, fallback=RandomChooser(0))
         try:
-            space.build(chooser)
+            _, asked = rebuild(space, decisions, np.random.default_rng(0))
         except Exception as exc:
             raise ConfigError(f"start point {number}: the space cannot build it: {type(exc).__name__}: {exc}") from None
-        asked = chooser.decisions
         for label, value in decisions.items():
             if label not in asked:
                 raise ConfigError(f"start point {number}: the space asks no decision {label!r} for these decisions "
