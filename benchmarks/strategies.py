@@ -24,7 +24,7 @@ import argparse
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from multiprocessing import Pool
 from pathlib import Path
@@ -82,6 +82,11 @@ class Problem:
             return 0.0
         points = self.normalization.apply(np.array(raw, dtype=float))
         return hypervolume(points, np.full(len(self.objectives), 1.0 + REFERENCE_POINT_OFFSET))
+
+    def regrets(self, values: list[list[float]], counts: Iterable[int]) -> list[float]:
+        """Hypervolume regret of the first ``k`` rows of ``values``, for each ``k`` of ``counts``."""
+        best = self.hv(self.best_front.tolist())
+        return [1 - self.hv(values[:k]) / best for k in counts]
 
 
 # -- synthetic problems ----------------------------------------------------------------------------
@@ -252,8 +257,7 @@ def one_run(job: tuple[str, str, int, int]) -> dict[str, Any]:
     start = time.perf_counter()
     run = run_optuna if runner in OPTUNA else run_archsearch
     values = run(problem, runner, seed, n)
-    best = problem.hv(problem.best_front.tolist())
-    readings = [1 - problem.hv(values[:k]) / best for k in range(STEP, n + 1, STEP)]
+    readings = problem.regrets(values, range(STEP, n + 1, STEP))
     return {"problem": problem_name, "runner": runner, "seed": seed, "regret": readings,
             "n": len(values), "seconds": time.perf_counter() - start}
 

@@ -54,12 +54,11 @@ def one_seed(job: tuple[str, str, int, int]) -> dict[str, Any]:
     source_name, target_name, seed, source_budget = job
     source, target = bench.PROBLEMS[source_name](), bench.PROBLEMS[target_name]()
     start = front_decisions(source, *search(source, 1000 + seed, source_budget))
-    best = target.hv(target.best_front.tolist())
     out: dict[str, Any] = {"pair": f"{source_name} -> {target_name}", "seed": seed, "n_start": len(start)}
     for name, points in (("cold", None), ("warm", start)):
         began = time.process_time()
         values, _ = search(target, seed, max(READINGS), points)
-        out[name] = [1 - target.hv(values[:k]) / best for k in READINGS]
+        out[name] = target.regrets(values, READINGS)
         out[f"{name}_cpu_s"] = time.process_time() - began
     return out
 
