@@ -10,7 +10,9 @@ Sections (``--sections``, default all):
 
 - ``kan``: ``kan_bspline`` eager and fused against an MLP of equal parameters, forward (inference) and
   forward + backward, at batch 1024, 64 -> 64, grid 5, order 3, and two other sizes;
-- ``bases``: the other fused bases (RBF, Chebyshev, Fourier) and the group-rational KAN likewise;
+- ``bases``: the other fused bases (RBF, Chebyshev, Fourier, S-KAN) and the group-rational KAN likewise;
+- ``dense-sizes``: the dense bases eager against fused at the small sizes searches train (widths 4-64,
+  batches 64 and 600), beside what ``training.hot``'s rule (``fusion_pays``) picks for each;
 - ``moe``: ``moe_topk`` (4 and 16 experts, top-2) with the expert loop and grouped, against a dense MLP
   of the same total parameters;
 - ``stack``: 16 small MLP candidates trained one after another against stacked (``train_stacked``);
@@ -25,7 +27,7 @@ Sections (``--sections``, default all):
   strategy ``random``, whose proposals do not depend on measured timings, so both runs train the same
   candidates (``model``, the default, learns from ``latency_ms`` and would propose differently).
 
-    python benchmarks/kernels.py [--rounds 30] [--sections kan,bases,moe,stack,seeds,groups,search]
+    python benchmarks/kernels.py [--rounds 30] [--sections kan,bases,dense-sizes,moe,stack,seeds,groups,search]
 """
 
 from __future__ import annotations
@@ -141,7 +143,8 @@ def kan_section(rounds: int) -> None:
 def bases_section(rounds: int) -> None:
     batch, dim = 1024, 64
     for name, params in [("kan_rbf", {"grid_size": 8}), ("kan_chebyshev", {"degree": 4}),
-                         ("kan_fourier", {"frequencies": 4}), ("kan_rational", {"expansion": 2, "groups": 4})]:
+                         ("kan_fourier", {"frequencies": 4}), ("kan_selectable", {"basis": 4}),
+                         ("kan_rational", {"expansion": 2, "groups": 4})]:
         torch.manual_seed(0)
         eager = create_block(name, dim, **params)
         fused = create_block(name, dim, variant="fused", **params)
@@ -150,6 +153,28 @@ def bases_section(rounds: int) -> None:
         setting = ", ".join(f"{k} {v}" for k, v in params.items())
         compare_blocks(f"{name} ({setting}), batch {batch}, {dim} -> {dim}", modules,
                        torch.randn(batch, 1, dim), rounds)
+
+
+def dense_sizes_section(rounds: int) -> None:
+    from archsearch.kernels.hot import fusion_pays
+
+    print("\n#### Dense bases at search sizes: forward + backward, fused against eager (CPU time)\n")
+    print("| block | width | batch | eager ms | fused ms | eager / fused | hot rule fuses |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for name, params in [("kan_rbf", {"grid_size": 8}), ("kan_chebyshev", {"degree": 2}),
+                         ("kan_chebyshev", {"degree": 6}), ("kan_fourier", {"frequencies": 2}),
+                         ("kan_fourier", {"frequencies": 8}), ("kan_selectable", {"basis": 3})]:
+        for dim in (4, 16, 64):
+            for batch in (64, 600):
+                torch.manual_seed(0)
+                eager = create_block(name, dim, **params)
+                fused = create_block(name, dim, variant="fused", **params)
+                fused.load_state_dict(eager.state_dict())
+                xg = torch.randn(batch, dim, requires_grad=True)
+                t = interleaved({"eager": train_step(eager, xg), "fused": train_step(fused, xg)}, rounds)
+                setting = ", ".join(f"{k} {v}" for k, v in params.items())
+                print(f"| {name} ({setting}) | {dim} | {batch} | {t['eager'][0]:.3f} | {t['fused'][0]:.3f} "
+                      f"| {t['eager'][0] / t['fused'][0]:.2f} | {'yes' if fusion_pays(name, eager, batch) else 'no'} |")
 
 
 def moe_section(rounds: int) -> None:
@@ -401,7 +426,7 @@ def search_section(budget: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=30)
-    parser.add_argument("--sections", default="kan,bases,moe,stack,seeds,groups,search")
+    parser.add_argument("--sections", default="kan,bases,dense-sizes,moe,stack,seeds,groups,search")
     parser.add_argument("--search-budget", type=int, default=12)
     parser.add_argument("--quality-seeds", type=int, default=3, help="seeds of --sections groups-quality")
     args = parser.parse_args()
@@ -413,8 +438,8 @@ def main() -> None:
         reason = unavailable_reason()
         print(f"torch {torch.__version__}, {platform.machine()}, 1 thread; fused CPU kernels: "
               f"{'built' if reason is None else reason}; median of {args.rounds} interleaved rounds")
-    for name, run in [("kan", kan_section), ("bases", bases_section), ("moe", moe_section),
-                      ("stack", stack_section)]:
+    for name, run in [("kan", kan_section), ("bases", bases_section), ("dense-sizes", dense_sizes_section),
+                      ("moe", moe_section), ("stack", stack_section)]:
         if name in sections:
             run(args.rounds if name != "stack" else max(3, args.rounds // 6))
     if "seeds" in sections:

@@ -67,6 +67,20 @@ def test_without_timing_only_the_blocks_whose_kernels_are_faster_are_fused():
                                 BlockSpec("kan_chebyshev", {}, "identity")], {"width": 8})
     torch.manual_seed(0)
     untimed = make_hot(build_model(genome, DATA), torch.randn(16, 8), compile="never", by_timing=False)
-    assert untimed.hot_report.fused == ["blocks.b1.block"]  # RBF and Chebyshev fused ran slower than eager
+    assert untimed.hot_report.fused == ["blocks.b1.block"]  # RBF and Chebyshev: too little work to repay
     timed = make_hot(build_model(genome, DATA), torch.randn(16, 8), compile="never")
     assert len(timed.hot_report.fused) == 3  # timed, every fused block is tried
+
+
+@pytest.mark.skipif(unavailable_reason() is not None, reason="the CPU extension is not built here")
+def test_without_timing_dense_bases_are_fused_where_the_work_repays_the_kernels_fixed_cost():
+    from archsearch.kernels.hot import DENSE_MIN_WORK
+
+    genome = Genome.sequential([BlockSpec("kan_fourier", {"frequencies": 4}, "identity"),
+                                BlockSpec("kan_selectable", {"basis": 4}, "identity")], {"width": 32})
+    per_row = 32 * 8  # inputs x bases of the Fourier layer; the S-KAN layer has more bases
+    for rows, expected in [(DENSE_MIN_WORK // per_row, ["blocks.b0.block", "blocks.b1.block"]),
+                           (DENSE_MIN_WORK // per_row - 1, ["blocks.b1.block"]), (8, [])]:
+        torch.manual_seed(0)
+        hot = make_hot(build_model(genome, DATA), torch.randn(rows, 8), compile="never", by_timing=False)
+        assert hot.hot_report.fused == expected, rows

@@ -23,6 +23,8 @@ KAN_CASES = [
     ("kan_rbf", {}), ("kan_rbf", {"grid_size": 3, "grid_range": 0.5}),
     ("kan_chebyshev", {}), ("kan_chebyshev", {"degree": 1}), ("kan_chebyshev", {"degree": 7}),
     ("kan_fourier", {}), ("kan_fourier", {"frequencies": 1}),
+    ("kan_selectable", {}), ("kan_selectable", {"basis": 3, "families": "bspline+rbf"}),
+    ("kan_selectable", {"basis": 6, "families": "chebyshev+fourier"}),
 ]
 TOL = {torch.float32: {"atol": 2e-5, "rtol": 1e-4}, torch.float64: {"atol": 1e-12, "rtol": 1e-10}}
 
@@ -74,6 +76,36 @@ def test_fused_kan_equals_eager(name, params, dtype):
 
 
 @needs_kernels
+@pytest.mark.parametrize("name, params", [("kan_rbf", {"grid_size": 12}), ("kan_chebyshev", {"degree": 6}),
+                                          ("kan_fourier", {"frequencies": 8}), ("kan_selectable", {"basis": 6})])
+def test_fused_kan_equals_eager_over_many_row_blocks(name, params):
+    """Dense bases are contracted a block of rows at a time (fewer rows the wider the layer): 300 rows of a
+    64-wide layer span several blocks, and the last is partial."""
+    eager, fused = eager_and_fused(name, 64, torch.float32, **params)
+    assert_same_function(eager, fused, torch.randn(300, 64) * 1.5, torch.float32)
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+def test_fused_fourier_takes_any_frequencies(dtype):
+    """Frequencies 1..F come by angle addition from cos(x) and sin(x); any others are computed directly."""
+    from archsearch.blocks.kan import fourier_basis
+    from archsearch.kernels.basis import basis_contraction
+
+    torch.manual_seed(2)
+    x = (torch.randn(50, 3, dtype=dtype) * 2).requires_grad_()
+    for frequencies in ([1.0, 2.0, 3.0, 4.0], [0.5, 2.0, 3.25]):
+        f = torch.tensor(frequencies, dtype=dtype)
+        coef = torch.randn(3, 2 * len(frequencies), 4, dtype=dtype, requires_grad=True)
+        fused = basis_contraction(x, coef, "fourier", f)
+        eager = (fourier_basis(x, f).flatten(-2) @ coef.reshape(-1, 4))
+        torch.testing.assert_close(fused, eager, **TOL[dtype])
+        upstream = torch.randn_like(eager)
+        torch.testing.assert_close(torch.autograd.grad(fused, (x, coef), upstream),
+                                   torch.autograd.grad(eager, (x, coef), upstream), **TOL[dtype])
+
+
+@needs_kernels
 @pytest.mark.parametrize("family, params, order", [("bspline", "knots", 3), ("rbf", "centers", 0),
                                                    ("chebyshev", None, 3), ("fourier", "frequencies", 0)])
 def test_fused_basis_gradcheck(family, params, order):
@@ -91,7 +123,7 @@ def test_fused_basis_gradcheck(family, params, order):
 
 
 def test_registry_offers_fused_kan_per_device():
-    for name in ("kan_bspline", "kan_rbf", "kan_chebyshev", "kan_fourier", "kan_rational"):
+    for name in ("kan_bspline", "kan_rbf", "kan_chebyshev", "kan_fourier", "kan_selectable", "kan_rational"):
         assert BLOCKS.implementations(name)["fused"].devices == ("cpu", "cuda")  # C++ and Triton
     assert BLOCKS.implementations("moe_topk")["fused"].devices == ("cpu", "cuda")  # plain torch
 

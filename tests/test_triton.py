@@ -173,6 +173,7 @@ GPU_CASES = [("kan_bspline", {}, 1024, 64), ("kan_bspline", {"spline_order": 2, 
              ("kan_bspline", {"grid_range": "data"}, 4096, 64), ("kan_rbf", {"grid_size": 8}, 1024, 64),
              ("kan_rbf", {"grid_range": "data"}, 777, 32), ("kan_chebyshev", {"degree": 4}, 1024, 64),
              ("kan_chebyshev", {"degree": 7}, 5000, 128), ("kan_fourier", {"frequencies": 4}, 1024, 64),
+             ("kan_selectable", {"basis": 4}, 1024, 64),
              ("kan_rational", {"expansion": 2, "groups": 4}, 1024, 64), ("kan_rational", {"groups": 1}, 3000, 48)]
 
 

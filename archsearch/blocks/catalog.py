@@ -278,6 +278,7 @@ for _name, _target, _devices in [
     ("kan_rbf", "archsearch.kernels.kan:FusedRBFKAN", ("cpu", "cuda")),
     ("kan_chebyshev", "archsearch.kernels.kan:FusedChebyshevKAN", ("cpu", "cuda")),
     ("kan_fourier", "archsearch.kernels.kan:FusedFourierKAN", ("cpu", "cuda")),
+    ("kan_selectable", "archsearch.kernels.kan:FusedSelectableKAN", ("cpu", "cuda")),
     ("kan_rational", "archsearch.kernels.rational:FusedGroupRationalKAN", ("cpu", "cuda")),
 ]:
     BLOCKS.add_implementation(_name, Implementation("fused", _target, devices=_devices, available=_KERNELS))

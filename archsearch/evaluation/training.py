@@ -353,9 +353,9 @@ class TrainingEvaluator(Evaluator):
         """``model`` with its fused blocks switched in place (``training.hot``); the decision is in its
         ``hot_report``, timed on ``batch`` (what a training step sees).
 
-        The blocks of ``FASTER_FUSED`` are fused wherever they occur, whatever the timing, and nothing is
-        compiled: both choices would otherwise depend on the machine's load, and with them the trained
-        weights (same seed, same result). :func:`archsearch.kernels.make_hot` offers the timed and compiled choices outside runs.
+        A fixed rule (:func:`archsearch.kernels.hot.fusion_pays`) picks the blocks to fuse, whatever the
+        timing, and nothing is compiled: both choices would otherwise depend on the machine's load, and with
+        them the trained weights (same seed, same result). :func:`archsearch.kernels.make_hot` offers the timed and compiled choices outside runs.
         """
         from archsearch.kernels.hot import make_hot
 

@@ -73,8 +73,10 @@ def basis_contraction(x: torch.Tensor, coef: torch.Tensor, family: str, params: 
     """
     flat = x.reshape(-1, x.shape[-1]).contiguous()
     cuda = x.device.type == "cuda"
-    unused = torch.zeros(1 if cuda else 0)  # Chebyshev's absent params: Triton takes no empty tensor
-    p = (params if params is not None else unused).to(dtype=x.dtype, device=x.device).contiguous()
+    if params is None:  # Chebyshev's absent params: Triton takes no empty tensor
+        params = torch.zeros(1 if cuda else 0)
+    p = params if params.dtype == x.dtype and params.device == x.device else params.to(x.device, x.dtype)
+    p = p.contiguous()
     if cuda:
         from archsearch.kernels.triton_kan import TritonBasisContraction
 

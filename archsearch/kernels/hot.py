@@ -7,8 +7,9 @@ Policy (:func:`make_hot`), in order:
    to it in place of its class, which keeps every parameter, buffer and state-dict key. Fused kernels are
    kept only if a measured step (forward + backward when ``training``, forward otherwise) is faster than
    the eager step on ``example_input``; measurements run under a forked RNG, so training that follows is
-   unchanged. Without timing (``by_timing=False``, what ``training.hot`` does) only the blocks of
-   ``FASTER_FUSED`` are fused.
+   unchanged. Without timing (``by_timing=False``, what ``training.hot`` does) a fixed rule decides: the
+   blocks of ``FASTER_FUSED`` always, the dense bases of ``FUSED_FROM_WORK`` when a layer's rows x
+   inputs x bases reach ``DENSE_MIN_WORK``.
 2. **Compile** (``torch.compile``) only where it repays: compiling costs seconds to tens of seconds per
    architecture on a CPU and often slows small models, so with ``compile="auto"`` it is tried only when
    ``expected_calls`` (the remaining steps: promotion to a higher rung, retraining of the front, export)
@@ -33,10 +34,15 @@ import torch
 from torch import nn
 
 FASTER_FUSED = ("kan_bspline", "kan_rational", "moe_topk")
-"""Blocks whose fused implementation beat the eager block at every size measured on a CPU (widths 8-64,
-batches 64-1024): B-spline 1.2-2.9x, the rational 2.9-4.2x, MoE without its expert loop. Fused RBF,
-Chebyshev and Fourier ran 0.5-0.9x as fast as their eager blocks there (these are already a cheap basis
-and one large matmul), so a choice made without timing leaves them eager."""
+"""Blocks whose fused implementation beat the eager block at every size measured on a CPU (widths 2-128,
+batches 64-1024): B-spline 1.4-2.9x, the rational 2.9-4.2x, MoE without its expert loop."""
+FUSED_FROM_WORK = ("kan_rbf", "kan_chebyshev", "kan_fourier", "kan_selectable")
+"""Dense bases: their fused kernel is one GEMM over the basis values like the eager block, and wins by
+evaluating the bases cheaply in cache (Fourier by angle addition), which repays its fixed cost of a few
+tens of microseconds only on enough rows x inputs x bases (``DENSE_MIN_WORK``). Measured on a 2-core AVX2
+CPU, forward + backward at batch 600: 1.1-2.0x faster from width 16 up (Chebyshev of degree 2, 0.96x at
+width 32, the exception), 0.8-1.0x on widths of 2-8 or batches of 64."""
+DENSE_MIN_WORK = 32768
 COMPILE_GAIN = 0.2  # share of a step's time compilation is assumed to save before it is measured
 COMPILE_COST_S = 20.0  # compile time assumed before one is measured here (5-40 s per architecture on a CPU)
 _measured_compile_s: list[float] = []
@@ -68,37 +74,48 @@ class HotReport:
         return "; ".join(parts)
 
 
-def fused_classes(device: torch.device, blocks: Collection[str] | None = None) -> dict[Any, Any]:
-    """Eager class -> fused class for everything with a fused implementation that runs on ``device``
-    (of the blocks named in ``blocks``, if given; the rational activations go with ``kan_rational``)."""
+def fused_classes(device: torch.device, blocks: Collection[str] | None = None) -> dict[Any, tuple[str, Any]]:
+    """Eager class -> (block name, fused class) for everything with a fused implementation that runs on
+    ``device`` (of the blocks named in ``blocks``, if given; the rational activations go with ``kan_rational``)."""
     from archsearch.blocks import BLOCKS
 
-    mapping: dict[Any, Any] = {}
+    mapping: dict[Any, tuple[str, Any]] = {}
     for name in BLOCKS.names():
         impl = BLOCKS.implementations(name).get("fused")
         if impl is None or BLOCKS.unavailable_reason(name, "fused", device.type) or (
                 blocks is not None and name not in blocks):
             continue
-        mapping[BLOCKS.get(name)] = impl.load()
+        mapping[BLOCKS.get(name)] = (name, impl.load())
     if BLOCKS.unavailable_reason("kan_rational", "fused", device.type) is None and (
             blocks is None or "kan_rational" in blocks):
         from archsearch.kernels.rational import FUSED_RATIONAL
 
-        mapping.update(FUSED_RATIONAL)
+        mapping.update({eager: ("kan_rational", fused) for eager, fused in FUSED_RATIONAL.items()})
     return mapping
 
 
-def fuse(module: nn.Module, device: torch.device | None = None, blocks: Collection[str] | None = None) -> list[str]:
-    """Switch, in place, every submodule with a fused implementation (of ``blocks``, if given) to it;
-    returns their names."""
+def fusion_pays(name: str, module: nn.Module, rows: int) -> bool:
+    """The rule ``training.hot`` fuses by (no timing): ``FASTER_FUSED`` always, ``FUSED_FROM_WORK`` on
+    ``rows`` (a batch's rows at the layer) x inputs x bases of at least ``DENSE_MIN_WORK``."""
+    if name in FASTER_FUSED:
+        return True
+    if name in FUSED_FROM_WORK:
+        return rows * getattr(module, "dim", 0) * getattr(module, "n_basis", 0) >= DENSE_MIN_WORK
+    return False
+
+
+def fuse(module: nn.Module, device: torch.device | None = None, blocks: Collection[str] | None = None,
+         rows: int | None = None) -> list[str]:
+    """Switch, in place, every submodule with a fused implementation (of ``blocks``, if given; where
+    :func:`fusion_pays` at ``rows``, if given) to it; returns their names."""
     if device is None:
         device = next(module.parameters(), torch.empty(0)).device
     mapping = fused_classes(device, blocks)
     swapped = []
     for name, sub in module.named_modules():
-        fused = mapping.get(type(sub))
-        if fused is not None:
-            sub.__class__ = fused
+        entry = mapping.get(type(sub))
+        if entry is not None and (rows is None or fusion_pays(entry[0], sub, rows)):
+            sub.__class__ = entry[1]
             swapped.append(name or type(sub).__name__)
     return swapped
 
@@ -152,9 +169,9 @@ def make_hot(module: nn.Module, example_input: torch.Tensor, *, training: bool =
         expected_calls: steps the module still has ahead; ``compile="auto"`` needs it to weigh a compile.
         compile: ``"auto"``, ``"never"`` or ``"always"`` (tried, kept only if faster).
         inplace: switch ``module``'s own blocks (its parameters stay the same objects) instead of a copy.
-        by_timing: keep the fused blocks only if the measured step is faster; ``False`` fuses the blocks
-            of ``FASTER_FUSED`` wherever they occur (timed all the same, for the report), so the choice,
-            and with it the floating-point result of training, does not depend on the machine's load.
+        by_timing: keep the fused blocks only if the measured step is faster; ``False`` fuses where
+            :func:`fusion_pays` (timed all the same, for the report), so the choice, and with it the
+            floating-point result of training, does not depend on the machine's load.
     """
     if compile not in ("auto", "never", "always"):
         raise ValueError(f"compile must be auto, never or always, got {compile!r}")
@@ -163,7 +180,8 @@ def make_hot(module: nn.Module, example_input: torch.Tensor, *, training: bool =
     device = example_input.device
     classes = {name or type(sub).__name__: type(sub) for name, sub in target.named_modules()}
     report.eager_ms = step_ms(target, example_input, training, repeats)
-    report.fused = fuse(target, device, None if by_timing else FASTER_FUSED)
+    rows = example_input.shape[:-1].numel() if example_input.dim() > 1 else 1
+    report.fused = fuse(target, device, rows=None if by_timing else rows)
     best_ms = report.eager_ms
     if report.fused:
         report.fused_ms = step_ms(target, example_input, training, repeats)

@@ -2,8 +2,8 @@
 //
 // basis_forward / basis_backward: y[n, :] = sum_i sum_m B_m(x[n, i]) C[i, m, :] without the (batch, in,
 // n_basis) tensor of basis values. B-splines: the bases are evaluated in registers and only the order + 1
-// whose support contains x are touched. Dense bases (RBF, Chebyshev, Fourier): a block of 128 rows is
-// evaluated into a buffer that stays in cache and contracted by a GEMM. The basis
+// whose support contains x are touched. Dense bases (RBF, Chebyshev, Fourier): a block of rows is
+// evaluated into a buffer that stays in cache and contracted by a GEMM (see dense_forward). The basis
 // parameters (knots, centers, frequencies) are tensors read at run time, so grids may move.
 //
 // rational_forward / rational_backward: F(x) = P(x) / (1 + |Q(x)|) per channel group (KAT's safe form)
@@ -15,14 +15,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <type_traits>
 #include <vector>
 
 namespace {
 
 constexpr int64_t kMaxBasis = 64;
 constexpr int64_t kMaxOrder = 15;
-constexpr int64_t kTile = 16;  // inputs whose bases are evaluated together (vectorized across the tile)
+constexpr int64_t kTile = 16;  // inputs whose B-spline bases are evaluated together (vectorized across the tile)
 enum Family : int64_t { kBSpline = 0, kRBF = 1, kChebyshev = 2, kFourier = 3 };
 
 // The bases of a tile of inputs x[0..n): entry (r, t) of val / der is basis start[t] + r of input t,
@@ -36,15 +35,12 @@ struct Tile {
 };
 
 template <typename T>
-struct Basis {
-  int64_t family;
-  const T* p;        // knots / centers / frequencies
+struct Basis {  // B-splines: the sparse basis, evaluated per tile of inputs
+  const T* p;        // knots
   int64_t n_p;
-  int64_t order;     // spline order (B-spline) or degree (Chebyshev)
+  int64_t order;
   int64_t n_basis;
-  bool integer_frequencies;  // Fourier frequencies are exactly 1..n_p: angle-addition recurrence
-  bool given_tanh = false;   // Chebyshev: x already holds tanh(x) (computed vectorized for a block)
-  int64_t p_stride = 0;      // a grid per input feature (in, n_p), B-splines and RBF: the next feature's
+  int64_t p_stride = 0;  // a grid per input feature (in, n_p): the next feature's
 
   Basis feature(int64_t i) const {
     Basis b = *this;
@@ -53,12 +49,7 @@ struct Basis {
   }
 
   void eval(const T* x, int64_t stride, int64_t n, bool with_der, Tile<T>& tile) const {
-    switch (family) {
-      case kBSpline: bspline(x, stride, n, with_der, tile); break;
-      case kRBF: rbf(x, stride, n, with_der, tile); break;
-      case kChebyshev: chebyshev(x, stride, n, with_der, tile); break;
-      default: fourier(x, stride, n, with_der, tile); break;
-    }
+    bspline(x, stride, n, with_der, tile);
   }
 
   // Uniform knots (spacing h = t_1 - t_0, as the eager block assumes; the values are read from the
@@ -116,78 +107,6 @@ struct Basis {
     tile.count = k + 1;
   }
 
-  // exp(-((x - c_m) / h)^2). In float32, one exp at the nearest center m*, then ratios outwards,
-  // g_{m+1} = g_m exp(2(v - m) - 1) and g_{m-1} = g_m exp(-2(v - m) - 1) with v = (x - c_0) / h, each
-  // ratio the previous times exp(-2): three exps per input instead of one per center, exact for uniform
-  // centers up to float32 rounding. In float64 (used to check), one exp per center from the stored
-  // centers, as the eager block computes it.
-  void rbf(const T* x, int64_t stride, int64_t n, bool with_der, Tile<T>& tile) const {
-    const T h = n_p > 1 ? p[1] - p[0] : T(1);
-    const T e2 = std::exp(T(-2));
-    for (int64_t i = 0; i < n; ++i) {
-      const T xv = x[i * stride];
-      if (std::is_same<T, double>::value) {
-        for (int64_t m = 0; m < n_p; ++m) { const T d = (xv - p[m]) / h; tile.val[m][i] = std::exp(-d * d); }
-      } else {
-        const T v = (xv - p[0]) / h;
-        T c = std::nearbyint(v);
-        c = c < 0 ? T(0) : (c > T(n_p - 1) ? T(n_p - 1) : c);
-        const int64_t m0 = std::isnan(v) ? 0 : static_cast<int64_t>(c);
-        const T d = (xv - p[m0]) / h;
-        const T g0 = std::exp(-d * d);
-        tile.val[m0][i] = g0;
-        T g = g0, ratio = std::exp(2 * d - 1);
-        for (int64_t m = m0 + 1; m < n_p; ++m) { g = g == T(0) ? T(0) : g * ratio; ratio *= e2; tile.val[m][i] = g; }
-        g = g0;
-        ratio = std::exp(-2 * d - 1);
-        for (int64_t m = m0 - 1; m >= 0; --m) { g = g == T(0) ? T(0) : g * ratio; ratio *= e2; tile.val[m][i] = g; }
-      }
-      if (with_der)
-        for (int64_t m = 0; m < n_p; ++m) tile.der[m][i] = T(-2) * ((xv - p[m]) / h) / h * tile.val[m][i];
-      tile.start[i] = 0;
-    }
-    tile.count = n_p;
-  }
-
-  void chebyshev(const T* x, int64_t stride, int64_t n, bool with_der, Tile<T>& tile) const {
-    for (int64_t i = 0; i < n; ++i) {
-      const T t = given_tanh ? x[i * stride] : std::tanh(x[i * stride]), dt = T(1) - t * t;
-      auto& V = tile.val;
-      V[0][i] = 1;
-      if (order >= 1) V[1][i] = t;
-      for (int64_t m = 2; m <= order; ++m) V[m][i] = 2 * t * V[m - 1][i] - V[m - 2][i];
-      if (with_der) {
-        T d_prev = 0, d_cur = 1;  // dT_0/dt, dT_1/dt
-        tile.der[0][i] = 0;
-        if (order >= 1) tile.der[1][i] = dt;
-        for (int64_t m = 2; m <= order; ++m) {
-          const T d_next = 2 * V[m - 1][i] + 2 * t * d_cur - d_prev;
-          d_prev = d_cur;
-          d_cur = d_next;
-          tile.der[m][i] = d_next * dt;
-        }
-      }
-      tile.start[i] = 0;
-    }
-    tile.count = order + 1;
-  }
-
-  void fourier(const T* x, int64_t stride, int64_t n, bool with_der, Tile<T>& tile) const {
-    for (int64_t i = 0; i < n; ++i) {
-      const T xv = x[i * stride];
-      T c1 = 0, s1 = 0, c = 0, s = 0;
-      if (integer_frequencies) { c1 = std::cos(xv); s1 = std::sin(xv); c = c1; s = s1; }
-      for (int64_t m = 0; m < n_p; ++m) {
-        if (!integer_frequencies) { c = std::cos(xv * p[m]); s = std::sin(xv * p[m]); }
-        else if (m > 0) { const T c_next = c * c1 - s * s1; s = s * c1 + c * s1; c = c_next; }
-        tile.val[m][i] = c;
-        tile.val[n_p + m][i] = s;
-        if (with_der) { tile.der[m][i] = -p[m] * s; tile.der[n_p + m][i] = p[m] * c; }
-      }
-      tile.start[i] = 0;
-    }
-    tile.count = 2 * n_p;
-  }
 };
 
 // Clip the entries [0, count) of a basis evaluation to the bases that exist, [0, n_basis).
@@ -272,134 +191,244 @@ void basis_backward_impl(const T* x, const T* C, const T* gy, T* gx, T* gC, int6
   });
 }
 
-// Dense bases (RBF, Chebyshev, Fourier: every basis function is nonzero): the basis of a block of rows is
-// evaluated into a (rows, in * n_basis) buffer that stays in cache, and contracted by a GEMM, so the
-// arithmetic runs at matrix-multiply speed while memory holds one block, never (batch, in, n_basis).
-constexpr int64_t kRowsPerGemm = 128;
+// Dense bases (RBF, Chebyshev, Fourier: every basis function is nonzero). A block of rows is evaluated
+// into a (rows, n_basis * in) buffer that stays in cache and contracted by a GEMM, so the arithmetic runs
+// at matrix-multiply speed while memory holds one block, never (batch, in, n_basis). The buffer is
+// basis-major (column m * in + i holds basis m of input i, the coefficients permuted to match), so each
+// basis is computed for a whole row of inputs in one contiguous loop the compiler vectorizes. Fourier
+// bases of frequencies 1..F come from cos(x) and sin(x) by angle addition (two transcendental calls per
+// input instead of 2F); the backward derives every basis derivative from the recomputed values, so no
+// derivative buffer is kept.
+constexpr int64_t kBlockFloats = 32768;  // one block's buffer: 128 KB of float32, small enough for L2
+constexpr int64_t kMinBlockRows = 64;
 
 template <typename T>
-void fill_block(const T* x, int64_t in, int64_t rows, const Basis<T>& basis, bool with_der, T* vals, T* ders) {
-  const int64_t nb = basis.n_basis, width = in * nb;
-  Tile<T> tile;
-  for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
-    const int64_t n = std::min<int64_t>(kTile, rows - r0);
-    for (int64_t i = 0; i < in; ++i) {
-      basis.eval(x + r0 * in + i, in, n, with_der, tile);
-      for (int64_t t = 0; t < n; ++t) {
-        T* v = vals + (r0 + t) * width + i * nb;
-        for (int64_t m = 0; m < nb; ++m) v[m] = tile.val[m][t];
-        if (with_der) {
-          T* d = ders + (r0 + t) * width + i * nb;
-          for (int64_t m = 0; m < nb; ++m) d[m] = tile.der[m][t];
+struct DenseBasis {
+  int64_t family;
+  int64_t in, nb;
+  // RBF: center of basis m for input i at [m * in + i], and each input's spacing (shared grids repeated).
+  std::vector<T> centers, spacing;
+  // Fourier: nb / 2 frequencies; `unit` when they are exactly 1..F (angle addition applies).
+  const T* freq = nullptr;
+  bool unit = false;
+  // Per-row inputs prepared for the whole batch by one vectorized op: tanh(x) (Chebyshev) or cos(x) and
+  // sin(x) (Fourier, unit frequencies).
+  torch::Tensor first, second;
+
+  DenseBasis(int64_t family_, const torch::Tensor& x, const torch::Tensor& params, int64_t nb_)
+      : family(family_), in(x.size(1)), nb(nb_) {
+    const T* p = params.template data_ptr<T>();
+    if (family == kRBF) {
+      const bool per_feature = params.dim() == 2;
+      const int64_t n = per_feature ? params.size(1) : params.numel();
+      centers.resize(nb * in);
+      spacing.resize(in);
+      for (int64_t i = 0; i < in; ++i) {
+        const T* c = per_feature ? p + i * n : p;
+        spacing[i] = n > 1 ? c[1] - c[0] : T(1);
+        for (int64_t m = 0; m < nb; ++m) centers[m * in + i] = c[m];
+      }
+    } else if (family == kChebyshev) {
+      first = at::tanh(x);
+    } else {
+      freq = p;
+      unit = true;
+      for (int64_t k = 0; k < nb / 2; ++k) unit = unit && p[k] == T(k + 1);
+      if (unit) {
+        first = at::cos(x);
+        second = at::sin(x);
+      }
+    }
+  }
+
+  // Basis values of rows [n0, n0 + rows) into v (rows, nb * in). RBF leaves the exponent; see exp_ below.
+  void fill(const T* x, int64_t n0, int64_t rows, T* v) const {
+    const int64_t K = nb * in;
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t row = (n0 + r) * in;
+      T* __restrict__ vr = v + r * K;
+      if (family == kChebyshev) {
+        const T* __restrict__ t = first.template data_ptr<T>() + row;
+        for (int64_t i = 0; i < in; ++i) vr[i] = T(1);
+        if (nb > 1) std::copy(t, t + in, vr + in);
+        for (int64_t m = 2; m < nb; ++m) {
+          T* __restrict__ cur = vr + m * in;
+          const T* __restrict__ a = cur - in;
+          const T* __restrict__ b = cur - 2 * in;
+#pragma omp simd
+          for (int64_t i = 0; i < in; ++i) cur[i] = T(2) * t[i] * a[i] - b[i];
+        }
+      } else if (family == kRBF) {
+        const T* __restrict__ xr = x + row;
+        for (int64_t m = 0; m < nb; ++m) {
+          T* __restrict__ cur = vr + m * in;
+          const T* __restrict__ c = centers.data() + m * in;
+#pragma omp simd
+          for (int64_t i = 0; i < in; ++i) {
+            const T d = (xr[i] - c[i]) / spacing[i];
+            cur[i] = -(d * d);
+          }
+        }
+      } else {
+        const int64_t F = nb / 2;
+        if (unit) {
+          const T* __restrict__ c1 = first.template data_ptr<T>() + row;
+          const T* __restrict__ s1 = second.template data_ptr<T>() + row;
+          std::copy(c1, c1 + in, vr);
+          std::copy(s1, s1 + in, vr + F * in);
+          for (int64_t k = 1; k < F; ++k) {
+            const T* __restrict__ pc = vr + (k - 1) * in;
+            const T* __restrict__ ps = vr + (F + k - 1) * in;
+            T* __restrict__ c = vr + k * in;
+            T* __restrict__ s = vr + (F + k) * in;
+#pragma omp simd
+            for (int64_t i = 0; i < in; ++i) {
+              c[i] = pc[i] * c1[i] - ps[i] * s1[i];
+              s[i] = ps[i] * c1[i] + pc[i] * s1[i];
+            }
+          }
+        } else {
+          const T* xr = x + row;
+          for (int64_t k = 0; k < F; ++k)
+            for (int64_t i = 0; i < in; ++i) {
+              vr[k * in + i] = std::cos(xr[i] * freq[k]);
+              vr[(F + k) * in + i] = std::sin(xr[i] * freq[k]);
+            }
         }
       }
     }
   }
-}
 
-// RBF and Fourier blocks with torch's vectorized exp / cos / sin, written straight into the block buffer.
-template <typename T>
-bool vectorized_block(const torch::Tensor& xb, const Basis<T>& basis, const torch::Tensor& params, bool with_der,
-                      torch::Tensor vals, torch::Tensor ders) {
-  const int64_t rows = xb.size(0), in = xb.size(1), nb = basis.n_basis;
-  if (basis.family == kRBF) {
-    // Spacing h: one for shared centers (n,), one per input feature for centers (in, n).
-    const auto h = nb < 2 ? torch::ones({}, params.options())
-                          : (params.narrow(-1, 1, 1) - params.narrow(-1, 0, 1)).squeeze(-1).unsqueeze(-1);
-    auto d = (xb.unsqueeze(-1) - params).div_(h);  // (rows, in, nb)
-    auto v = vals.view({rows, in, nb});
-    at::mul_out(v, d, d);
-    v.neg_().exp_();
-    if (with_der) {
-      auto dv = ders.view({rows, in, nb});
-      at::mul_out(dv, d, v).mul_(-2.0).div_(h);
+  // gx[n, i] = sum_m U[n, m * in + i] dB_m/dx (x[n, i]) for the block's rows, from the values v.
+  void input_grad(const T* x, int64_t n0, int64_t rows, const T* v, const T* U, T* gx) const {
+    const int64_t K = nb * in;
+    std::vector<T> acc(in), d_prev(in), d_cur(in), d_next(in);
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t row = (n0 + r) * in;
+      const T* __restrict__ vr = v + r * K;
+      const T* __restrict__ ur = U + r * K;
+      T* __restrict__ g = acc.data();
+      std::fill(acc.begin(), acc.end(), T(0));
+      if (family == kChebyshev) {
+        // dT_m/dt by T'_m = 2 T_{m-1} + 2 t T'_{m-1} - T'_{m-2}; dt/dx = 1 - t^2.
+        const T* __restrict__ t = first.template data_ptr<T>() + row;
+        T* __restrict__ dp = d_prev.data();
+        T* __restrict__ dc = d_cur.data();
+        T* __restrict__ dn = d_next.data();
+        if (nb > 1) {
+#pragma omp simd
+          for (int64_t i = 0; i < in; ++i) { g[i] = ur[in + i]; dp[i] = T(0); dc[i] = T(1); }
+        }
+        for (int64_t m = 2; m < nb; ++m) {
+          const T* __restrict__ lower = vr + (m - 1) * in;
+          const T* __restrict__ um = ur + m * in;
+#pragma omp simd
+          for (int64_t i = 0; i < in; ++i) {
+            dn[i] = T(2) * lower[i] + T(2) * t[i] * dc[i] - dp[i];
+            g[i] += um[i] * dn[i];
+            dp[i] = dc[i];
+            dc[i] = dn[i];
+          }
+        }
+        T* __restrict__ out = gx + row;
+#pragma omp simd
+        for (int64_t i = 0; i < in; ++i) out[i] = g[i] * (T(1) - t[i] * t[i]);
+        continue;
+      }
+      if (family == kRBF) {
+        // d/dx exp(-d^2) = -2 d / h exp(-d^2), d = (x - c) / h
+        const T* __restrict__ xr = x + row;
+        for (int64_t m = 0; m < nb; ++m) {
+          const T* __restrict__ c = centers.data() + m * in;
+          const T* __restrict__ vm = vr + m * in;
+          const T* __restrict__ um = ur + m * in;
+#pragma omp simd
+          for (int64_t i = 0; i < in; ++i) {
+            const T d = (xr[i] - c[i]) / spacing[i];
+            g[i] += um[i] * (T(-2) * d / spacing[i] * vm[i]);
+          }
+        }
+      } else {
+        // d/dx cos(f x) = -f sin(f x), d/dx sin(f x) = f cos(f x)
+        const int64_t F = nb / 2;
+        for (int64_t k = 0; k < F; ++k) {
+          const T f = freq[k];
+          const T* __restrict__ c = vr + k * in;
+          const T* __restrict__ s = vr + (F + k) * in;
+          const T* __restrict__ uc = ur + k * in;
+          const T* __restrict__ us = ur + (F + k) * in;
+#pragma omp simd
+          for (int64_t i = 0; i < in; ++i) g[i] += f * (us[i] * c[i] - uc[i] * s[i]);
+        }
+      }
+      std::copy(acc.begin(), acc.end(), gx + row);
     }
-    return true;
   }
-  if (basis.family == kFourier) {
-    const int64_t F = params.numel();
-    auto angles = xb.unsqueeze(-1) * params;  // (rows, in, F)
-    auto v = vals.view({rows, in, nb});
-    auto c = angles.cos(), s = angles.sin();
-    v.narrow(-1, 0, F).copy_(c);
-    v.narrow(-1, F, F).copy_(s);
-    if (with_der) {
-      auto d = ders.view({rows, in, nb});
-      auto d_cos = d.narrow(-1, 0, F), d_sin = d.narrow(-1, F, F);
-      at::mul_out(d_cos, s, params).neg_();
-      at::mul_out(d_sin, c, params);
-    }
-    return true;
-  }
-  return false;
+};
+
+inline int64_t block_rows(int64_t N, int64_t K) {
+  return std::min(N, std::max(kMinBlockRows, kBlockFloats / std::max<int64_t>(K, 1)));
 }
 
-// The rows of a block as the basis reads them: tanh(x) for Chebyshev, one vectorized op for the block.
+// The block's basis values: fill, then (RBF) one vectorized exp over the block.
 template <typename T>
-torch::Tensor block_input(const torch::Tensor& x, int64_t n0, int64_t rows, const Basis<T>& basis) {
-  auto block = x.narrow(0, n0, rows);
-  return basis.family == kChebyshev ? at::tanh(block).contiguous() : block;
+torch::Tensor block_values(const DenseBasis<T>& basis, const torch::Tensor& x, int64_t n0, int64_t rows,
+                           torch::Tensor& buffer) {
+  auto block = buffer.narrow(0, 0, rows);
+  basis.fill(x.template data_ptr<T>(), n0, rows, block.template data_ptr<T>());
+  if (basis.family == kRBF) block.exp_();
+  return block;
+}
+
+// C (in, nb, out) -> (nb * in, out), the row order of the basis-major buffer.
+inline torch::Tensor basis_major(const torch::Tensor& C) {
+  return C.permute({1, 0, 2}).contiguous().view({C.size(0) * C.size(1), C.size(2)});
 }
 
 template <typename T>
-Basis<T> with_given_tanh(Basis<T> basis) {
-  basis.given_tanh = basis.family == kChebyshev;
-  return basis;
-}
-
-template <typename T>
-torch::Tensor dense_forward(const torch::Tensor& x, const torch::Tensor& C, const Basis<T>& basis,
-                            const torch::Tensor& params) {
-  const int64_t N = x.size(0), in = x.size(1), nb = C.size(1), out = C.size(2);
-  auto flat = C.view({in * nb, out});
+torch::Tensor dense_forward(const torch::Tensor& x, const torch::Tensor& C, const torch::Tensor& params,
+                            int64_t family) {
+  const int64_t N = x.size(0), in = x.size(1), nb = C.size(1), out = C.size(2), K = nb * in;
+  const DenseBasis<T> basis(family, x, params, nb);
+  const auto coef = basis_major(C);
   auto y = torch::empty({N, out}, x.options());
-  auto vals = torch::empty({std::min(N, kRowsPerGemm), in * nb}, x.options());
-  for (int64_t n0 = 0; n0 < N; n0 += kRowsPerGemm) {
-    const int64_t rows = std::min(kRowsPerGemm, N - n0);
-    auto block = vals.narrow(0, 0, rows);
-    if (!vectorized_block<T>(x.narrow(0, n0, rows), basis, params, false, block, block)) {
-      auto source = block_input<T>(x, n0, rows, basis);
-      fill_block<T>(source.template data_ptr<T>(), in, rows, with_given_tanh(basis), false, vals.data_ptr<T>(),
-                    nullptr);
-    }
+  const int64_t step = block_rows(N, K);
+  auto buffer = torch::empty({step, K}, x.options());
+  for (int64_t n0 = 0; n0 < N; n0 += step) {
+    const int64_t rows = std::min(step, N - n0);
     auto target = y.narrow(0, n0, rows);
-    at::mm_out(target, vals.narrow(0, 0, rows), flat);
+    at::mm_out(target, block_values(basis, x, n0, rows, buffer), coef);
   }
   return y;
 }
 
 template <typename T>
 std::vector<torch::Tensor> dense_backward(const torch::Tensor& grad, const torch::Tensor& x, const torch::Tensor& C,
-                                          const Basis<T>& basis, const torch::Tensor& params) {
-  const int64_t N = x.size(0), in = x.size(1), nb = C.size(1), out = C.size(2);
-  auto flat = C.view({in * nb, out});
-  auto gC = torch::zeros({in * nb, out}, x.options());
+                                          const torch::Tensor& params, int64_t family) {
+  const int64_t N = x.size(0), in = x.size(1), nb = C.size(1), out = C.size(2), K = nb * in;
+  const DenseBasis<T> basis(family, x, params, nb);
+  const auto coef = basis_major(C);
+  auto g_coef = torch::zeros({K, out}, x.options());
   auto gx = torch::empty({N, in}, x.options());
-  const int64_t block = std::min(N, kRowsPerGemm);
-  auto vals = torch::empty({block, in * nb}, x.options());
-  auto ders = torch::empty({block, in * nb}, x.options());
-  for (int64_t n0 = 0; n0 < N; n0 += kRowsPerGemm) {
-    const int64_t rows = std::min(kRowsPerGemm, N - n0);
-    if (!vectorized_block<T>(x.narrow(0, n0, rows), basis, params, true, vals.narrow(0, 0, rows),
-                             ders.narrow(0, 0, rows))) {
-      auto source = block_input<T>(x, n0, rows, basis);
-      fill_block<T>(source.template data_ptr<T>(), in, rows, with_given_tanh(basis), true, vals.data_ptr<T>(),
-                    ders.data_ptr<T>());
-    }
+  const int64_t step = block_rows(N, K);
+  auto buffer = torch::empty({step, K}, x.options());
+  auto upstream = torch::empty({step, K}, x.options());  // dL/dB for every basis value of the block
+  for (int64_t n0 = 0; n0 < N; n0 += step) {
+    const int64_t rows = std::min(step, N - n0);
+    auto values = block_values(basis, x, n0, rows, buffer);
     auto g = grad.narrow(0, n0, rows);
-    gC.addmm_(vals.narrow(0, 0, rows).t(), g);
-    auto upstream = at::mm(g, flat.t());  // (rows, in * nb): dL/dB for every basis value of the block
-    gx.narrow(0, n0, rows).copy_((upstream.mul_(ders.narrow(0, 0, rows))).view({rows, in, nb}).sum(-1));
+    g_coef.addmm_(values.t(), g);
+    auto u = upstream.narrow(0, 0, rows);
+    at::mm_out(u, g, coef.t());
+    basis.input_grad(x.template data_ptr<T>(), n0, rows, values.template data_ptr<T>(), u.template data_ptr<T>(),
+                     gx.template data_ptr<T>());
   }
-  return {gx, gC.view({in, nb, out})};
+  return {gx, g_coef.view({nb, in, out}).permute({1, 0, 2}).contiguous()};
 }
 
 template <typename T>
-Basis<T> make_basis(int64_t family, const torch::Tensor& params, int64_t order, int64_t n_basis) {
-  bool integer = family == kFourier;
-  const T* f = params.data_ptr<T>();
-  for (int64_t m = 0; integer && m < params.numel(); ++m) integer = f[m] == T(m + 1);
-  Basis<T> basis{family, f, params.numel(), order, n_basis, integer};
+Basis<T> make_basis(const torch::Tensor& params, int64_t order, int64_t n_basis) {
+  Basis<T> basis{params.data_ptr<T>(), params.numel(), order, n_basis};
   if (params.dim() == 2) {  // a grid per input feature
     basis.n_p = params.size(1);
     basis.p_stride = params.size(1);
@@ -424,15 +453,13 @@ torch::Tensor basis_forward(torch::Tensor x, torch::Tensor C, int64_t family, to
   const int64_t N = x.size(0), in = x.size(1), nb = C.size(1), out = C.size(2);
   if (family != kBSpline) {
     torch::Tensor y;
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "dense_forward", [&] {
-      y = dense_forward<scalar_t>(x, C, make_basis<scalar_t>(family, params, order, nb), params);
-    });
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "dense_forward", [&] { y = dense_forward<scalar_t>(x, C, params, family); });
     return y;
   }
   auto y = torch::zeros({N, out}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "basis_forward", [&] {
     basis_forward_impl<scalar_t>(x.data_ptr<scalar_t>(), C.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), N, in, out,
-                                 make_basis<scalar_t>(family, params, order, nb));
+                                 make_basis<scalar_t>(params, order, nb));
   });
   return y;
 }
@@ -445,7 +472,7 @@ std::vector<torch::Tensor> basis_backward(torch::Tensor grad, torch::Tensor x, t
   if (family != kBSpline) {
     std::vector<torch::Tensor> grads;
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "dense_backward", [&] {
-      grads = dense_backward<scalar_t>(grad, x, C, make_basis<scalar_t>(family, params, order, nb), params);
+      grads = dense_backward<scalar_t>(grad, x, C, params, family);
     });
     return grads;
   }
@@ -454,7 +481,7 @@ std::vector<torch::Tensor> basis_backward(torch::Tensor grad, torch::Tensor x, t
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "basis_backward", [&] {
     basis_backward_impl<scalar_t>(x.data_ptr<scalar_t>(), C.data_ptr<scalar_t>(), grad.data_ptr<scalar_t>(),
                                   gx.data_ptr<scalar_t>(), gC.data_ptr<scalar_t>(), N, in, out,
-                                  make_basis<scalar_t>(family, params, order, nb));
+                                  make_basis<scalar_t>(params, order, nb));
   });
   return {gx, gC};
 }
