@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pyarrow as pa
 import torch
 import torch.nn.functional as F
 
@@ -394,7 +395,12 @@ def group_quality_section(seeds: int, budget: int = 40, k: int = 4) -> None:
         print(f"| {siblings} | {trials} | {w:.1f} | {c:.1f} | {hv:.4f} | {best:.4f} |")
 
 
-def search_section(budget: int) -> None:
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def search_section(budget: int, repeats: int = 1) -> None:
+    """Off and on alternate ``repeats`` times, so a drift in the machine's speed hits both alike."""
     import tempfile
 
     import archsearch
@@ -402,25 +408,66 @@ def search_section(budget: int) -> None:
 
     where = describe_device(resolve_device("auto"))["device"]
     print(f"\n#### Whole searches, budget {budget}, seed 0, inline executor, on {where}: training.hot off and on\n")
-    print("| space, task | hot | wall s | CPU s | front (arch ids) | same front |")
-    print("|---|---|---:|---:|---|---|")
+    print("| space, task | round | hot | wall s | CPU s | front (arch ids) | same front | same front on the off run's latencies |")
+    print("|---|---:|---|---:|---:|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:  # first-search costs (imports, kernel load) paid once, untimed
         archsearch.search(space="kan", task="kan_toy", budget=1, seed=0, executor="inline", run_dir=f"{tmp}/w",
                           overrides=["training.hot=true"])
+    notes, ratios = [], {}
     for space, task, extra in [("kan", "kan_toy", []), ("hybrid", "mnist1d", ["training.epochs=2"])]:
-        fronts = {}
-        for hot in (False, True):
-            with tempfile.TemporaryDirectory() as tmp:
-                c, w = time.process_time(), time.perf_counter()
-                run = archsearch.search(space=space, task=task, budget=budget, seed=0, executor="inline",
-                                        strategy="random", run_dir=f"{tmp}/run",
-                                        overrides=[f"training.hot={str(hot).lower()}", *extra])
-                c, w = time.process_time() - c, time.perf_counter() - w
-                front = sorted(run.pareto()["arch_id"].to_pylist())
-            fronts[hot] = front
-            same = "-" if not hot else ("yes" if fronts[True] == fronts[False] else "no")
-            print(f"| {space}, {task} | {'on' if hot else 'off'} | {w:.1f} | {c:.1f} | {len(front)}: "
-                  f"{' '.join(a[:6] for a in front)} | {same} |")
+        for round_ in range(1, repeats + 1):
+            fronts, rows, walls = {}, {}, {}
+            for hot in (False, True):
+                with tempfile.TemporaryDirectory() as tmp:
+                    c, w = time.process_time(), time.perf_counter()
+                    run = archsearch.search(space=space, task=task, budget=budget, seed=0, executor="inline",
+                                            strategy="random", run_dir=f"{tmp}/run",
+                                            overrides=[f"training.hot={str(hot).lower()}", *extra])
+                    c, walls[hot] = time.process_time() - c, time.perf_counter() - w
+                    fronts[hot] = sorted(run.pareto()["arch_id"].to_pylist())
+                    rows[hot], objectives = run.trials, run.objectives
+                same = same_latency = "-"
+                if hot:
+                    same = "yes" if fronts[True] == fronts[False] else "no"
+                    same_latency = "yes" if _front_with_latencies(rows[True], rows[False], objectives) == \
+                        _front_with_latencies(rows[False], rows[False], objectives) else "no"
+                print(f"| {space}, {task} | {round_} | {'on' if hot else 'off'} | {walls[hot]:.1f} | {c:.1f} | "
+                      f"{len(fronts[hot])}: {' '.join(a[:6] for a in fronts[hot])} | {same} | {same_latency} |")
+            ratios.setdefault(space, []).append(walls[False] / walls[True])
+            notes += _front_differences(space, round_, fronts, rows, objectives)
+    print("\nLess wall-clock with hot (off / on), per round: " + "; ".join(
+        f"{space} {' '.join(f'{r:.2f}x' for r in values)} (median {statistics.median(values):.2f}x)"
+        for space, values in ratios.items()))
+    if notes:
+        print("\nFront members in one run of a round only (their objectives in both; the same candidates trained):\n")
+        print("\n".join(f"- {note}" for note in notes))
+
+
+def _front_with_latencies(trials: Any, latencies_from: Any, objectives: dict[str, str]) -> list[str]:
+    """The front of ``trials`` with every latency objective taken from ``latencies_from`` (same arch ids):
+    whether hot changed what was trained, apart from timings measured afresh in each run."""
+    from archsearch.results.tables import pareto_table
+
+    timed = [k for k in objectives if k.startswith("latency")]
+    if not timed:
+        return sorted(pareto_table(trials, objectives)["arch_id"].to_pylist())
+    source = {row["arch_id"]: row for row in latencies_from.to_pylist()}
+    for name in timed:
+        values = [source.get(a, {}).get(name) for a in trials["arch_id"].to_pylist()]
+        trials = trials.set_column(trials.schema.get_field_index(name), name, pa.array(values, pa.float64()))
+    return sorted(pareto_table(trials, objectives)["arch_id"].to_pylist())
+
+
+def _front_differences(space: str, round_: int, fronts: dict[bool, list[str]], rows: dict[bool, Any],
+                       objectives: dict[str, str]) -> list[str]:
+    values = {hot: {row["arch_id"]: row for row in rows[hot].to_pylist()} for hot in (False, True)}
+    notes = []
+    for arch in sorted(set(fronts[True]) ^ set(fronts[False])):
+        figures = ", ".join(f"{k} {_figure(values[False][arch][k])} off / {_figure(values[True][arch][k])} on"
+                            for k in objectives)
+        notes.append(f"{space}, round {round_}: {arch[:6]} on the front {'with' if arch in fronts[True] else 'without'} "
+                     f"hot only; {figures}")
+    return notes
 
 
 def main() -> None:
@@ -428,6 +475,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--sections", default="kan,bases,dense-sizes,moe,stack,seeds,groups,search")
     parser.add_argument("--search-budget", type=int, default=12)
+    parser.add_argument("--search-repeats", type=int, default=1, help="rounds of off and on in --sections search")
     parser.add_argument("--quality-seeds", type=int, default=3, help="seeds of --sections groups-quality")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -449,7 +497,7 @@ def main() -> None:
     if "groups-quality" in sections:
         group_quality_section(args.quality_seeds)
     if "search" in sections:
-        search_section(args.search_budget)
+        search_section(args.search_budget, args.search_repeats)
 
 
 if __name__ == "__main__":

@@ -77,10 +77,13 @@ def test_without_timing_dense_bases_are_fused_where_the_work_repays_the_kernels_
     from archsearch.kernels.hot import DENSE_MIN_WORK
 
     genome = Genome.sequential([BlockSpec("kan_fourier", {"frequencies": 4}, "identity"),
-                                BlockSpec("kan_selectable", {"basis": 4}, "identity")], {"width": 32})
-    per_row = 32 * 8  # inputs x bases of the Fourier layer; the S-KAN layer has more bases
-    for rows, expected in [(DENSE_MIN_WORK // per_row, ["blocks.b0.block", "blocks.b1.block"]),
-                           (DENSE_MIN_WORK // per_row - 1, ["blocks.b1.block"]), (8, [])]:
+                                BlockSpec("kan_selectable", {"basis": 4, "families": "bspline+rbf"}, "identity")],
+                               {"width": 32})
+    per_row = 32 * 8  # inputs x bases of the Fourier layer
+    per_call = 32 * (7 + 4) / 2  # S-KAN: a kernel call per family, (4 + 3) B-splines and 4 RBF bases
+    for rows, expected in [(DENSE_MIN_WORK // per_row, ["blocks.b0.block"]),
+                           (DENSE_MIN_WORK // per_row - 1, []),
+                           (int(DENSE_MIN_WORK // per_call) + 1, ["blocks.b0.block", "blocks.b1.block"])]:
         torch.manual_seed(0)
         hot = make_hot(build_model(genome, DATA), torch.randn(rows, 8), compile="never", by_timing=False)
         assert hot.hot_report.fused == expected, rows

@@ -38,10 +38,10 @@ FASTER_FUSED = ("kan_bspline", "kan_rational", "moe_topk")
 batches 64-1024): B-spline 1.4-2.9x, the rational 2.9-4.2x, MoE without its expert loop."""
 FUSED_FROM_WORK = ("kan_rbf", "kan_chebyshev", "kan_fourier", "kan_selectable")
 """Dense bases: their fused kernel is one GEMM over the basis values like the eager block, and wins by
-evaluating the bases cheaply in cache (Fourier by angle addition), which repays its fixed cost of a few
-tens of microseconds only on enough rows x inputs x bases (``DENSE_MIN_WORK``). Measured on a 2-core AVX2
-CPU, forward + backward at batch 600: 1.1-2.0x faster from width 16 up (Chebyshev of degree 2, 0.96x at
-width 32, the exception), 0.8-1.0x on widths of 2-8 or batches of 64."""
+building the values cheaply in cache (Fourier by angle addition), which repays its fixed cost of a few
+tens of microseconds only on enough rows x inputs x bases (``DENSE_MIN_WORK`` per kernel call). Measured
+on a 2-core AVX2 CPU, forward + backward (``benchmarks/kernels.py --sections dense-sizes``): 1.2-1.5x
+faster at batch 600 from width 16 (Chebyshev of degree 2: 0.94-1.03x), 0.85-1.0x at width 4 or batch 64."""
 DENSE_MIN_WORK = 32768
 COMPILE_GAIN = 0.2  # share of a step's time compilation is assumed to save before it is measured
 COMPILE_COST_S = 20.0  # compile time assumed before one is measured here (5-40 s per architecture on a CPU)
@@ -96,11 +96,13 @@ def fused_classes(device: torch.device, blocks: Collection[str] | None = None) -
 
 def fusion_pays(name: str, module: nn.Module, rows: int) -> bool:
     """The rule ``training.hot`` fuses by (no timing): ``FASTER_FUSED`` always, ``FUSED_FROM_WORK`` on
-    ``rows`` (a batch's rows at the layer) x inputs x bases of at least ``DENSE_MIN_WORK``."""
+    ``rows`` (a batch's rows at the layer) x inputs x bases per kernel call of at least ``DENSE_MIN_WORK``
+    (S-KAN makes a call per basis family)."""
     if name in FASTER_FUSED:
         return True
     if name in FUSED_FROM_WORK:
-        return rows * getattr(module, "dim", 0) * getattr(module, "n_basis", 0) >= DENSE_MIN_WORK
+        calls = len(getattr(module, "families", ())) or 1
+        return rows * getattr(module, "dim", 0) * getattr(module, "n_basis", 0) >= DENSE_MIN_WORK * calls
     return False
 
 
