@@ -53,6 +53,14 @@ def _build() -> ModuleType:
                 build_directory=str(folder), verbose=False)
 
 
+def _cause(exc: Exception) -> str:
+    """The line of a failed build that says what went wrong (a compiler's error, a missing program), not
+    the command line the build failure starts with; the full output is in the exception."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    telling = [line for line in lines if "error:" in line.lower() or line.endswith("not found")]
+    return (telling or lines or [type(exc).__name__])[0][:200]
+
+
 def extension() -> ModuleType | None:
     """The compiled module, building it on first call; ``None`` (once noticed) where it cannot be built."""
     with _LOCK:
@@ -63,8 +71,7 @@ def extension() -> ModuleType | None:
                 try:
                     _STATE["module"], _STATE["reason"] = _build(), None
                 except Exception as exc:  # no compiler, no ninja, a failed build: fall back, say why once
-                    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-                    _STATE["module"], _STATE["reason"] = None, f"fused CPU kernels unavailable ({first})"
+                    _STATE["module"], _STATE["reason"] = None, f"fused CPU kernels unavailable ({_cause(exc)})"
                     log.warning("archsearch: %s; using the eager blocks", _STATE["reason"])
         module = _STATE["module"]
         return module if isinstance(module, ModuleType) else None
