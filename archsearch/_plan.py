@@ -45,6 +45,10 @@ class RunPlan:
         """Run the search; with ``store`` (an existing run) it resumes that run instead of creating one."""
         if store is None:
             store = RunStore.create(self.run_dir, self.run_info, self.config_yaml)  # takes the run's lock
+        if needs_cpu_kernels(self.space, self.evaluator):
+            from archsearch.kernels.cpu import warm
+
+            warm()
         engine = Engine(self.strategy, self.evaluator, self.executor, store, self.budget,
                         progress or SilentProgress(), self.keep_weights)
         if self.scheduler is not None:
@@ -56,6 +60,26 @@ class RunPlan:
         if reason == "objectives":  # the evaluate function's bug, not an outcome of the search: say so loudly
             raise ArchsearchError(f"run stopped: {engine.stop_detail} (its trials are kept in {self.run_dir})")
         return load_run(self.run_dir)
+
+
+def needs_cpu_kernels(space: Any, evaluator: Any) -> bool:
+    """Whether the run's candidates may train on the fused CPU kernels: ``training.hot`` on, and a
+    block-graph space listing a block (or MoE expert, or the PAU activation) that has them. Other spaces
+    build the kernels in the first worker that needs them."""
+    from archsearch.blocks import BLOCKS
+    from archsearch.devices import resolve_device
+
+    recipe = getattr(evaluator, "recipe", None)
+    if recipe is None or not getattr(recipe, "hot", False) or str(recipe.device).startswith("cuda") or (
+            resolve_device(str(recipe.device)).type != "cpu"):
+        return False
+    moe = (getattr(space, "block_params", None) or {}).get("moe_topk") or {}
+    listed = [getattr(space, "blocks", None), getattr(space, "activation", None), moe.get("expert")]
+    names = {str(v) for domain in listed if domain is not None
+             for v in (domain if isinstance(domain, Sequence) and not isinstance(domain, str) else [domain])}
+    kernels = {name for name in BLOCKS.names()
+               if getattr(BLOCKS.implementations(name).get("fused"), "available", None) is not None}
+    return bool(names & (kernels | {"pau"}))
 
 
 def default_run_dir(space: str, strategy: str, base: Path = Path("runs")) -> Path:

@@ -53,8 +53,8 @@ def test_training_and_latency_on_the_gpu(digits):
 
 
 def test_hot_training_records_its_decision_and_keeps_the_eager_metrics(digits):
-    plain = TrainingEvaluator(digits, TrainingRecipe(epochs=0.5, device="cpu")).evaluate(GENOME)
-    hot = TrainingEvaluator(digits, TrainingRecipe(epochs=0.5, device="cpu", hot=True)).evaluate(GENOME)
+    plain = TrainingEvaluator(digits, TrainingRecipe(epochs=0.5, device="cpu", hot=False)).evaluate(GENOME)
+    hot = TrainingEvaluator(digits, TrainingRecipe(epochs=0.5, device="cpu")).evaluate(GENOME)  # on by default
     assert plain.status == hot.status == "complete", hot.error
     assert "hot" not in plain.info and "not compiled" in hot.info["hot"]
     assert "s saved" in hot.info["hot"] and isinstance(hot.info["hot_saved_s"], float)
@@ -64,8 +64,8 @@ def test_hot_training_records_its_decision_and_keeps_the_eager_metrics(digits):
 
 @pytest.mark.gpu
 def test_hot_training_on_the_gpu_runs_the_triton_kernels(digits):
-    plain = TrainingEvaluator(digits, TrainingRecipe(epochs=1, device="cuda")).evaluate(GENOME)
-    hot = TrainingEvaluator(digits, TrainingRecipe(epochs=1, device="cuda", hot=True)).evaluate(GENOME)
+    plain = TrainingEvaluator(digits, TrainingRecipe(epochs=1, device="cuda", hot=False)).evaluate(GENOME)
+    hot = TrainingEvaluator(digits, TrainingRecipe(epochs=1, device="cuda")).evaluate(GENOME)
     assert plain.status == hot.status == "complete", hot.error
     assert hot.info["device_kind"] == "cuda" and hot.info["hot"].startswith("fused 1 kept")
     assert abs(hot.metrics["val_accuracy"] - plain.metrics["val_accuracy"]) < 0.05  # same function, float rounding

@@ -97,11 +97,18 @@ def test_a_group_that_breaks_a_constraint_is_rejected_whole():
     ({"seeds": 2}, None),  # its seeds stack within the trial
     ({"dropout": 0.1}, None),
     ({"optimizer": "lbfgs"}, None),
-    ({"hot": True}, None),
 ])
 def test_what_never_groups(recipe, other):
     evaluator = TrainingEvaluator(TaskRef("digits"), TrainingRecipe(epochs=1, **recipe))
     assert evaluator.group_key(genome(1e-3)) is None
+
+
+def test_hot_training_still_groups_what_has_nothing_to_fuse():
+    """Stacking takes linear layers and norms alone, so ``training.hot`` (the default) leaves groups be."""
+    evaluator = TrainingEvaluator(TaskRef("digits"), TrainingRecipe(epochs=1))
+    assert evaluator.recipe.hot and evaluator.group_key(genome(1e-3)) is not None
+    results = evaluator.evaluate_group([genome(lr) for lr in LRS[:2]], None, [None] * 2)
+    assert [r.info.get("hot") for r in results] == ["nothing to fuse; trained stacked"] * 2
 
 
 def test_only_the_learning_rate_may_differ_within_a_group(evaluator):

@@ -87,3 +87,42 @@ def test_without_timing_dense_bases_are_fused_where_the_work_repays_the_kernels_
         torch.manual_seed(0)
         hot = make_hot(build_model(genome, DATA), torch.randn(rows, 8), compile="never", by_timing=False)
         assert hot.hot_report.fused == expected, rows
+
+
+@pytest.mark.parametrize("overrides, needed", [
+    (["space=kan"], True),
+    (["space=kan", "training.hot=false"], False),
+    (["space=mlp"], False),
+    (["space=hybrid"], True),
+    (["space=mlp", "space.activation=[relu,pau]"], True),  # PAU runs on the rational kernel
+])
+def test_a_run_warms_the_kernels_only_where_its_space_lists_a_block_that_has_them(overrides, needed, tmp_path):
+    from archsearch._plan import needs_cpu_kernels, plan_run
+
+    plan = plan_run([*overrides, "budget=1", "executor=inline", f"run_dir={tmp_path / 'run'}"])
+    assert needs_cpu_kernels(plan.space, plan.evaluator) is needed
+
+
+def test_a_run_announces_the_kernel_build_before_its_first_trial_and_an_mlp_run_never_builds(tmp_path):
+    """With no compiler: the KAN run says it is building, then why it cannot, once each, and trains eager;
+    the MLP run has nothing that needs the kernels and says nothing of them."""
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import logging, sys
+logging.basicConfig(format="%(message)s")
+import archsearch
+space, task = sys.argv[1:3]
+run = archsearch.search(space=space, task=task, budget=1, seed=0, executor="inline", quiet=True,
+                        run_dir=sys.argv[3], overrides=["training.epochs=1"])
+print(run.trials["status"].to_pylist())
+"""
+    env = {**os.environ, "CXX": str(tmp_path / "no-such-compiler"), "ARCHSEARCH_KERNEL_CACHE": str(tmp_path / "cache")}
+    for space, task, expected in [("mlp", "digits", 0), ("kan", "kan_toy", 1)]:
+        done = subprocess.run([sys.executable, "-c", code, space, task, str(tmp_path / space)], capture_output=True,
+                              text=True, env=env, check=True, timeout=300)
+        assert done.stdout.split() == ["['complete']"], done.stderr
+        assert done.stderr.count("building the fused CPU kernels") == expected, done.stderr
+        assert done.stderr.count("fused CPU kernels unavailable") == expected, done.stderr

@@ -36,16 +36,16 @@ if TYPE_CHECKING:
 def group_key(evaluator: TrainingEvaluator, genome: Any) -> str | None:
     """What trials must share to train as one group: the network and every recipe value but the learning
     rate. ``None`` where the trial trains alone: stacking is off (``training.stack``), its seeds stack
-    within the trial already (``training.seeds`` > 1), it trains on fused kernels (``training.hot``), or
-    its recipe is one stacking cannot follow (an optimizer other than Adam, AdamW or SGD, early stopping,
-    dropout)."""
+    within the trial already (``training.seeds`` > 1), or its recipe is one stacking cannot follow (an
+    optimizer other than Adam, AdamW or SGD, early stopping, dropout). ``training.hot`` does not stand in
+    the way: stacking takes networks of linear layers and norms alone, which have nothing to fuse."""
     if not isinstance(genome, Genome):
         return None
     try:
         recipe = evaluator.recipe.with_overrides(genome.meta.get("recipe"))
     except Exception:  # an invalid recipe fails in evaluate, alone
         return None
-    if (not recipe.stack or recipe.seeds > 1 or recipe.hot or recipe.optimizer not in STACKED_OPTIMIZERS
+    if (not recipe.stack or recipe.seeds > 1 or recipe.optimizer not in STACKED_OPTIMIZERS
             or recipe.early_stopping_patience is not None or recipe.dropout):
         return None
     network = genome.architecture_dict(identity=True)
@@ -119,6 +119,8 @@ def _stacked(evaluator: TrainingEvaluator, genomes: list[Genome], fidelity: floa
         results = []
         for k, (model, info) in enumerate(zip(run.trained_models(), infos, strict=True)):
             info.update(describe_device(device), best_epoch=None, stopped_early=False, stacked_group=len(genomes))
+            if recipe.hot:
+                info["hot"] = "nothing to fuse; trained stacked"
             metrics = {**run.measured[k], "train_time_s": run.time_of(k), "epochs_trained": run.epochs_trained(),
                        **trainers[0]._seed_scores([model], task, info)}
             checkpoint = pack_checkpoints([checkpoints_out[k]]) if checkpoints_out is not None else None

@@ -77,6 +77,18 @@ def extension() -> ModuleType | None:
         return module if isinstance(module, ModuleType) else None
 
 
+def warm() -> None:
+    """Load the extension, building it first (with a one-line notice) where this machine has none cached:
+    a run calls this before its first trial, so the build is not timed as part of one (nor cut off by a
+    trial's time limit), and Ray workers on this machine load the cached build."""
+    if "module" in _STATE or os.environ.get("ARCHSEARCH_NO_FUSED") == "1":
+        return
+    folder = cache_dir()
+    if not any(folder.glob("*.so")) and not any(folder.glob("*.pyd")):
+        log.warning("archsearch: building the fused CPU kernels for this machine (once, about 25 s)")
+    extension()
+
+
 def unavailable_reason() -> str | None:
     """``None`` when the fused CPU kernels run here, else why not (builds them on first call)."""
     extension()

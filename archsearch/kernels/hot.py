@@ -74,22 +74,26 @@ class HotReport:
         return "; ".join(parts)
 
 
-def fused_classes(device: torch.device, blocks: Collection[str] | None = None) -> dict[Any, tuple[str, Any]]:
+def fused_classes(device: torch.device, blocks: Collection[str] | None = None,
+                  present: Collection[Any] | None = None) -> dict[Any, tuple[str, Any]]:
     """Eager class -> (block name, fused class) for everything with a fused implementation that runs on
-    ``device`` (of the blocks named in ``blocks``, if given; the rational activations go with ``kan_rational``)."""
+    ``device`` (of the blocks named in ``blocks``, if given; the rational activations go with
+    ``kan_rational``). With ``present`` (the classes of a network), only those are looked at, so a network
+    with nothing to fuse never builds the CPU kernels."""
     from archsearch.blocks import BLOCKS
+    from archsearch.kernels.rational import FUSED_RATIONAL
+
+    def wanted(name: str, eager: Collection[Any]) -> bool:
+        return (blocks is None or name in blocks) and (present is None or any(c in present for c in eager))
 
     mapping: dict[Any, tuple[str, Any]] = {}
     for name in BLOCKS.names():
         impl = BLOCKS.implementations(name).get("fused")
-        if impl is None or BLOCKS.unavailable_reason(name, "fused", device.type) or (
-                blocks is not None and name not in blocks):
+        if impl is None or not wanted(name, [BLOCKS.get(name)]) or BLOCKS.unavailable_reason(name, "fused", device.type):
             continue
         mapping[BLOCKS.get(name)] = (name, impl.load())
-    if BLOCKS.unavailable_reason("kan_rational", "fused", device.type) is None and (
-            blocks is None or "kan_rational" in blocks):
-        from archsearch.kernels.rational import FUSED_RATIONAL
-
+    if wanted("kan_rational", list(FUSED_RATIONAL)) and BLOCKS.unavailable_reason("kan_rational", "fused",
+                                                                                   device.type) is None:
         mapping.update({eager: ("kan_rational", fused) for eager, fused in FUSED_RATIONAL.items()})
     return mapping
 
@@ -110,16 +114,24 @@ def fuse(module: nn.Module, device: torch.device | None = None, blocks: Collecti
          rows: int | None = None) -> list[str]:
     """Switch, in place, every submodule with a fused implementation (of ``blocks``, if given; where
     :func:`fusion_pays` at ``rows``, if given) to it; returns their names."""
+    plan = fusion_plan(module, device, blocks, rows)
+    for sub, fused in plan.values():
+        sub.__class__ = fused
+    return list(plan)
+
+
+def fusion_plan(module: nn.Module, device: torch.device | None = None, blocks: Collection[str] | None = None,
+                rows: int | None = None) -> dict[str, tuple[nn.Module, type]]:
+    """What :func:`fuse` would switch: submodule name -> (submodule, fused class)."""
     if device is None:
         device = next(module.parameters(), torch.empty(0)).device
-    mapping = fused_classes(device, blocks)
-    swapped = []
+    mapping = fused_classes(device, blocks, present={type(sub) for sub in module.modules()})
+    plan = {}
     for name, sub in module.named_modules():
         entry = mapping.get(type(sub))
         if entry is not None and (rows is None or fusion_pays(entry[0], sub, rows)):
-            sub.__class__ = entry[1]
-            swapped.append(name or type(sub).__name__)
-    return swapped
+            plan[name or type(sub).__name__] = (sub, entry[1])
+    return plan
 
 
 def unfuse(module: nn.Module, names: list[str], classes: dict[str, type]) -> None:
@@ -180,9 +192,13 @@ def make_hot(module: nn.Module, example_input: torch.Tensor, *, training: bool =
     target = module if inplace else copy.deepcopy(module)
     report = HotReport()
     device = example_input.device
+    rows = example_input.shape[:-1].numel() if example_input.dim() > 1 else 1
+    if compile == "never" and not fusion_plan(target, device, rows=None if by_timing else rows):
+        report.reason = "compile=never"  # nothing to decide: no step is timed
+        target.hot_report = report  # type: ignore[assignment]
+        return target
     classes = {name or type(sub).__name__: type(sub) for name, sub in target.named_modules()}
     report.eager_ms = step_ms(target, example_input, training, repeats)
-    rows = example_input.shape[:-1].numel() if example_input.dim() > 1 else 1
     report.fused = fuse(target, device, rows=None if by_timing else rows)
     best_ms = report.eager_ms
     if report.fused:
