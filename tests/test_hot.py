@@ -126,3 +126,14 @@ print(run.trials["status"].to_pylist())
         assert done.stdout.split() == ["['complete']"], done.stderr
         assert done.stderr.count("building the fused CPU kernels") == expected, done.stderr
         assert done.stderr.count("fused CPU kernels unavailable") == expected, done.stderr
+
+
+def test_without_timing_the_moe_is_grouped_while_its_experts_see_few_rows():
+    from archsearch.kernels.hot import MOE_MAX_WORK
+
+    genome = Genome.sequential([BlockSpec("moe_topk", {"experts": 2, "k": 2}, "gelu")], {"width": 64})
+    limit = MOE_MAX_WORK // 64  # rows per expert at width 64; top-2 of 2 experts: every row goes to both
+    for rows, fused in [(limit - 1, ["blocks.b0.block"]), (limit, [])]:
+        torch.manual_seed(0)
+        hot = make_hot(build_model(genome, DATA), torch.randn(rows, 8), compile="never", by_timing=False)
+        assert hot.hot_report.fused == fused, rows

@@ -7,9 +7,9 @@ Policy (:func:`make_hot`), in order:
    to it in place of its class, which keeps every parameter, buffer and state-dict key. Fused kernels are
    kept only if a measured step (forward + backward when ``training``, forward otherwise) is faster than
    the eager step on ``example_input``; measurements run under a forked RNG, so training that follows is
-   unchanged. Without timing (``by_timing=False``, what ``training.hot`` does) a fixed rule decides: the
-   blocks of ``FASTER_FUSED`` always, the dense bases of ``FUSED_FROM_WORK`` when a layer's rows x
-   inputs x bases reach ``DENSE_MIN_WORK``.
+   unchanged. Without timing (``by_timing=False``, what ``training.hot`` does) a fixed rule decides
+   (:func:`fusion_pays`): the blocks of ``FASTER_FUSED`` always, the dense bases of ``FUSED_FROM_WORK``
+   when a layer's work reaches ``DENSE_MIN_WORK``, the top-k MoE while its work stays under ``MOE_MAX_WORK``.
 2. **Compile** (``torch.compile``) only where it repays: compiling costs seconds to tens of seconds per
    architecture on a CPU and often slows small models, so with ``compile="auto"`` it is tried only when
    ``expected_calls`` (the remaining steps: promotion to a higher rung, retraining of the front, export)
@@ -33,9 +33,14 @@ from typing import Any
 import torch
 from torch import nn
 
-FASTER_FUSED = ("kan_bspline", "kan_rational", "moe_topk")
+FASTER_FUSED = ("kan_bspline", "kan_rational")
 """Blocks whose fused implementation beat the eager block at every size measured on a CPU (widths 2-128,
-batches 64-1024): B-spline 1.4-2.9x, the rational 2.9-4.2x, MoE without its expert loop."""
+batches 64-1024): B-spline 1.4-2.9x, the rational 2.9-4.2x."""
+MOE_MAX_WORK = 2048 * 64
+"""``moe_topk`` is grouped (no loop over experts) while its routed rows per expert x width stay under
+this: grouping saves the loop's per-expert overhead (1.1-2.0x on a CPU at up to 1,280 routed rows per
+expert), and its packing costs more than that saves from about 2,560 rows per expert at width 64
+(0.77-0.95x), where the loop's few large matmuls run at full rate."""
 FUSED_FROM_WORK = ("kan_rbf", "kan_chebyshev", "kan_fourier", "kan_selectable")
 """Dense bases: their fused kernel is one GEMM over the basis values like the eager block, and wins by
 building the values cheaply in cache (Fourier by angle addition), which repays its fixed cost of a few
@@ -101,9 +106,13 @@ def fused_classes(device: torch.device, blocks: Collection[str] | None = None,
 def fusion_pays(name: str, module: nn.Module, rows: int) -> bool:
     """The rule ``training.hot`` fuses by (no timing): ``FASTER_FUSED`` always, ``FUSED_FROM_WORK`` on
     ``rows`` (a batch's rows at the layer) x inputs x bases per kernel call of at least ``DENSE_MIN_WORK``
-    (S-KAN makes a call per basis family)."""
+    (S-KAN makes a call per basis family), ``moe_topk`` under ``MOE_MAX_WORK``."""
     if name in FASTER_FUSED:
         return True
+    if name == "moe_topk":
+        experts = len(getattr(module, "experts", ())) or 1
+        width = int(getattr(getattr(module, "router", None), "in_features", 0))
+        return rows * int(getattr(module, "k", 1)) / experts * width < MOE_MAX_WORK
     if name in FUSED_FROM_WORK:
         calls = len(getattr(module, "families", ())) or 1
         return rows * getattr(module, "dim", 0) * getattr(module, "n_basis", 0) >= DENSE_MIN_WORK * calls
