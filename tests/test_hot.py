@@ -137,3 +137,16 @@ def test_without_timing_the_moe_is_grouped_while_its_experts_see_few_rows():
         torch.manual_seed(0)
         hot = make_hot(build_model(genome, DATA), torch.randn(rows, 8), compile="never", by_timing=False)
         assert hot.hot_report.fused == fused, rows
+
+
+def test_without_timing_the_rule_weighs_the_rows_a_layer_sees_tokens_included():
+    """One token per feature: a layer sees batch x features rows, which the rule counts."""
+    from archsearch.kernels.hot import DENSE_MIN_WORK
+
+    genome = Genome.sequential([BlockSpec("kan_fourier", {"frequencies": 4}, "identity")],
+                               {"width": 16, "tokenize": "features"})
+    batch = DENSE_MIN_WORK // (16 * 8 * DATA.n_features)  # width x bases x tokens per example
+    for rows, fused in [(batch, ["blocks.b0.block"]), (batch - 1, [])]:
+        torch.manual_seed(0)
+        hot = make_hot(build_model(genome, DATA), torch.randn(rows, 8), compile="never", by_timing=False)
+        assert hot.hot_report.fused == fused, rows

@@ -105,8 +105,8 @@ def fused_classes(device: torch.device, blocks: Collection[str] | None = None,
 
 def fusion_pays(name: str, module: nn.Module, rows: int) -> bool:
     """The rule ``training.hot`` fuses by (no timing): ``FASTER_FUSED`` always, ``FUSED_FROM_WORK`` on
-    ``rows`` (a batch's rows at the layer) x inputs x bases per kernel call of at least ``DENSE_MIN_WORK``
-    (S-KAN makes a call per basis family), ``moe_topk`` under ``MOE_MAX_WORK``."""
+    ``rows`` (what the layer sees of a batch: tokens count) x inputs x bases per kernel call of at least
+    ``DENSE_MIN_WORK`` (S-KAN makes a call per basis family), ``moe_topk`` under ``MOE_MAX_WORK``."""
     if name in FASTER_FUSED:
         return True
     if name == "moe_topk":
@@ -120,27 +120,52 @@ def fusion_pays(name: str, module: nn.Module, rows: int) -> bool:
 
 
 def fuse(module: nn.Module, device: torch.device | None = None, blocks: Collection[str] | None = None,
-         rows: int | None = None) -> list[str]:
-    """Switch, in place, every submodule with a fused implementation (of ``blocks``, if given; where
-    :func:`fusion_pays` at ``rows``, if given) to it; returns their names."""
-    plan = fusion_plan(module, device, blocks, rows)
+         example: torch.Tensor | None = None) -> list[str]:
+    """Switch, in place, every submodule with a fused implementation (of ``blocks``, if given; with an
+    ``example`` batch, only where :func:`fusion_pays`) to it; returns their names."""
+    plan = fusion_plan(module, device, blocks, example)
     for sub, fused in plan.values():
         sub.__class__ = fused
     return list(plan)
 
 
 def fusion_plan(module: nn.Module, device: torch.device | None = None, blocks: Collection[str] | None = None,
-                rows: int | None = None) -> dict[str, tuple[nn.Module, type]]:
-    """What :func:`fuse` would switch: submodule name -> (submodule, fused class)."""
+                example: torch.Tensor | None = None) -> dict[str, tuple[nn.Module, type]]:
+    """What :func:`fuse` would switch: submodule name -> (submodule, fused class). With ``example``, one
+    forward pass on it (eval mode, no gradient, nothing kept) tells the rows each candidate sees, which
+    the rule weighs: tokens multiply a batch's rows, an MoE expert sees only the rows routed to it."""
     if device is None:
         device = next(module.parameters(), torch.empty(0)).device
     mapping = fused_classes(device, blocks, present={type(sub) for sub in module.modules()})
-    plan = {}
-    for name, sub in module.named_modules():
-        entry = mapping.get(type(sub))
-        if entry is not None and (rows is None or fusion_pays(entry[0], sub, rows)):
-            plan[name or type(sub).__name__] = (sub, entry[1])
-    return plan
+    candidates = {name or type(sub).__name__: (sub, mapping[type(sub)]) for name, sub in module.named_modules()
+                  if type(sub) in mapping}
+    if example is None or not candidates:
+        return {name: (sub, fused) for name, (sub, (_, fused)) in candidates.items()}
+    rows = rows_seen(module, example, [sub for sub, _ in candidates.values()])
+    return {name: (sub, fused) for name, (sub, (block, fused)) in candidates.items()
+            if fusion_pays(block, sub, rows.get(id(sub), 0))}
+
+
+def rows_seen(module: nn.Module, example: torch.Tensor, subs: list[nn.Module]) -> dict[int, int]:
+    """id(submodule) -> rows of its first input in one forward pass of ``module`` on ``example``."""
+    rows: dict[int, int] = {}
+
+    def record(sub: nn.Module, inputs: tuple[Any, ...]) -> None:
+        first = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
+        if first is not None:
+            rows[id(sub)] = rows.get(id(sub), 0) + (first.shape[:-1].numel() if first.dim() > 1 else 1)
+
+    hooks = [sub.register_forward_pre_hook(record) for sub in subs]
+    was_training = module.training
+    try:
+        module.eval()
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            module(example)
+    finally:
+        module.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    return rows
 
 
 def unfuse(module: nn.Module, names: list[str], classes: dict[str, type]) -> None:
@@ -201,14 +226,16 @@ def make_hot(module: nn.Module, example_input: torch.Tensor, *, training: bool =
     target = module if inplace else copy.deepcopy(module)
     report = HotReport()
     device = example_input.device
-    rows = example_input.shape[:-1].numel() if example_input.dim() > 1 else 1
-    if compile == "never" and not fusion_plan(target, device, rows=None if by_timing else rows):
+    plan = fusion_plan(target, device, example=None if by_timing else example_input)
+    if compile == "never" and not plan:
         report.reason = "compile=never"  # nothing to decide: no step is timed
         target.hot_report = report  # type: ignore[assignment]
         return target
     classes = {name or type(sub).__name__: type(sub) for name, sub in target.named_modules()}
     report.eager_ms = step_ms(target, example_input, training, repeats)
-    report.fused = fuse(target, device, rows=None if by_timing else rows)
+    for sub, fused in plan.values():
+        sub.__class__ = fused
+    report.fused = list(plan)
     best_ms = report.eager_ms
     if report.fused:
         report.fused_ms = step_ms(target, example_input, training, repeats)
