@@ -64,8 +64,6 @@ class FusedFourierKAN(_FusedBasisKAN, FourierKAN):
         return self.frequencies, 0
 
 
-
-
 class FusedSelectableKAN(SelectableKAN):
     """S-KAN with each family's bases contracted by the fused kernel of that family: the mixture scales the
     coefficients (as the eager layer does), so each family's slice of them goes to its own kernel call."""
