@@ -124,9 +124,14 @@ def fuse(module: nn.Module, device: torch.device | None = None, blocks: Collecti
     """Switch, in place, every submodule with a fused implementation (of ``blocks``, if given; with an
     ``example`` batch, only where :func:`fusion_pays`) to it; returns their names."""
     plan = fusion_plan(module, device, blocks, example)
-    for sub, fused in plan.values():
-        sub.__class__ = fused
+    _switch(plan)
     return list(plan)
+
+
+def _switch(plan: dict[str, tuple[nn.Module, type]]) -> None:
+    """Give each submodule of ``plan`` its class (a fused one, or back its eager one)."""
+    for sub, cls in plan.values():
+        sub.__class__ = cls
 
 
 def fusion_plan(module: nn.Module, device: torch.device | None = None, blocks: Collection[str] | None = None,
@@ -166,12 +171,6 @@ def rows_seen(module: nn.Module, example: torch.Tensor, subs: list[nn.Module]) -
         for hook in hooks:
             hook.remove()
     return rows
-
-
-def unfuse(module: nn.Module, names: list[str], classes: dict[str, type]) -> None:
-    for name, sub in module.named_modules():
-        if (name or type(sub).__name__) in names:
-            sub.__class__ = classes[name or type(sub).__name__]
 
 
 def step_ms(module: nn.Module, example: torch.Tensor, training: bool, repeats: int = 5) -> float:
@@ -231,10 +230,9 @@ def make_hot(module: nn.Module, example_input: torch.Tensor, *, training: bool =
         report.reason = "compile=never"  # nothing to decide: no step is timed
         target.hot_report = report  # type: ignore[assignment]
         return target
-    classes = {name or type(sub).__name__: type(sub) for name, sub in target.named_modules()}
+    eager: dict[str, tuple[nn.Module, type]] = {name: (sub, type(sub)) for name, (sub, _) in plan.items()}
     report.eager_ms = step_ms(target, example_input, training, repeats)
-    for sub, fused in plan.values():
-        sub.__class__ = fused
+    _switch(plan)
     report.fused = list(plan)
     best_ms = report.eager_ms
     if report.fused:
@@ -243,7 +241,7 @@ def make_hot(module: nn.Module, example_input: torch.Tensor, *, training: bool =
         if report.kept_fused:
             best_ms = report.fused_ms
         else:
-            unfuse(target, report.fused, classes)
+            _switch(eager)
     hot: nn.Module = target
     decision, report.reason = _compile_decision(compile, expected_calls, best_ms)
     if decision:
