@@ -130,12 +130,18 @@ def compare_blocks(title: str, modules: dict[str, torch.nn.Module], x: torch.Ten
               f"| {saved_mb(m, xg):.1f} |")
 
 
+def eager_and_fused(name: str, dim: int, **params: Any) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """Block ``name`` built eager and fused from seed 0, the fused one holding the eager one's weights."""
+    torch.manual_seed(0)
+    eager = create_block(name, dim, **params)
+    fused = create_block(name, dim, variant="fused", **params)
+    fused.load_state_dict(eager.state_dict())
+    return eager, fused
+
+
 def kan_section(rounds: int) -> None:
     for batch, dim in [(1024, 64), (256, 32), (1024, 128)]:
-        torch.manual_seed(0)
-        eager = create_block("kan_bspline", dim, grid_size=5, spline_order=3)
-        fused = create_block("kan_bspline", dim, variant="fused", grid_size=5, spline_order=3)
-        fused.load_state_dict(eager.state_dict())
+        eager, fused = eager_and_fused("kan_bspline", dim, grid_size=5, spline_order=3)
         modules = {"mlp": matched_mlp(count(eager), dim), "eager": eager, "fused": fused}
         compare_blocks(f"kan_bspline, batch {batch}, {dim} -> {dim}, grid 5, order 3", modules,
                        torch.randn(batch, 1, dim), rounds)
@@ -146,10 +152,7 @@ def bases_section(rounds: int) -> None:
     for name, params in [("kan_rbf", {"grid_size": 8}), ("kan_chebyshev", {"degree": 4}),
                          ("kan_fourier", {"frequencies": 4}), ("kan_selectable", {"basis": 4}),
                          ("kan_rational", {"expansion": 2, "groups": 4})]:
-        torch.manual_seed(0)
-        eager = create_block(name, dim, **params)
-        fused = create_block(name, dim, variant="fused", **params)
-        fused.load_state_dict(eager.state_dict())
+        eager, fused = eager_and_fused(name, dim, **params)
         modules = {"mlp": matched_mlp(count(eager), dim), "eager": eager, "fused": fused}
         setting = ", ".join(f"{k} {v}" for k, v in params.items())
         compare_blocks(f"{name} ({setting}), batch {batch}, {dim} -> {dim}", modules,
@@ -167,10 +170,7 @@ def dense_sizes_section(rounds: int) -> None:
                          ("kan_fourier", {"frequencies": 8}), ("kan_selectable", {"basis": 3})]:
         for dim in (4, 16, 64):
             for batch in (64, 600):
-                torch.manual_seed(0)
-                eager = create_block(name, dim, **params)
-                fused = create_block(name, dim, variant="fused", **params)
-                fused.load_state_dict(eager.state_dict())
+                eager, fused = eager_and_fused(name, dim, **params)
                 xg = torch.randn(batch, dim, requires_grad=True)
                 t = interleaved({"eager": train_step(eager, xg), "fused": train_step(fused, xg)}, rounds)
                 setting = ", ".join(f"{k} {v}" for k, v in params.items())
@@ -181,11 +181,8 @@ def dense_sizes_section(rounds: int) -> None:
 def moe_section(rounds: int) -> None:
     batch, tokens, dim = 32, 16, 64
     for experts, expansion in [(4, 1.0), (16, 0.25)]:
-        torch.manual_seed(0)
         options = {"experts": experts, "k": 2, "expert": "mlp", "expansion": expansion, "activation": "gelu"}
-        eager = create_block("moe_topk", dim, **options)
-        fused = create_block("moe_topk", dim, variant="fused", **options)
-        fused.load_state_dict(eager.state_dict())
+        eager, fused = eager_and_fused("moe_topk", dim, **options)
         modules = {"mlp": matched_mlp(count(eager), dim, "gelu"), "eager": eager, "fused": fused}
         compare_blocks(f"moe_topk ({experts} experts of expansion {expansion}, top-2), {batch} x {tokens} tokens, "
                        f"width {dim}; mlp: dense, same total parameters, GELU as the experts", modules, torch.randn(batch, tokens, dim),
