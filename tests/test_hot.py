@@ -61,18 +61,25 @@ def test_bad_compile_policy_is_refused():
         make_hot(model(), torch.randn(2, 8), compile="sometimes")
 
 
-@pytest.mark.skipif(unavailable_reason() is not None, reason="the CPU extension is not built here")
+def untimed_fusion(genome: Genome, rows: int) -> list[str]:
+    """What ``training.hot``'s rule fuses in ``genome``'s network for a batch of ``rows``."""
+    torch.manual_seed(0)
+    return make_hot(build_model(genome, DATA), torch.randn(rows, 8), compile="never", by_timing=False).hot_report.fused
+
+
+needs_kernels = pytest.mark.skipif(unavailable_reason() is not None, reason="the CPU extension is not built here")
+
+
+@needs_kernels
 def test_without_timing_only_the_blocks_whose_kernels_are_faster_are_fused():
     genome = Genome.sequential([BlockSpec("kan_rbf", {}, "identity"), BlockSpec("kan_bspline", {}, "identity"),
                                 BlockSpec("kan_chebyshev", {}, "identity")], {"width": 8})
-    torch.manual_seed(0)
-    untimed = make_hot(build_model(genome, DATA), torch.randn(16, 8), compile="never", by_timing=False)
-    assert untimed.hot_report.fused == ["blocks.b1.block"]  # RBF and Chebyshev: too little work to repay
+    assert untimed_fusion(genome, 16) == ["blocks.b1.block"]  # RBF and Chebyshev: too little work to repay
     timed = make_hot(build_model(genome, DATA), torch.randn(16, 8), compile="never")
     assert len(timed.hot_report.fused) == 3  # timed, every fused block is tried
 
 
-@pytest.mark.skipif(unavailable_reason() is not None, reason="the CPU extension is not built here")
+@needs_kernels
 def test_without_timing_dense_bases_are_fused_where_the_work_repays_the_kernels_fixed_cost():
     from archsearch.kernels.hot import DENSE_MIN_WORK
 
@@ -84,9 +91,7 @@ def test_without_timing_dense_bases_are_fused_where_the_work_repays_the_kernels_
     for rows, expected in [(DENSE_MIN_WORK // per_row, ["blocks.b0.block"]),
                            (DENSE_MIN_WORK // per_row - 1, []),
                            (int(DENSE_MIN_WORK // per_call) + 1, ["blocks.b0.block", "blocks.b1.block"])]:
-        torch.manual_seed(0)
-        hot = make_hot(build_model(genome, DATA), torch.randn(rows, 8), compile="never", by_timing=False)
-        assert hot.hot_report.fused == expected, rows
+        assert untimed_fusion(genome, rows) == expected, rows
 
 
 @pytest.mark.parametrize("overrides, needed", [
@@ -134,11 +139,10 @@ def test_without_timing_the_moe_is_grouped_while_its_experts_see_few_rows():
     genome = Genome.sequential([BlockSpec("moe_topk", {"experts": 2, "k": 2}, "gelu")], {"width": 64})
     limit = MOE_MAX_WORK // 64  # rows per expert at width 64; top-2 of 2 experts: every row goes to both
     for rows, fused in [(limit - 1, ["blocks.b0.block"]), (limit, [])]:
-        torch.manual_seed(0)
-        hot = make_hot(build_model(genome, DATA), torch.randn(rows, 8), compile="never", by_timing=False)
-        assert hot.hot_report.fused == fused, rows
+        assert untimed_fusion(genome, rows) == fused, rows
 
 
+@needs_kernels
 def test_without_timing_the_rule_weighs_the_rows_a_layer_sees_tokens_included():
     """One token per feature: a layer sees batch x features rows, which the rule counts."""
     from archsearch.kernels.hot import DENSE_MIN_WORK
@@ -147,6 +151,4 @@ def test_without_timing_the_rule_weighs_the_rows_a_layer_sees_tokens_included():
                                {"width": 16, "tokenize": "features"})
     batch = DENSE_MIN_WORK // (16 * 8 * DATA.n_features)  # width x bases x tokens per example
     for rows, fused in [(batch, ["blocks.b0.block"]), (batch - 1, [])]:
-        torch.manual_seed(0)
-        hot = make_hot(build_model(genome, DATA), torch.randn(rows, 8), compile="never", by_timing=False)
-        assert hot.hot_report.fused == fused, rows
+        assert untimed_fusion(genome, rows) == fused, rows
