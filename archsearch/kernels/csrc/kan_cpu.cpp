@@ -48,10 +48,6 @@ struct Basis {  // B-splines: the sparse basis, evaluated per tile of inputs
     return b;
   }
 
-  void eval(const T* x, int64_t stride, int64_t n, bool with_der, Tile<T>& tile) const {
-    bspline(x, stride, n, with_der, tile);
-  }
-
   // Uniform knots (spacing h = t_1 - t_0, as the eager block assumes; the values are read from the
   // tensor, so a grid that moves or rescales needs no rebuild). Span s: t_s <= x < t_{s+1}, found by
   // division and corrected against the knots themselves, so inputs on a knot match the eager
@@ -124,7 +120,7 @@ void basis_forward_impl(const T* x, const T* C, T* y, int64_t N, int64_t in, int
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t n0 = b * kTile, rows = std::min<int64_t>(kTile, N - n0);
       for (int64_t i = 0; i < in; ++i) {
-        basis.feature(i).eval(x + n0 * in + i, in, rows, false, tile);
+        basis.feature(i).bspline(x + n0 * in + i, in, rows, false, tile);
         for (int64_t t = 0; t < rows; ++t) {
           int64_t r0, r1;
           clip(tile.start[t], tile.count, nb, r0, r1);
@@ -165,7 +161,7 @@ void basis_backward_impl(const T* x, const T* C, const T* gy, T* gx, T* gC, int6
       const Basis<T> feature_basis = basis.feature(i);
       for (int64_t n0 = 0; n0 < N; n0 += kTile) {
         const int64_t rows = std::min<int64_t>(kTile, N - n0);
-        feature_basis.eval(x + n0 * in + i, in, rows, true, tile);
+        feature_basis.bspline(x + n0 * in + i, in, rows, true, tile);
         for (int64_t t = 0; t < rows; ++t) {
           int64_t r0, r1;
           clip(tile.start[t], tile.count, nb, r0, r1);
